@@ -1,0 +1,1 @@
+"""`apsgen bench <name>`: each module here has `add_arguments(parser)` and `run(args) -> int`."""

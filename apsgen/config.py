@@ -1,0 +1,254 @@
+"""The job spec: a typed, validated model of `jobs/*.yaml`, whose defaults are the paper's.
+
+Reads YAML and applies `--set a.b=value` overrides; does no other I/O.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class SpecError(ValueError):
+    """A job spec that cannot be used; the message names the file, the key and the value."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DatasetSpec(_Strict):
+    """Where problems come from and how their columns map onto (question, answer)."""
+
+    path: str = Field(description="A Hub dataset name, or a local .jsonl/.json/.parquet/.csv file or folder.")
+    name: str | None = Field(None, description="Hub dataset config name.")
+    split: str = "train"
+    data_files: str | list[str] | None = None
+    revision: str | None = None
+    question_column: str = "question"
+    answer_column: str = "answer"
+    answer_format: Literal["auto", "plain", "gsm8k", "boxed"] = Field(
+        "auto",
+        description="How the gold answer is written: a bare answer, a GSM8K solution ending in "
+        "'#### 42', a MATH solution with \\boxed{...}, or auto (detect per row).",
+    )
+    limit: int | None = Field(None, ge=1)
+    shuffle: bool = False
+    seed: int = 0
+
+
+class PromptSpec(_Strict):
+    """How a question and a solution prefix become the model's input."""
+
+    system: str = (
+        "Solve the math problem step by step. Separate steps with a blank line. "
+        "Put the final answer in \\boxed{}."
+    )
+    few_shot: list[tuple[str, str]] = Field(
+        default_factory=list, description="(question, solution) pairs shown before the question."
+    )
+    use_chat_template: bool = True
+
+
+class EngineSpec(_Strict):
+    """vLLM engine arguments, passed through."""
+
+    dtype: str = "auto"
+    max_model_len: int | None = 4096
+    max_num_seqs: int | None = None
+    max_num_batched_tokens: int | None = None
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    tensor_parallel_size: int = Field(1, ge=1)
+    enforce_eager: bool = False
+    enable_prefix_caching: bool = True
+    seed: int = 0
+    extra: dict[str, Any] = Field(default_factory=dict, description="Any other vLLM engine argument.")
+
+
+class OpenAISpec(_Strict):
+    base_url: str = "http://127.0.0.1:8000/v1"
+    api_key_env: str = "OPENAI_API_KEY"
+    max_concurrency: int = Field(32, ge=1)
+    max_retries: int = Field(5, ge=0)
+    timeout_s: float = Field(600, gt=0)
+
+
+class SimulatedSpec(_Strict):
+    """The simulated policy (tests, benchmarks, trying the pipeline without a model)."""
+
+    min_steps: int = Field(4, ge=1)
+    max_steps: int = Field(16, ge=1)
+    error_rate: tuple[float, float] = Field((0.02, 0.15), description="Per-step error probability range.")
+    recover_rate: float = Field(0.02, ge=0, le=1)
+    unparseable_rate: float = Field(0.0, ge=0, le=1)
+    tokens_per_step: int = Field(30, ge=1)
+    latency_s: float = Field(0.0, ge=0)
+
+
+class PolicySpec(_Strict):
+    backend: Literal["vllm", "openai", "simulated"] = "vllm"
+    model: str = Field("smollm2-135m", description="A model folder, a Hub id, or a name `apsgen models` knows.")
+    revision: str | None = None
+    prompt: PromptSpec = Field(default_factory=PromptSpec)
+    engine: EngineSpec = Field(default_factory=EngineSpec)
+    openai: OpenAISpec = Field(default_factory=OpenAISpec)
+    simulated: SimulatedSpec = Field(default_factory=SimulatedSpec)
+
+
+class SamplingSpec(_Strict):
+    temperature: float = Field(0.7, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_tokens: int = Field(1024, ge=1)
+    stop: list[str] = Field(default_factory=list)
+
+
+class SearchSpec(_Strict):
+    """OmegaPRM parameters; the defaults are those of Luo et al. 2024 (arXiv 2406.06592)."""
+
+    mode: Literal["omegaprm", "per_step_mc"] = "omegaprm"
+    alpha: float = Field(0.5, gt=0, le=1)
+    beta: float = Field(0.9, gt=0, le=1)
+    length_scale: int = Field(500, ge=1, description="L: rollout length (tokens) that scales the beta term.")
+    c_puct: float = Field(0.125, ge=0)
+    k: int = Field(8, ge=1, description="Rollouts per Monte Carlo estimate (one request with n=k).")
+    max_searches: int = Field(100, ge=1, description="Selections (binary searches) per question.")
+    screen_samples: int = Field(32, ge=1, description="Full solutions sampled to screen a question.")
+    rollout_budget: int | None = Field(None, ge=1, description="Stop a question after this many rollouts.")
+    root_from_screening: bool = Field(True, description="Use screening samples as the root's MC estimate.")
+    step_mode: Literal["delimiter", "tokens"] = "delimiter"
+    step_delimiter: str = Field(r"\n\s*\n", description="Regex between steps in delimiter mode.")
+    steps_per_solution: int = Field(16, ge=1, description="tokens mode: a step is mean solution length / this.")
+    invalid_rollouts: Literal["wrong", "exclude"] = Field(
+        "wrong", description="Truncated or unparseable rollouts count as wrong, or leave the MC denominator."
+    )
+
+    @field_validator("step_delimiter")
+    @classmethod
+    def _regex_compiles(cls, v: str) -> str:
+        import re
+
+        try:
+            re.compile(v)
+        except re.error as e:
+            raise ValueError(f"step_delimiter {v!r} is not a valid regex: {e}") from e
+        return v
+
+
+class VerifySpec(_Strict):
+    timeout_s: float = Field(2.0, gt=0)
+    workers: int | None = Field(None, ge=1, description="Symbolic-check worker processes (default: 1).")
+    last_number_fallback: bool = False
+
+
+class RunnerSpec(_Strict):
+    num_workers: int = Field(1, ge=1, description="SearchWorker actors, one engine each.")
+    max_concurrent_trees: int = Field(64, ge=1, description="Question searches in flight per worker.")
+    num_gpus_per_worker: float | None = Field(
+        None, ge=0, description="Default: tensor_parallel_size on a GPU cluster, 0 where none is found."
+    )
+    max_retries: int = Field(3, ge=0, description="Infrastructure retries per problem.")
+    shard_rows: int = Field(2000, ge=1, description="Rows per Parquet shard (a shard closes early at run end).")
+
+
+class HubSpec(_Strict):
+    repo_id: str | None = None
+    private: bool = True
+    license: str = "apache-2.0"
+
+
+class JobSpec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    description: str = ""
+    seed: int = 0
+    dataset: DatasetSpec
+    exclude: list[DatasetSpec] = Field(
+        default_factory=list, description="Datasets whose questions are dropped before search (contamination)."
+    )
+    policy: PolicySpec = Field(default_factory=PolicySpec)
+    sampling: SamplingSpec = Field(default_factory=SamplingSpec)
+    search: SearchSpec = Field(default_factory=SearchSpec)
+    verify: VerifySpec = Field(default_factory=VerifySpec)
+    runner: RunnerSpec = Field(default_factory=RunnerSpec)
+    hub: HubSpec = Field(default_factory=HubSpec)
+    output: str | None = Field(None, description="Output directory or URI; default out/<name>.")
+
+    @model_validator(mode="after")
+    def _steps(self) -> JobSpec:
+        sim = self.policy.simulated
+        if sim.min_steps > sim.max_steps:
+            raise ValueError(f"policy.simulated.min_steps {sim.min_steps} > max_steps {sim.max_steps}")
+        return self
+
+    def output_dir(self) -> str:
+        return self.output or f"out/{self.name}"
+
+
+def _coerce_scalar(text: str) -> Any:
+    """A `--set` value as YAML reads it (so `k=4` is an int and `x=[1,2]` a list)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SpecError(f"--set {item!r}: expected KEY=VALUE, e.g. --set search.k=4")
+        node = raw
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise SpecError(f"--set {item!r}: {part!r} is not a section")
+            node = child
+        node[parts[-1]] = _coerce_scalar(value)
+    return raw
+
+
+def _describe(err: ValidationError, source: str, raw: dict[str, Any]) -> str:
+    lines = [f"invalid job spec {source}:"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"  unknown key {loc!r} (value {e['input']!r})")
+        else:
+            lines.append(f"  {loc} = {e.get('input')!r}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def parse_spec(raw: dict[str, Any], source: str = "<dict>", overrides: list[str] | None = None) -> JobSpec:
+    if not isinstance(raw, dict):
+        raise SpecError(f"invalid job spec {source}: expected a mapping at the top level, got {type(raw).__name__}")
+    raw = apply_overrides(copy.deepcopy(raw), overrides or [])
+    try:
+        return JobSpec.model_validate(raw)
+    except ValidationError as e:
+        raise SpecError(_describe(e, source, raw)) from None
+
+
+def load_spec(path: str | Path, overrides: list[str] | None = None) -> JobSpec:
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"job spec {str(path)!r} not found")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise SpecError(f"job spec {str(path)!r} is not valid YAML: {e}") from None
+    return parse_spec(raw, str(path), overrides)
+
+
+def job_schema() -> dict[str, Any]:
+    return JobSpec.model_json_schema()
+
+
+def schema_text() -> str:
+    return json.dumps(job_schema(), indent=2, sort_keys=True) + "\n"

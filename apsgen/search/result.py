@@ -1,0 +1,63 @@
+"""What a search returns: per annotated state the label facts, per problem the cost."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+SkipReason = Literal["all_correct", "all_wrong", "no_answers"]
+LabelSource = Literal["rollouts", "screening", "wrong_solution", "correct_solution"]
+
+
+@dataclass
+class StepLabel:
+    """One annotated state: the solution prefix that ends with `step_text`, and its MC value.
+
+    `prefix + step_text` is the state's full solution prefix; offsets index into it.
+    """
+
+    node_id: int
+    parent_id: int | None  # None when the parent is the root (empty prefix)
+    prefix: str
+    step_text: str
+    step_index: int  # 0-based position of the step along its path
+    char_start: int
+    char_end: int
+    mc_value: float | None  # None only when every rollout was excluded (invalid_rollouts=exclude)
+    n_correct: int
+    n_rollouts: int
+    n_truncated: int = 0
+    n_unparseable: int = 0
+    n_timeouts: int = 0
+    is_first_error: bool = False
+    label_source: LabelSource = "rollouts"
+
+
+@dataclass
+class ProblemResult:
+    problem_id: str
+    status: Literal["searched", "skipped"]
+    skip_reason: SkipReason | None = None
+    mode: str = "omegaprm"
+    step_mode: str = "delimiter"
+    root_mc: float | None = None
+    root_mc_source: Literal["screening", "fresh"] | None = None
+    steps: list[StepLabel] = field(default_factory=list)
+    n_searches: int = 0
+    n_policy_calls: int = 0
+    n_rollouts: int = 0
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    verdicts: dict[str, int] = field(default_factory=dict)  # outcome name -> count, over every rollout
+    elapsed_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def n_positive(self) -> int:
+        return sum(1 for s in self.steps if s.mc_value is not None and s.mc_value > 0)
+
+    @property
+    def n_negative(self) -> int:
+        return sum(1 for s in self.steps if s.mc_value is not None and s.mc_value == 0)
