@@ -88,6 +88,11 @@ class SimulatedSpec(_Strict):
     unparseable_rate: float = Field(0.0, ge=0, le=1)
     tokens_per_step: int = Field(30, ge=1)
     latency_s: float = Field(0.0, ge=0)
+    success_rate: tuple[float, float] | None = Field(
+        None,
+        description="If set, each problem draws its chance of a fully correct solution from this range "
+        "and its per-step error rate follows (1 - s^(1/steps)), overriding error_rate.",
+    )
 
 
 class PolicySpec(_Strict):

@@ -1,0 +1,204 @@
+"""Loading problems: `datasets.load_dataset`, column mapping, gold-answer extraction, stable ids,
+dedup and the contamination filter. Knows nothing about search."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from apsgen.config import DatasetSpec, SimulatedSpec
+from apsgen.problem import Problem
+
+log = logging.getLogger(__name__)
+
+_LOCAL_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+_GSM8K_ANSWER = re.compile(r"####\s*(.+?)\s*$", re.S)
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be loaded as a whole (missing file, unknown column)."""
+
+
+@dataclass
+class BadRow:
+    row: int
+    reason: str
+
+
+@dataclass
+class LoadReport:
+    """Problems ready to search, and what was dropped on the way (never silently)."""
+
+    problems: list[Problem]
+    source: str
+    n_rows: int
+    bad_rows: list[BadRow] = field(default_factory=list)
+    n_duplicates: int = 0
+    n_excluded: int = 0  # dropped by the contamination filter
+
+    def summary(self) -> str:
+        parts = [f"{len(self.problems)} problems from {self.source} ({self.n_rows} rows)"]
+        if self.bad_rows:
+            parts.append(f"{len(self.bad_rows)} bad rows")
+        if self.n_duplicates:
+            parts.append(f"{self.n_duplicates} duplicates")
+        if self.n_excluded:
+            parts.append(f"{self.n_excluded} excluded as contaminated")
+        return ", ".join(parts)
+
+
+def normalise_text(text: str) -> str:
+    """Whitespace- and case-insensitive form used for ids and contamination matching."""
+    return " ".join(text.split()).lower()
+
+
+def problem_id(question: str, answer: str) -> str:
+    digest = hashlib.sha256(f"{normalise_text(question)}\x00{normalise_text(answer)}".encode())
+    return digest.hexdigest()[:16]
+
+
+def _last_boxed(text: str) -> str | None:
+    """Content of the last \\boxed{...} or \\fbox{...}, nested braces respected."""
+    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
+    if start < 0:
+        return None
+    i = text.find("{", start)
+    if i < 0:
+        return None
+    depth = 0
+    for j in range(i, len(text)):
+        if text[j] == "{":
+            depth += 1
+        elif text[j] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[i + 1 : j].strip() or None
+    return None
+
+
+def gold_answer(value: Any, layout: str) -> str | None:
+    """The final answer alone from a plain answer, a GSM8K solution or a MATH solution."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    if layout == "auto":
+        layout = "gsm8k" if "####" in text else "boxed" if ("\\boxed" in text or "\\fbox" in text) else "plain"
+    if layout == "gsm8k":
+        m = _GSM8K_ANSWER.search(text)
+        if m is None:
+            return None
+        return m.group(1).replace(",", "").strip() or None
+    if layout == "boxed":
+        return _last_boxed(text)
+    return text
+
+
+def _resolve_local(path: str) -> Path | None:
+    p = Path(path).expanduser()
+    return p if p.exists() else None
+
+
+def _load_rows(spec: DatasetSpec):
+    import datasets
+
+    local = _resolve_local(spec.path)
+    try:
+        if local is not None and local.is_file():
+            builder = _LOCAL_BUILDERS.get(local.suffix.lower())
+            if builder is None:
+                raise DatasetError(
+                    f"dataset file {spec.path!r} has an unsupported extension; use one of "
+                    f"{', '.join(sorted(_LOCAL_BUILDERS))}"
+                )
+            return datasets.load_dataset(builder, data_files=str(local), split="train")
+        if local is None and (spec.path.startswith((".", "/", "~")) or Path(spec.path).suffix in _LOCAL_BUILDERS):
+            raise DatasetError(f"dataset file {spec.path!r} not found (working directory {Path.cwd()})")
+        return datasets.load_dataset(
+            str(local) if local else spec.path,
+            spec.name,
+            split=spec.split,
+            data_files=spec.data_files,
+            revision=spec.revision,
+        )
+    except DatasetError:
+        raise
+    except Exception as e:  # datasets raises many types; the user needs the path and the cause
+        raise DatasetError(f"could not load dataset {spec.path!r} (split {spec.split!r}): {e}") from e
+
+
+def load_problems(
+    spec: DatasetSpec,
+    *,
+    exclude: list[DatasetSpec] | None = None,
+    simulated: SimulatedSpec | None = None,
+) -> LoadReport:
+    """Load, map, extract, hash and dedup. Bad rows are reported with their row number, not fatal."""
+    if spec.path == "simulated":
+        from apsgen.policy.simulated import simulated_problems
+
+        problems = simulated_problems(n=spec.limit or 200, spec=simulated or SimulatedSpec(), seed=spec.seed)
+        return LoadReport(problems=problems, source="simulated", n_rows=len(problems))
+
+    ds = _load_rows(spec)
+    columns = list(ds.column_names)
+    for role, col in (("question", spec.question_column), ("answer", spec.answer_column)):
+        if col not in columns:
+            raise DatasetError(
+                f"{role} column {col!r} not found in {spec.path}; columns are: {', '.join(columns)} "
+                f"(set dataset.{role}_column)"
+            )
+    if spec.shuffle:
+        ds = ds.shuffle(seed=spec.seed)
+    if spec.limit is not None:
+        ds = ds.select(range(min(spec.limit, len(ds))))
+
+    excluded = _excluded_questions(exclude or [])
+    report = LoadReport(problems=[], source=spec.path, n_rows=len(ds))
+    seen: set[str] = set()
+    label = Path(spec.path).stem if _resolve_local(spec.path) else spec.path
+    for row_no, row in enumerate(ds.select_columns([spec.question_column, spec.answer_column])):
+        question = row[spec.question_column]
+        question = str(question).strip() if question is not None else ""
+        if not question:
+            report.bad_rows.append(BadRow(row_no, f"empty or missing question ({spec.question_column!r})"))
+            continue
+        answer = gold_answer(row[spec.answer_column], spec.answer_format)
+        if not answer:
+            report.bad_rows.append(
+                BadRow(row_no, f"no {spec.answer_format} answer in {spec.answer_column!r}: "
+                       f"{str(row[spec.answer_column])[:80]!r}")
+            )
+            continue
+        if normalise_text(question) in excluded:
+            report.n_excluded += 1
+            continue
+        pid = problem_id(question, answer)
+        if pid in seen:
+            report.n_duplicates += 1
+            continue
+        seen.add(pid)
+        report.problems.append(Problem(id=pid, question=question, answer=answer, dataset=label, row=row_no))
+    for bad in report.bad_rows[:20]:
+        log.warning("%s row %d skipped: %s", spec.path, bad.row, bad.reason)
+    if len(report.bad_rows) > 20:
+        log.warning("%s: %d more bad rows not shown", spec.path, len(report.bad_rows) - 20)
+    return report
+
+
+def _excluded_questions(specs: list[DatasetSpec]) -> set[str]:
+    out: set[str] = set()
+    for s in specs:
+        ds = _load_rows(s)
+        if s.question_column not in ds.column_names:
+            raise DatasetError(
+                f"exclude: question column {s.question_column!r} not found in {s.path}; "
+                f"columns are: {', '.join(ds.column_names)}"
+            )
+        out.update(normalise_text(str(q)) for q in ds[s.question_column] if q)
+    return out

@@ -1,0 +1,1 @@
+"""Output: Arrow schemas, Parquet shards, the manifest and resume. Knows no search internals."""
