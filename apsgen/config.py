@@ -128,6 +128,13 @@ class SearchSpec(_Strict):
     step_mode: Literal["delimiter", "tokens"] = "delimiter"
     step_delimiter: str = Field(r"\n\s*\n", description="Regex between steps in delimiter mode.")
     steps_per_solution: int = Field(16, ge=1, description="tokens mode: a step is mean solution length / this.")
+    mc_threshold: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="A prefix counts as still correct when MC > this. The paper uses 0; about 1/k keeps a "
+        "lucky recovery after an error from steering the binary search and seeding the pool (opt-in).",
+    )
     invalid_rollouts: Literal["wrong", "exclude"] = Field(
         "wrong", description="Truncated or unparseable rollouts count as wrong, or leave the MC denominator."
     )

@@ -1,1 +1,45 @@
-"""OmegaPRM search and the per-step Monte Carlo baseline: pure (no Ray, no engine imports)."""
+"""OmegaPRM search and the per-step Monte Carlo baseline: pure (no Ray, no engine imports).
+
+`run_search` is the one entry point; it dispatches on `search.mode`.
+"""
+
+from __future__ import annotations
+
+import time
+
+from apsgen.config import SearchSpec
+from apsgen.policy.base import Policy, Sampling
+from apsgen.problem import Problem
+from apsgen.search.context import SearchContext
+from apsgen.search.result import ProblemResult, StepLabel
+
+__all__ = ["ProblemResult", "StepLabel", "run_search"]
+
+
+async def run_search(
+    problem: Problem,
+    policy: Policy,
+    verifier: object,
+    search: SearchSpec,
+    sampling: Sampling,
+    *,
+    seed: int,
+) -> ProblemResult:
+    """Search one question. `verifier` needs `async acheck_batch(solutions, gold, truncated)`.
+
+    All state is local to this call, so many calls can run concurrently on one policy/verifier;
+    request seeds derive from (seed, problem.id, prefix, call number), so a seed fixes the labels.
+    """
+    from apsgen.search.omegaprm import run_omegaprm
+    from apsgen.search.per_step_mc import run_per_step_mc
+
+    ctx = SearchContext(problem, policy, verifier, search, sampling, seed)
+    t0 = time.perf_counter()
+    if search.mode == "omegaprm":
+        result = await run_omegaprm(ctx)
+    elif search.mode == "per_step_mc":
+        result = await run_per_step_mc(ctx)
+    else:  # the spec validates mode; this guards hand-built specs
+        raise ValueError(f"search.mode {search.mode!r}: expected 'omegaprm' or 'per_step_mc'")
+    result.elapsed_s = time.perf_counter() - t0
+    return result

@@ -50,6 +50,14 @@ class ProblemResult:
     generated_tokens: int = 0
     verdicts: dict[str, int] = field(default_factory=dict)  # outcome name -> count, over every rollout
     elapsed_s: float = 0.0
+    # Added by the search: how the question was screened and searched.
+    screen_samples: int = 0
+    screen_correct: int = 0
+    root_n_correct: int = 0
+    root_n_rollouts: int = 0
+    chunk_tokens: int | None = None  # step size in tokens mode, from the screening samples' mean length
+    n_first_errors: int = 0  # states labelled is_first_error
+    stop_reason: Literal["max_searches", "rollout_budget", "empty_pool", "done"] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,0 +1,100 @@
+"""One question's search context: the policy/verifier calls, their seeds and what they cost.
+
+Every MC estimate is ONE `generate(prefix, n=k)` request; every sample's full text
+(prefix + continuation) goes to the verifier. State here is per question, so many searches can
+share one policy and one verifier as concurrent asyncio tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field, replace
+
+from apsgen.config import SearchSpec
+from apsgen.policy.base import Policy, Sampling
+from apsgen.problem import Problem
+from apsgen.search.mc_stats import MCStats
+from apsgen.search.seeds import derive_seed
+from apsgen.search.tree import PrefixDAG, Rollout, State
+
+log = logging.getLogger(__name__)
+
+
+def outcome_name(outcome: object) -> str:
+    """A verdict outcome as its plain string value (works for str enums and plain strings)."""
+    return str(getattr(outcome, "value", outcome))
+
+
+@dataclass
+class Cost:
+    n_policy_calls: int = 0
+    n_rollouts: int = 0
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    verdicts: Counter[str] = field(default_factory=Counter)
+
+
+class SearchContext:
+    """Samples rollouts for states of one question's DAG and keeps the bill."""
+
+    def __init__(
+        self,
+        problem: Problem,
+        policy: Policy,
+        verifier: object,
+        search: SearchSpec,
+        sampling: Sampling,
+        seed: int,
+    ) -> None:
+        self.problem = problem
+        self.policy = policy
+        self.verifier = verifier
+        self.search = search
+        self.sampling = sampling
+        self.seed = seed
+        self.dag = PrefixDAG()
+        self.cost = Cost()
+        self._calls = 0
+
+    def budget_left(self) -> int | None:
+        """Rollouts still allowed for this question (None: no per-question budget)."""
+        if self.search.rollout_budget is None:
+            return None
+        return max(0, self.search.rollout_budget - self.cost.n_rollouts)
+
+    def can_afford(self, n: int) -> bool:
+        left = self.budget_left()
+        return left is None or left >= n
+
+    async def sample(self, state: State, n: int) -> list[Rollout]:
+        """One request for `n` continuations of `state.prefix`, graded and attached to `state`."""
+        self._calls += 1
+        seed = derive_seed(self.seed, self.problem.id, state.prefix, self._calls)
+        gen = await self.policy.generate(
+            self.problem.question, state.prefix, n, replace(self.sampling, seed=seed)
+        )
+        samples = gen.samples
+        verdicts = await self.verifier.acheck_batch(  # type: ignore[attr-defined]
+            [state.prefix + s.text for s in samples],
+            self.problem.answer,
+            [s.truncated for s in samples],
+        )
+        self.cost.n_policy_calls += 1
+        self.cost.n_rollouts += len(samples)
+        self.cost.prompt_tokens += gen.prompt_tokens
+        self.cost.generated_tokens += gen.generated_tokens
+        rollouts = []
+        for s, v in zip(samples, verdicts, strict=True):
+            outcome = outcome_name(v.outcome)
+            self.cost.verdicts[outcome] += 1
+            rollouts.append(self.dag.add_rollout(state, s.text, s.n_tokens, outcome))
+        return rollouts
+
+    async def estimate(self, state: State) -> MCStats:
+        """MC(state) from k fresh rollouts (one request), unless it is already known."""
+        if state.mc is None:
+            rollouts = await self.sample(state, self.search.k)
+            state.mc = MCStats.from_outcomes((r.outcome for r in rollouts), self.search.invalid_rollouts)
+            log.debug("problem %s node %d: MC %s", self.problem.id, state.node_id, state.mc.value)
+        return state.mc

@@ -1,0 +1,60 @@
+"""Label extraction: every state with an MC estimate becomes a StepLabel; the cost becomes the result."""
+
+from __future__ import annotations
+
+from apsgen.search.context import SearchContext
+from apsgen.search.result import ProblemResult, StepLabel
+from apsgen.search.tree import State
+
+
+def step_label(state: State) -> StepLabel:
+    assert state.mc is not None
+    mc = state.mc
+    parent = state.parent
+    return StepLabel(
+        node_id=state.node_id,
+        parent_id=None if parent is None or parent.is_root else parent.node_id,
+        prefix=state.prefix[: state.step_start],
+        step_text=state.prefix[state.step_start :],
+        step_index=state.depth - 1,
+        char_start=state.step_start,
+        char_end=len(state.prefix),
+        mc_value=mc.value,
+        n_correct=mc.n_correct,
+        n_rollouts=mc.n_rollouts,
+        n_truncated=mc.n_truncated,
+        n_unparseable=mc.n_unparseable,
+        n_timeouts=mc.n_timeouts,
+        is_first_error=state.is_first_error,
+        label_source=mc.source,
+    )
+
+
+def labelled_states(ctx: SearchContext) -> list[State]:
+    return [s for s in ctx.dag.states() if not s.is_root and s.mc is not None]
+
+
+def fill_cost(result: ProblemResult, ctx: SearchContext) -> ProblemResult:
+    c = ctx.cost
+    result.n_policy_calls = c.n_policy_calls
+    result.n_rollouts = c.n_rollouts
+    result.prompt_tokens = c.prompt_tokens
+    result.generated_tokens = c.generated_tokens
+    result.verdicts = dict(sorted(c.verdicts.items()))
+    return result
+
+
+def searched_result(ctx: SearchContext, *, mode: str, step_mode: str, **extra: object) -> ProblemResult:
+    """The result of a searched question: labels in node order, root MC, cost."""
+    root = ctx.dag.root
+    result = ProblemResult(
+        problem_id=ctx.problem.id,
+        status="searched",
+        mode=mode,
+        step_mode=step_mode,
+        root_mc=root.mc.value if root.mc is not None else None,
+        root_mc_source="screening" if root.mc is not None and root.mc.source == "screening" else "fresh",
+        steps=[step_label(s) for s in labelled_states(ctx)],
+        **extra,  # type: ignore[arg-type]
+    )
+    return fill_cost(result, ctx)

@@ -1,0 +1,66 @@
+"""The counts behind one Monte Carlo estimate MC(s) = correct completions / valid completions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+InvalidPolicy = Literal["wrong", "exclude"]
+
+
+@dataclass(frozen=True)
+class MCStats:
+    n_rollouts: int
+    n_correct: int
+    n_wrong: int  # an answer was extracted and it is wrong
+    n_truncated: int = 0
+    n_unparseable: int = 0
+    n_timeouts: int = 0
+    invalid: InvalidPolicy = "wrong"
+    source: Literal["rollouts", "screening", "wrong_solution", "correct_solution"] = "rollouts"
+
+    @property
+    def n_invalid(self) -> int:
+        return self.n_truncated + self.n_unparseable + self.n_timeouts
+
+    @property
+    def denominator(self) -> int:
+        # "exclude": a rollout we could not grade says nothing about the prefix.
+        return self.n_rollouts - self.n_invalid if self.invalid == "exclude" else self.n_rollouts
+
+    @property
+    def value(self) -> float | None:
+        """MC(s), or None when every rollout was excluded; a finished solution's is 1 or 0."""
+        if self.source == "correct_solution":
+            return 1.0
+        if self.source == "wrong_solution":
+            return 0.0
+        d = self.denominator
+        return self.n_correct / d if d > 0 else None
+
+    @classmethod
+    def from_outcomes(
+        cls, outcomes: Iterable[str], invalid: InvalidPolicy, source: str = "rollouts"
+    ) -> MCStats:
+        outs = list(outcomes)
+        return cls(
+            n_rollouts=len(outs),
+            n_correct=outs.count("correct"),
+            n_wrong=outs.count("wrong"),
+            n_truncated=outs.count("truncated"),
+            n_unparseable=outs.count("no_answer"),
+            n_timeouts=outs.count("timeout"),
+            invalid=invalid,
+            source=source,  # type: ignore[arg-type]
+        )
+
+    @classmethod
+    def known(cls, correct: bool) -> MCStats:
+        """A finished solution's own verdict: MC 1 or 0 without any rollout."""
+        return cls(
+            n_rollouts=0,
+            n_correct=0,
+            n_wrong=0,
+            source="correct_solution" if correct else "wrong_solution",
+        )

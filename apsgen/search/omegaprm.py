@@ -1,0 +1,94 @@
+"""OmegaPRM (Luo et al. 2024, §3): screen, estimate the root, then repeatedly select a
+(state, wrong rollout) pair by Q + U and binary-search that rollout for its first error.
+
+Stops at `max_searches` selections, when the per-question rollout budget cannot pay for another
+estimate, or when the pool is empty.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from apsgen.search.binary_search import locate_first_error
+from apsgen.search.context import SearchContext
+from apsgen.search.labels import fill_cost, searched_result
+from apsgen.search.mc_stats import MCStats
+from apsgen.search.result import ProblemResult
+from apsgen.search.screening import Screening, screen
+from apsgen.search.selection import Pool
+from apsgen.search.steps import StepSplitter, chunk_tokens_for
+
+log = logging.getLogger(__name__)
+
+
+def make_splitter(ctx: SearchContext, screening: Screening) -> StepSplitter:
+    s = ctx.search
+    chunk = chunk_tokens_for(screening.mean_tokens, s.steps_per_solution)
+    return StepSplitter(s.step_mode, s.step_delimiter, chunk, ctx.policy.count_tokens)
+
+
+def skipped_result(ctx: SearchContext, screening: Screening, mode: str) -> ProblemResult:
+    result = ProblemResult(
+        problem_id=ctx.problem.id,
+        status="skipped",
+        skip_reason=screening.skip_reason,
+        mode=mode,
+        step_mode=ctx.search.step_mode,
+        root_mc=screening.stats.value,
+        root_mc_source="screening",
+        screen_samples=screening.stats.n_rollouts,
+        screen_correct=screening.stats.n_correct,
+    )
+    return fill_cost(result, ctx)
+
+
+async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
+    search = ctx.search
+    screening = await screen(ctx)
+    if screening.skip_reason is not None:
+        return skipped_result(ctx, screening, "omegaprm")
+    splitter = make_splitter(ctx, screening)
+    root = ctx.dag.root
+    pool = Pool(search)
+    if search.root_from_screening:
+        root.mc = screening.stats
+        pool.offer(screening.rollouts)
+    else:
+        fresh = await ctx.sample(root, search.k)
+        root.mc = MCStats.from_outcomes((r.outcome for r in fresh), search.invalid_rollouts)
+        pool.offer(fresh)
+
+    n_searches = 0
+    stop = "empty_pool"
+    while True:
+        if n_searches >= search.max_searches:
+            stop = "max_searches"
+            break
+        if not ctx.can_afford(search.k):
+            stop = "rollout_budget"
+            break
+        rollout = pool.select()
+        if rollout is None:
+            stop = "empty_pool"
+            break
+        n_searches += 1
+        located = await locate_first_error(ctx, rollout, splitter, pool)
+        if located.first_error is None and not ctx.can_afford(search.k):
+            stop = "rollout_budget"
+            break
+
+    result = searched_result(
+        ctx,
+        mode="omegaprm",
+        step_mode=search.step_mode,
+        n_searches=n_searches,
+        stop_reason=stop,
+        chunk_tokens=splitter.chunk_tokens if search.step_mode == "tokens" else None,
+        screen_samples=screening.stats.n_rollouts,
+        screen_correct=screening.stats.n_correct,
+        root_n_correct=root.mc.n_correct,
+        root_n_rollouts=root.mc.n_rollouts,
+    )
+    result.n_first_errors = sum(1 for s in result.steps if s.is_first_error)
+    log.debug("problem %s: %d searches, %d labels, stop=%s", ctx.problem.id, n_searches, len(result.steps), stop)
+    return result
