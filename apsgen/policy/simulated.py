@@ -1,0 +1,300 @@
+"""A simulated policy with planted errors, for tests, benchmarks and trying the pipeline without a model.
+
+A problem is a chain of M arithmetic operations written in the question. A solution is M paragraphs
+"Step i: <filler words> v op a = r." and the last one ends with "\\boxed{r}", so the real verifier
+grades it. Continuing a prefix, the policy errs at each new step with the problem's per-step error
+rate (the result is off); after an error the answer stays wrong unless it "recovers" (the next step
+jumps back to the right value) with probability `recover_rate`. Everything the policy needs is
+parsed from (question, prefix), so any process can serve any problem. Everything is seeded.
+
+`first_error_step` / `first_error_offset` give the planted truth for any solution text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import re
+from dataclasses import dataclass
+
+from apsgen.config import SimulatedSpec
+from apsgen.policy.base import Generation, Sample, Sampling
+from apsgen.problem import Problem
+
+_OPS = {"add": "+", "subtract": "-", "multiply by": "×"}
+_QUESTION_OP = re.compile(r"(add|subtract|multiply by) (\d+)")
+_START = re.compile(r"Start with (\d+)")
+_STEP_RESULT = re.compile(r"Step (\d+):.*?=\s*(-?\d+)", re.S)
+# Filler phrases: words with no digits, no '=', never 'Step', so the parser cannot mistake them.
+_FILLER = (
+    "Now we carry the running total forward.",
+    "Next we apply the operation the problem asks for.",
+    "Reading the question again, the next instruction is clear.",
+    "We keep track of the value carefully.",
+    "This step uses the current total.",
+    "Following the chain of operations in order,",
+    "Let us be careful with the arithmetic here.",
+    "Taking the previous result as our input,",
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A problem's hidden structure, rebuilt from the question text."""
+
+    start: int
+    ops: tuple[tuple[str, int], ...]  # (op name, operand) per step
+    values: tuple[int, ...]  # the reference result after each step
+    error_rate: float
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.ops)
+
+
+def _apply(op: str, v: int, a: int) -> int:
+    return v + a if op == "add" else v - a if op == "subtract" else v * a
+
+
+def _unit(*parts: object) -> float:
+    """A uniform number in [0, 1) from a stable hash of the parts."""
+    h = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(h, "big") / 2**64
+
+
+def plan_for(question: str, spec: SimulatedSpec) -> Plan:
+    m = _START.search(question)
+    ops = tuple((name, int(a)) for name, a in _QUESTION_OP.findall(question))
+    if m is None or not ops:
+        raise ValueError(f"not a simulated question (no 'Start with N' and operations): {question[:80]!r}")
+    v = int(m.group(1))
+    values = []
+    for op, a in ops:
+        v = _apply(op, v, a)
+        values.append(v)
+    u = _unit("difficulty", question)
+    if spec.success_rate is not None:
+        lo, hi = spec.success_rate
+        success = lo + u * (hi - lo)
+        rate = 1.0 - success ** (1.0 / len(ops))
+    else:
+        lo, hi = spec.error_rate
+        rate = lo + u * (hi - lo)
+    return Plan(int(m.group(1)), ops, tuple(values), rate)
+
+
+def simulated_problems(n: int, spec: SimulatedSpec, seed: int) -> list[Problem]:
+    """`n` problems of min_steps..max_steps operations each; the gold answer is the final value."""
+    from apsgen.data import problem_id
+
+    rng = random.Random(f"simulated-problems-{seed}")
+    problems = []
+    for i in range(n):
+        n_steps = rng.randint(spec.min_steps, spec.max_steps)
+        v = rng.randint(2, 30)
+        start, parts = v, []
+        for _ in range(n_steps):
+            choices = ["add", "add", "subtract", "multiply by"]
+            op = rng.choice(choices)
+            if op == "multiply by" and abs(v) > 500:
+                op = "subtract"
+            a = rng.randint(2, 3) if op == "multiply by" else rng.randint(1, 50)
+            if op == "subtract" and v - a < 0:
+                op = "add"
+            v = _apply(op, v, a)
+            parts.append(f"{op} {a}")
+        question = (
+            f"Puzzle {seed}-{i}. Start with {start}. Then, in order: " + "; ".join(parts) + ". What is the final value?"
+        )
+        problems.append(Problem(problem_id(question, str(v)), question, str(v), dataset="simulated", row=i))
+    return problems
+
+
+@dataclass
+class _Line:
+    index: int  # 1-based step number
+    start: int  # offset of the line in the text
+    result: int | None
+    result_offset: int | None
+
+
+def _parse_lines(text: str) -> list[_Line]:
+    lines = []
+    for para in re.finditer(r"[^\n]+", text):
+        m = _STEP_RESULT.search(para.group(0))
+        if m is None:
+            step = re.match(r"Step (\d+):", para.group(0))
+            lines.append(_Line(int(step.group(1)) if step else len(lines) + 1, para.start(), None, None))
+        else:
+            lines.append(_Line(int(m.group(1)), para.start(), int(m.group(2)), para.start() + m.start(2)))
+    return lines
+
+
+def first_error_offset(question: str, text: str, spec: SimulatedSpec | None = None) -> int | None:
+    """Offset of the first step result that differs from the reference, None if there is none."""
+    plan = plan_for(question, spec or SimulatedSpec())
+    for line in _parse_lines(text):
+        if line.result is None or not 1 <= line.index <= plan.n_steps:
+            continue
+        if line.result != plan.values[line.index - 1]:
+            return line.result_offset
+    return None
+
+
+def first_error_step(question: str, text: str, spec: SimulatedSpec | None = None) -> int | None:
+    """The planted truth: the 1-based step whose result first goes wrong in `text`, or None."""
+    off = first_error_offset(question, text, spec)
+    if off is None:
+        return None
+    for line in reversed(_parse_lines(text)):
+        if line.start <= off:
+            return line.index
+    return None
+
+
+class SimulatedPolicy:
+    """Implements `Policy`; a token is a whitespace-separated word."""
+
+    name = "simulated"
+    revision: str | None = None
+
+    def __init__(self, spec: SimulatedSpec, seed: int = 0) -> None:
+        self.spec = spec
+        self.seed = seed
+        self._plans: dict[str, Plan] = {}
+        self._unseeded_calls = 0
+        self.n_calls = 0
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    async def close(self) -> None:
+        return None
+
+    def plan(self, question: str) -> Plan:
+        plan = self._plans.get(question)
+        if plan is None:
+            plan = self._plans[question] = plan_for(question, self.spec)
+        return plan
+
+    async def generate(self, question: str, prefix: str, n: int, sampling: Sampling) -> Generation:
+        self.n_calls += 1
+        if self.spec.latency_s > 0:
+            await asyncio.sleep(self.spec.latency_s)
+        plan = self.plan(question)
+        if sampling.seed is None:
+            self._unseeded_calls += 1
+            key: object = ("unseeded", self._unseeded_calls)
+        else:
+            key = sampling.seed
+        rng = random.Random(f"{self.seed}\x1f{key}\x1f{question}\x1f{prefix}")
+        samples = [self._sample(plan, prefix, rng, sampling.max_tokens) for _ in range(n)]
+        return Generation(samples, prompt_tokens=self.count_tokens(question) + self.count_tokens(prefix))
+
+    def _sample(self, plan: Plan, prefix: str, rng: random.Random, max_tokens: int) -> Sample:
+        words = self._continue(plan, prefix, rng)
+        truncated = len(words) > max_tokens
+        if truncated:
+            words = words[:max_tokens]
+        text = _join(prefix, words)
+        return Sample(text=text, n_tokens=len([w for w in words if w != "\n\n"]), truncated=truncated)
+
+    def _continue(self, plan: Plan, prefix: str, rng: random.Random) -> list[str]:
+        """The continuation as words, with "\\n\\n" marking a paragraph break."""
+        paras = prefix.split("\n\n")
+        complete, partial = paras[:-1], paras[-1].split()
+        line_open = bool(partial)  # the prefix ends inside (or right at the end of) a step line
+        value, off_track = plan.start, False
+        for para in complete:
+            m = _STEP_RESULT.search(para)
+            if m is None:
+                continue
+            i, r = int(m.group(1)), int(m.group(2))
+            value = r
+            off_track = not (1 <= i <= plan.n_steps and r == plan.values[i - 1])
+        step = len(complete) + 1
+        if step > plan.n_steps and not partial:
+            return []
+        # Decided once per sample: a solution already off track may find its way back.
+        recover = off_track and rng.random() < self.spec.recover_rate
+        unparseable = rng.random() < self.spec.unparseable_rate
+        if "So" in partial or "cannot" in partial:  # the prefix already chose how the solution ends
+            unparseable = "cannot" in partial
+        out: list[str] = []
+        while step <= plan.n_steps:
+            op, a = plan.ops[step - 1]
+            fixed = _written_result(partial)
+            if fixed is not None:
+                r = fixed
+            elif off_track and recover:
+                r, recover = plan.values[step - 1], False
+            elif not off_track and rng.random() < plan.error_rate:
+                r = _apply(op, value, a) + rng.choice([-1, 1]) * rng.randint(1, 9)
+                recover = rng.random() < self.spec.recover_rate
+            else:
+                r = _apply(op, value, a)
+            off_track = r != plan.values[step - 1]
+            tail = [str(value), _OPS[op], str(a), "=", f"{r}."]
+            if step == plan.n_steps:
+                tail += (
+                    ["I", "cannot", "settle", "on", "an", "answer."]
+                    if unparseable
+                    else ["So", "the", "final", "answer", "is", f"\\boxed{{{r}}}."]
+                )
+            if partial:
+                if partial == ["Step"]:
+                    out.append(f"{step}:")
+                out += _rest_of_line(partial, tail)
+            else:
+                if out or line_open:
+                    out.append("\n\n")
+                out += ["Step", f"{step}:", *self._filler(rng), *tail]
+            partial = []
+            value = r
+            step += 1
+        return out
+
+    def _filler(self, rng: random.Random) -> list[str]:
+        target = max(0, self.spec.tokens_per_step - 7)
+        words: list[str] = []
+        while len(words) < target:
+            words += rng.choice(_FILLER).split()
+        return words[: max(target, 0)]
+
+
+def _written_result(partial: list[str]) -> int | None:
+    """The result already written in a partial line ("... = 80."), if it got that far."""
+    if "=" in partial:
+        i = partial.index("=")
+        if i + 1 < len(partial):
+            m = re.match(r"-?\d+", partial[i + 1])
+            if m:
+                return int(m.group(0))
+    return None
+
+
+def _rest_of_line(partial: list[str], tail: list[str]) -> list[str]:
+    """What completes a partial line: the longest start of `tail` it already ends with is skipped."""
+    for j in range(min(len(tail), len(partial)), 0, -1):
+        if partial[-j:] == tail[:j]:
+            return tail[j:]
+    # The result is written but what follows it does not match: finish after the result.
+    return tail[5:] if _written_result(partial) is not None else tail
+
+
+def _join(prefix: str, words: list[str]) -> str:
+    if not words:
+        return ""
+    parts: list[str] = []
+    need_space = bool(prefix) and not prefix[-1].isspace()
+    for w in words:
+        if w == "\n\n":
+            parts.append("\n\n")
+            need_space = False
+            continue
+        if need_space:
+            parts.append(" ")
+        parts.append(w)
+        need_space = True
+    return "".join(parts)
