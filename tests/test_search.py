@@ -1,0 +1,151 @@
+"""run_search end to end on the simulated policy: labels, skips, determinism, budgets, the DAG."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+from test_search_support import BoxedVerifier, ScriptedPolicy
+
+from apsgen.config import SearchSpec, SimulatedSpec
+from apsgen.policy.base import Sampling
+from apsgen.policy.simulated import SimulatedPolicy, first_error_offset, simulated_problems
+from apsgen.problem import Problem
+from apsgen.search import run_search
+
+EASY = SimulatedSpec(min_steps=4, max_steps=8, success_rate=(0.6, 0.9), recover_rate=0.0, tokens_per_step=12)
+
+
+def search_all(spec: SimulatedSpec, search: SearchSpec, n: int = 8, seed: int = 0):  # type: ignore[no-untyped-def]
+    problems = simulated_problems(n, spec, seed=3)
+    policy = SimulatedPolicy(spec, seed=0)
+
+    async def go():  # type: ignore[no-untyped-def]
+        verifier = BoxedVerifier()
+        return await asyncio.gather(*(run_search(p, policy, verifier, search, Sampling(), seed=seed) for p in problems))
+
+    return problems, asyncio.run(go())
+
+
+def located_accuracy(problems, results, spec: SimulatedSpec) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    located = right = 0
+    for p, r in zip(problems, results, strict=True):
+        for s in r.steps:
+            if s.is_first_error:
+                located += 1
+                off = first_error_offset(p.question, s.prefix + s.step_text, spec)
+                right += off is not None and s.char_start <= off < s.char_end
+    return located, right
+
+
+@pytest.mark.parametrize("mode", ["omegaprm", "per_step_mc"])
+@pytest.mark.parametrize("step_mode", ["delimiter", "tokens"])
+def test_planted_first_errors_are_found_on_easy_settings(mode: str, step_mode: str) -> None:
+    search = SearchSpec(mode=mode, step_mode=step_mode, max_searches=10, screen_samples=16)
+    problems, results = search_all(EASY, search)
+    located, right = located_accuracy(problems, results, EASY)
+    assert located >= 10
+    assert right == located
+    searched = [r for r in results if r.status == "searched"]
+    assert searched and all(r.mode == mode and r.step_mode == step_mode for r in searched)
+    if step_mode == "tokens":
+        assert all(r.chunk_tokens for r in searched)
+
+
+def test_labels_carry_offsets_counts_and_parents() -> None:
+    _, results = search_all(EASY, SearchSpec(max_searches=5, screen_samples=16), n=4)
+    r = next(r for r in results if r.status == "searched")
+    assert r.root_mc_source == "screening" and r.root_n_rollouts == 16
+    ids = {s.node_id for s in r.steps}
+    assert len(ids) == len(r.steps)
+    for s in r.steps:
+        full = s.prefix + s.step_text
+        assert full[s.char_start : s.char_end] == s.step_text and s.char_start == len(s.prefix)
+        if s.label_source == "rollouts":
+            assert s.n_rollouts == 8 and s.mc_value == s.n_correct / 8
+    assert r.n_policy_calls >= 1 and r.generated_tokens > 0 and r.prompt_tokens > 0
+    assert sum(r.verdicts.values()) == r.n_rollouts
+
+
+def test_same_seed_same_labels_even_when_run_concurrently() -> None:
+    search = SearchSpec(max_searches=8, screen_samples=16)
+    _, a = search_all(EASY, search, n=6, seed=1)
+    _, b = search_all(EASY, search, n=6, seed=1)
+    _, c = search_all(EASY, search, n=6, seed=2)
+
+    def labels(rs):  # type: ignore[no-untyped-def]
+        return [[(s.prefix, s.step_text, s.mc_value, s.is_first_error) for s in r.steps] for r in rs]
+
+    assert labels(a) == labels(b)
+    assert labels(a) != labels(c)
+
+
+def test_skipped_questions_say_why() -> None:
+    problems = simulated_problems(3, EASY, seed=0)
+
+    def reasons(spec: SimulatedSpec) -> set[str | None]:
+        policy = SimulatedPolicy(spec, seed=0)
+        rs = [asyncio.run(run_search(p, policy, BoxedVerifier(), SearchSpec(screen_samples=8), Sampling(), seed=0)) for p in problems]
+        assert all(r.status == "skipped" and r.steps == [] and r.n_policy_calls == 1 for r in rs)
+        return {r.skip_reason for r in rs}
+
+    assert reasons(EASY.model_copy(update={"success_rate": None, "error_rate": (0.0, 0.0)})) == {"all_correct"}
+    assert reasons(EASY.model_copy(update={"success_rate": None, "error_rate": (1.0, 1.0)})) == {"all_wrong"}
+    assert reasons(EASY.model_copy(update={"unparseable_rate": 1.0})) == {"no_answers"}
+
+
+def test_root_estimated_fresh_when_asked() -> None:
+    _, results = search_all(EASY, SearchSpec(max_searches=3, screen_samples=16, root_from_screening=False), n=4)
+    searched = [r for r in results if r.status == "searched"]
+    assert searched and all(r.root_mc_source == "fresh" and r.root_n_rollouts == 8 for r in searched)
+
+
+def test_stops_at_the_search_limit_and_the_rollout_budget() -> None:
+    _, results = search_all(EASY, SearchSpec(max_searches=2, screen_samples=16), n=4)
+    assert all(r.n_searches <= 2 for r in results)
+    assert any(r.stop_reason == "max_searches" for r in results)
+    _, results = search_all(EASY, SearchSpec(rollout_budget=40, screen_samples=16), n=4)
+    searched = [r for r in results if r.status == "searched"]
+    assert all(r.n_rollouts <= 40 for r in results)
+    assert searched and all(r.stop_reason in ("rollout_budget", "empty_pool") for r in searched)
+
+
+def test_identical_prefixes_are_estimated_once() -> None:
+    # Every solution is the same text, so all searches walk the same prefixes.
+    def cont(prefix: str, i: int) -> str:
+        if prefix == "":
+            return "A.\n\nB.\n\nC. \\boxed{1}" if i % 2 else "A.\n\nB.\n\nC. \\boxed{2}"
+        return " \\boxed{1}" if prefix.count("\n\n") < 2 else " \\boxed{2}"
+
+    policy = ScriptedPolicy(cont)
+    r = asyncio.run(run_search(Problem("p", "q", "1"), policy, BoxedVerifier(), SearchSpec(screen_samples=8), Sampling(), seed=0))
+    prefixes = Counter(p for p, _ in policy.calls)
+    assert prefixes and max(prefixes.values()) == 1
+    assert r.n_searches == 4 and r.n_first_errors == 1
+
+
+def test_invalid_rollouts_wrong_or_excluded() -> None:
+    # From a prefix: 4 right, 2 truncated-looking (no answer), 2 wrong.
+    def cont(prefix: str, i: int) -> str:
+        if prefix == "":
+            return "A.\n\nB. \\boxed{1}" if i % 2 else "A.\n\nB. \\boxed{2}"
+        return [" \\boxed{1}", " \\boxed{1}", " \\boxed{1}", " \\boxed{1}", " no answer", " no answer", " \\boxed{2}", " \\boxed{2}"][i]
+
+    def first_label(invalid: str):  # type: ignore[no-untyped-def]
+        r = asyncio.run(
+            run_search(Problem("p", "q", "1"), ScriptedPolicy(cont), BoxedVerifier(), SearchSpec(screen_samples=8, invalid_rollouts=invalid), Sampling(), seed=0)
+        )
+        return next(s for s in r.steps if s.label_source == "rollouts")
+
+    wrong, excluded = first_label("wrong"), first_label("exclude")
+    assert (wrong.n_correct, wrong.n_rollouts, wrong.n_unparseable) == (4, 8, 2)
+    assert wrong.mc_value == 0.5 and excluded.mc_value == pytest.approx(4 / 6)
+
+
+def test_per_step_mc_labels_every_step_of_wrong_solutions() -> None:
+    _, results = search_all(EASY, SearchSpec(mode="per_step_mc", screen_samples=16), n=4)
+    r = next(r for r in results if r.status == "searched")
+    assert r.n_searches == 16 - r.screen_correct  # every wrong screening solution
+    assert r.n_first_errors >= 1
+    assert {s.label_source for s in r.steps} <= {"rollouts", "wrong_solution"}

@@ -1,0 +1,58 @@
+"""Shared helpers for the search tests: a tiny stand-in verifier and a scripted policy.
+
+The stand-in grades the last \\boxed{} exactly as a string, so search tests do not depend on the
+real verifier's worker processes (the integration test uses that one).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from apsgen.policy.base import Generation, Sample, Sampling
+
+
+@dataclass(frozen=True)
+class FakeVerdict:
+    outcome: str
+    answer: str | None
+
+
+class BoxedVerifier:
+    def __init__(self) -> None:
+        self.n_checked = 0
+
+    async def acheck_batch(self, solutions: list[str], gold: str, truncated: list[bool]) -> list[FakeVerdict]:
+        out = []
+        for text, trunc in zip(solutions, truncated, strict=True):
+            self.n_checked += 1
+            found = re.findall(r"\\boxed\{([^{}]*)\}", text)
+            if trunc:
+                out.append(FakeVerdict("truncated", None))
+            elif not found:
+                out.append(FakeVerdict("no_answer", None))
+            else:
+                out.append(FakeVerdict("correct" if found[-1].strip() == gold else "wrong", found[-1]))
+        return out
+
+
+class ScriptedPolicy:
+    """Continuations chosen by a function of (prefix, call seed, sample index); records every call."""
+
+    name = "scripted"
+    revision = None
+
+    def __init__(self, continue_fn) -> None:  # type: ignore[no-untyped-def]
+        self.continue_fn = continue_fn
+        self.calls: list[tuple[str, int]] = []
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    async def close(self) -> None:
+        return None
+
+    async def generate(self, question: str, prefix: str, n: int, sampling: Sampling) -> Generation:
+        self.calls.append((prefix, n))
+        texts = [self.continue_fn(prefix, i) for i in range(n)]
+        return Generation([Sample(t, self.count_tokens(t), False) for t in texts], prompt_tokens=len(prefix.split()))
