@@ -1,0 +1,12 @@
+"""Answer verification: is a sampled solution's final answer equal to the gold answer?
+
+`extract_answer` finds the answer in model text, `equivalent` compares two answers, `check`
+does both for one solution, and `Verifier` is the batch form the search uses on its hot path
+(one verdict cache and one pool of killable sympy workers shared by every call).
+"""
+
+from apsgen.verify.extract import extract_answer
+from apsgen.verify.verdict import Outcome, Verdict
+from apsgen.verify.verifier import Verifier, check, equivalent
+
+__all__ = ["Outcome", "Verdict", "Verifier", "check", "equivalent", "extract_answer"]

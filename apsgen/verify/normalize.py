@@ -1,0 +1,139 @@
+"""Rewrite an answer string into a canonical form following the MATH dataset's conventions.
+
+Two answers with the same normalised form are equal; the cache is keyed by these forms. Only
+cheap, linear string rewrites live here; nothing is parsed into numbers or expressions.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+# Past this many characters an answer is not rewritten at all: it can still match its exact
+# twin, but no regex is run over megabytes of untrusted text on the hot path.
+MAX_NORMALIZE_CHARS = 5_000
+
+_REMOVALS = (
+    "\\left", "\\right", "\\bigl", "\\bigr", "\\Bigl", "\\Bigr", "\\big", "\\Big",
+    "\\displaystyle", "\\!", "\\,", "\\;", "\\:", "\\ ", "\\quad", "\\qquad", "\\limits",
+)
+_DEGREE_MARKS = ("^{\\circ}", "^\\circ", "^{\\degree}", "\\degree", "°", "{}^\\circ", "\\circ")
+_TEXT_COMMANDS = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mbox|operatorname|mathit)\s*\{([^{}]*)\}")
+_UNIT_WORDS = {
+    "cm", "centimeter", "centimeters", "m", "meter", "meters", "km", "kilometers", "mm",
+    "inch", "inches", "in", "foot", "feet", "ft", "yard", "yards", "mile", "miles", "mph",
+    "unit", "units", "sq", "square", "cubic", "degree", "degrees", "radian", "radians",
+    "cent", "cents", "dollar", "dollars", "second", "seconds", "minute", "minutes", "hour",
+    "hours", "day", "days", "week", "weeks", "month", "months", "year", "years", "people",
+    "students", "times", "ways", "pounds", "ounces", "gallons", "liters", "grams", "kg",
+    "g", "mg", "lb", "lbs", "oz", "points", "percent", "calories", "marbles", "apples",
+}
+_THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_ASSIGNMENT = re.compile(r"^\\?[a-zA-Z](?:_\{?[a-zA-Z0-9]+\}?)?\s*(?:=|\\in)\s*(?=\S)")
+_CHOICE = re.compile(r"^\(?([A-E])\)?$")
+_FRAC_SHORT = re.compile(
+    r"\\frac\s*(\d|\{[^{}]*\}|\\[a-zA-Z]+|[a-zA-Z])\s*(\d|\{[^{}]*\}|\\[a-zA-Z]+|[a-zA-Z])"
+)
+_SQRT_SHORT = re.compile(r"\\sqrt\s*(\d|\\[a-zA-Z]+|[a-zA-Z])")
+_TRAILING_ZEROS = re.compile(r"(\d+\.\d*?)0+(?!\d)")
+_BARE_POINT = re.compile(r"(?<![\d}])\.(\d)")
+_SPACE_AFTER_COMMAND = re.compile(r"(\\[a-zA-Z]+) +(?=[a-zA-Z0-9])")
+_SUBSCRIPT_BRACES = re.compile(r"_\{(\w+)\}")
+_BRACED_SINGLE = re.compile(r"\^\{(\w)\}")
+
+
+def _strip_text_wrappers(s: str) -> str:
+    # Applied until stable so that \text{\textbf{x}} unwraps fully; each pass shrinks `s`.
+    for _ in range(4):
+        new = _TEXT_COMMANDS.sub(r" \1 ", s)
+        if new == s:
+            break
+        s = new
+    return s
+
+
+def _strip_units(s: str) -> str:
+    """Drop trailing unit words after a quantity: `5.4 cents`, `864 inches ^2`, `3 sq units`."""
+    tokens = s.split(" ")
+    end = len(tokens)
+    if end > 1 and tokens[-1] in ("^2", "^3", "^{2}", "^{3}"):
+        end -= 1
+    while end > 1 and tokens[end - 1].rstrip(".").lower() in _UNIT_WORDS:
+        end -= 1
+    if end == len(tokens) or end == 0:
+        return s
+    head = " ".join(tokens[:end])
+    # Only a quantity carries units; `\cot x` or `2 k` must keep their letters.
+    return head if head[-1:].isdigit() or head.endswith("}") else s
+
+
+def _frac_arg(arg: str) -> str:
+    return arg if arg.startswith("{") else "{" + arg + "}"
+
+
+@lru_cache(maxsize=65_536)
+def normalize(answer: str) -> str:
+    """Canonical form of one answer string (already extracted from its solution)."""
+    s = answer.strip()
+    if len(s) > MAX_NORMALIZE_CHARS:
+        return s
+    if "\x00" in s:
+        s = s.replace("\x00", "")
+    # Lone surrogates (invalid unicode from a broken decoder) would make later encoding fail.
+    s = s.encode("utf-8", "replace").decode("utf-8")
+    s = s.replace("\n", " ").replace("\t", " ").replace("\r", " ").replace("~", " ")
+    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    s = s.replace("\\$", "").replace("$", "").replace("\\%", "").replace("%", "")
+    s = s.replace("{,}", "").replace("\\dots", "\\ldots").replace("\\cdots", "\\ldots")
+    s = s.replace("\\le ", "\\leq ").replace("\\ge ", "\\geq ")
+    s = s.replace("\\leqslant", "\\leq").replace("\\geqslant", "\\geq")
+    s = s.replace("\\lbrace", "\\{").replace("\\rbrace", "\\}")
+    s = s.replace("\\infinity", "\\infty").replace("∞", "\\infty").replace("π", "\\pi")
+    s = s.replace("\\neq", "\\ne").replace("√", "\\sqrt")
+    # `\\` separates matrix rows; hide it so that removing `\ ` (a TeX space) cannot split it.
+    s = s.replace("\\\\", "\x01")
+    for token in _REMOVALS:
+        if token in s:
+            # `\left.` and `\right.` are invisible delimiters: drop the dot with them.
+            s = s.replace(token + ".", "").replace(token, "")
+    for mark in _DEGREE_MARKS:
+        s = s.replace(mark, "")
+    s = s.replace("\x01", "\\\\")
+    s = _strip_text_wrappers(s)
+    s = re.sub(r"\s+", " ", s).strip()
+    s = _strip_units(s)
+    s = _ASSIGNMENT.sub("", s)
+    s = s.replace("\\text", "").replace("\\mbox", "")
+    if s.endswith("."):
+        s = s.rstrip(".")
+    s = _FRAC_SHORT.sub(lambda m: "\\frac" + _frac_arg(m.group(1)) + _frac_arg(m.group(2)), s)
+    s = _SQRT_SHORT.sub(r"\\sqrt{\1}", s)
+    # Spaces carry no meaning in LaTeX except after a command word (`\pi r` is not `\pir`).
+    s = _SPACE_AFTER_COMMAND.sub("\\1\x00", s).replace(" ", "").replace("\x00", " ")
+    if _THOUSANDS.match(s):
+        s = s.replace(",", "")
+    s = _BARE_POINT.sub(r"0.\1", s)
+    if "." in s:
+        s = _TRAILING_ZEROS.sub(r"\1", s)
+        s = re.sub(r"(\d)\.(?!\d)", r"\1", s)
+    s = _SUBSCRIPT_BRACES.sub(r"_\1", s)
+    s = _BRACED_SINGLE.sub(r"^\1", s)
+    choice = _CHOICE.match(s)
+    if choice:
+        s = choice.group(1)
+    if s.startswith("{") and s.endswith("}") and _balanced_group(s):
+        s = s[1:-1]
+    return s
+
+
+def _balanced_group(s: str) -> bool:
+    """True when the first `{` of `s` closes at its last character."""
+    depth = 0
+    for i, c in enumerate(s):
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return i == len(s) - 1
+    return False

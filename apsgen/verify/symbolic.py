@@ -1,0 +1,173 @@
+"""Symbolic equivalence with sympy; runs only inside verify worker processes.
+
+LaTeX is turned into sympy objects by `latex2sympy2_extended`, an ANTLR parser that builds
+expressions node by node and never evaluates text as Python (no `sympify`/`parse_expr` on
+model output). Equality of values is decided exactly where sympy can (rationals), otherwise by
+high-precision evaluation: at random points for expressions with free symbols.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import zlib
+
+import sympy
+from latex2sympy2_extended import latex2sympy
+from sympy.core.relational import Relational
+from sympy.logic.boolalg import BooleanFunction
+
+from apsgen.verify.guard import refusal_reason
+
+logger = logging.getLogger(__name__)
+
+_DIGITS = 40
+# Relative, never absolute: 1/2^99 and 1/2^98 differ by a factor of two, not by 2^-99.
+_RELATIVE_TOLERANCE = sympy.Float(10) ** -25
+_ZERO = sympy.Float(10) ** -(_DIGITS - 5)
+_SAMPLE_POINTS = 3
+_IMAGINARY = sympy.Symbol("i")
+
+
+def parse(text: str) -> sympy.Basic | None:
+    """The sympy object for one normalised answer, or None when it cannot be parsed."""
+    if refusal_reason(text) is not None:
+        return None
+    try:
+        expr = latex2sympy(text, normalization_config=None)
+    except Exception:  # the grammar rejects it: not a math expression
+        return None
+    if isinstance(expr, sympy.Basic) and expr.has(_IMAGINARY):
+        expr = expr.subs(_IMAGINARY, sympy.I)
+    return expr
+
+
+def equivalent_symbolic(gold: str, pred: str) -> bool:
+    """True when the two normalised answers denote the same mathematical object."""
+    a, b = parse(gold), parse(pred)
+    if a is None or b is None:
+        return False
+    return objects_equal(a, b)
+
+
+def objects_equal(a: object, b: object) -> bool:
+    """Structural comparison: matrices, tuples, sets, intervals, relations, then values."""
+    if isinstance(a, sympy.MatrixBase) or isinstance(b, sympy.MatrixBase):
+        if not (isinstance(a, sympy.MatrixBase) and isinstance(b, sympy.MatrixBase)):
+            return False
+        return a.shape == b.shape and all(values_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, (sympy.Tuple, tuple)) or isinstance(b, (sympy.Tuple, tuple)):
+        a, b = _as_interval_if_pair(a, b), _as_interval_if_pair(b, a)
+        if isinstance(a, (sympy.Tuple, tuple)) and isinstance(b, (sympy.Tuple, tuple)):
+            return len(a) == len(b) and all(objects_equal(x, y) for x, y in zip(a, b))
+        if isinstance(a, (sympy.Tuple, tuple)) or isinstance(b, (sympy.Tuple, tuple)):
+            return False
+    if isinstance(a, sympy.FiniteSet) and isinstance(b, sympy.FiniteSet):
+        return _same_elements(list(a.args), list(b.args))
+    if isinstance(a, sympy.Interval) and isinstance(b, sympy.Interval):
+        return (
+            a.left_open == b.left_open
+            and a.right_open == b.right_open
+            and values_equal(a.start, b.start)
+            and values_equal(a.end, b.end)
+        )
+    if isinstance(a, sympy.Union) and isinstance(b, sympy.Union):
+        return len(a.args) == len(b.args) and _same_elements(list(a.args), list(b.args))
+    if isinstance(a, (Relational, BooleanFunction)) or isinstance(b, (Relational, BooleanFunction)):
+        return _relations_equal(a, b)
+    if isinstance(a, sympy.Set) or isinstance(b, sympy.Set):
+        if isinstance(a, sympy.Set) and isinstance(b, sympy.Set):
+            return bool(a == b)
+        return False
+    if isinstance(a, sympy.Expr) and isinstance(b, sympy.Expr):
+        return values_equal(a, b)
+    return False
+
+
+def _as_interval_if_pair(x: object, other: object) -> object:
+    """MATH writes open intervals and points alike as `(a, b)`: read it as the other side does."""
+    if isinstance(x, sympy.Tuple) and len(x) == 2 and isinstance(other, sympy.Interval):
+        return sympy.Interval.open(x[0], x[1])
+    return x
+
+
+def _same_elements(xs: list, ys: list) -> bool:
+    """Order-insensitive comparison of two small collections, each element matched once."""
+    if len(xs) != len(ys):
+        return False
+    unused = list(ys)
+    for x in xs:
+        for index, y in enumerate(unused):
+            if objects_equal(x, y):
+                del unused[index]
+                break
+        else:
+            return False
+    return True
+
+
+def _relations_equal(a: object, b: object) -> bool:
+    if isinstance(a, sympy.Eq) and isinstance(b, sympy.Eq):
+        # Equations are equal when one is a nonzero multiple of the other.
+        da, db = a.lhs - a.rhs, b.lhs - b.rhs
+        if values_equal(da, db):
+            return True
+        ratio = sympy.simplify(da / db)
+        return bool(ratio.is_number and ratio != 0 and ratio.is_finite)
+    for x in (a, b):
+        if not isinstance(x, (Relational, BooleanFunction, sympy.Set)):
+            return False
+    set_a, set_b = _solution_set(a), _solution_set(b)
+    if set_a is None or set_b is None:
+        return bool(a == b)
+    return bool(set_a == set_b) or objects_equal(set_a, set_b)
+
+
+def _solution_set(x: object) -> sympy.Set | None:
+    """The real solution set of a univariate inequality (or an interval, as given)."""
+    if isinstance(x, sympy.Set):
+        return x
+    free = x.free_symbols
+    if len(free) != 1:
+        return None
+    try:
+        return x.as_set()
+    except Exception:
+        return None
+
+
+def values_equal(x: sympy.Basic, y: sympy.Basic) -> bool:
+    """Equality of two scalar expressions: exact for numbers, numeric identity test else."""
+    if x == y:
+        return True
+    if not (isinstance(x, sympy.Expr) and isinstance(y, sympy.Expr)):
+        return False
+    if x.is_Rational and y.is_Rational:
+        return False  # distinct exact rationals
+    symbols = sorted(x.free_symbols | y.free_symbols, key=lambda s: s.name)
+    if not symbols:
+        return _numbers_close(x, y)
+    # Polynomial identity testing: two different expressions agree at random points with
+    # probability zero. Points are seeded by the pair so verdicts are reproducible.
+    rng = random.Random(zlib.crc32((sympy.srepr(x) + sympy.srepr(y)).encode()))
+    for _ in range(_SAMPLE_POINTS):
+        point = {s: sympy.Rational(rng.randint(1, 997), rng.randint(101, 499)) for s in symbols}
+        if not _numbers_close(x.xreplace(point), y.xreplace(point)):
+            return False
+    return True
+
+
+def _numbers_close(x: sympy.Expr, y: sympy.Expr) -> bool:
+    try:
+        vx, vy = sympy.N(x, _DIGITS), sympy.N(y, _DIGITS)
+    except Exception:
+        return False
+    if not (vx.is_number and vy.is_number):
+        return False
+    if vx.has(sympy.nan, sympy.zoo) or vy.has(sympy.nan, sympy.zoo):
+        return False
+    diff = abs(sympy.N(vx - vy, _DIGITS))
+    scale = max(abs(vx), abs(vy))
+    if scale <= _ZERO:
+        return True
+    return bool(diff <= _RELATIVE_TOLERANCE * scale)

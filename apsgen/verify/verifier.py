@@ -1,0 +1,248 @@
+"""The Verifier: extraction, the verdict cache, cheap comparison inline, symbolic work in a pool.
+
+One Verifier is shared by every search running in a worker: its cache sees the same answers
+over and over (rollouts of one question converge), and its process pool is created lazily on
+the first check that needs sympy, so constructing it inside a Ray actor costs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import Future
+
+from apsgen.verify.compare import compare_cheap
+from apsgen.verify.extract import extract_answer
+from apsgen.verify.guard import refusal_reason
+from apsgen.verify.normalize import normalize
+from apsgen.verify.pool import SymbolicPool, SymbolicResult
+from apsgen.verify.verdict import Outcome, Verdict
+
+logger = logging.getLogger(__name__)
+
+_Key = tuple[str, str]
+
+
+class Verifier:
+    """Checks sampled solutions against a gold answer; safe to share across asyncio tasks."""
+
+    def __init__(
+        self,
+        *,
+        timeout_s: float = 2.0,
+        workers: int | None = None,
+        last_number_fallback: bool = False,
+        cache_size: int = 200_000,
+    ) -> None:
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+        self.timeout_s = timeout_s
+        self.workers = workers
+        self.last_number_fallback = last_number_fallback
+        self.cache_size = cache_size
+        self._cache: OrderedDict[_Key, SymbolicResult] = OrderedDict()
+        self._inflight: dict[_Key, Future[SymbolicResult]] = {}
+        self._lock = threading.Lock()
+        self._pool: SymbolicPool | None = None
+        self._stats: Counter[str] = Counter()
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def check_batch(
+        self, solutions: Sequence[str], gold: str, truncated: Sequence[bool] | None = None
+    ) -> list[Verdict]:
+        """Verdicts for `solutions` against `gold`; blocks until every symbolic check is done."""
+        pending, futures = self._start_batch(solutions, gold, truncated)
+        return self._wait(pending, futures)
+
+    async def acheck_batch(
+        self, solutions: Sequence[str], gold: str, truncated: Sequence[bool] | None = None
+    ) -> list[Verdict]:
+        """`check_batch` for asyncio: cheap paths run inline, symbolic checks are awaited."""
+        pending, futures = self._start_batch(solutions, gold, truncated)
+        for index, (answer, future) in futures.items():
+            result = await asyncio.wrap_future(future)
+            pending[index] = self._finish(answer, result)
+        return pending  # type: ignore[return-value]
+
+    def check_answers(self, answers: Sequence[str], gold: str) -> list[Verdict]:
+        """Verdicts for answers already extracted (no `\\boxed{}` search); blocks like check_batch."""
+        pending, futures = self._start_answers(list(answers), gold, None)
+        return self._wait(pending, futures)
+
+    def warm_up(self) -> None:
+        """Start the worker pool now rather than on the first symbolic check."""
+        self.check_answers(["\\sqrt{4}"], "2")
+
+    def stats(self) -> dict[str, int]:
+        """Counts per outcome, cache hits, symbolic checks run, timeouts and pool restarts."""
+        with self._lock:
+            counts = dict(self._stats)
+        counts["cache_size"] = len(self._cache)
+        if self._pool is not None:
+            counts.update(self._pool.stats())
+        return counts
+
+    def close(self) -> None:
+        """Stop the worker processes; the Verifier may be used again (a new pool starts)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+    def __enter__(self) -> Verifier:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: modules may already be gone
+            pass
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _wait(
+        self, pending: list[Verdict | None], futures: dict[int, tuple[str, Future[SymbolicResult]]]
+    ) -> list[Verdict]:
+        for index, (answer, future) in futures.items():
+            pending[index] = self._finish(answer, future.result())
+        return pending  # type: ignore[return-value]
+
+    def _start_batch(
+        self, solutions: Sequence[str], gold: str, truncated: Sequence[bool] | None
+    ) -> tuple[list[Verdict | None], dict[int, tuple[str, Future[SymbolicResult]]]]:
+        if truncated is not None and len(truncated) != len(solutions):
+            raise ValueError(
+                f"truncated has {len(truncated)} flags for {len(solutions)} solutions"
+            )
+        answers = [
+            extract_answer(solution, last_number_fallback=self.last_number_fallback)
+            for solution in solutions
+        ]
+        return self._start_answers(answers, gold, truncated)
+
+    def _start_answers(
+        self, answers: list[str | None], gold: str, truncated: Sequence[bool] | None
+    ) -> tuple[list[Verdict | None], dict[int, tuple[str, Future[SymbolicResult]]]]:
+        gold_norm = normalize(gold)
+        verdicts: list[Verdict | None] = []
+        futures: dict[int, tuple[str, Future[SymbolicResult]]] = {}
+        for index, answer in enumerate(answers):
+            if truncated is not None and truncated[index]:
+                verdicts.append(self._count(Verdict(Outcome.TRUNCATED, answer)))
+            elif answer is None:
+                verdicts.append(self._count(Verdict(Outcome.NO_ANSWER, None)))
+            else:
+                decided = self._decide(gold_norm, normalize(answer))
+                if isinstance(decided, Future):
+                    futures[index] = (answer, decided)
+                    verdicts.append(None)
+                else:
+                    verdicts.append(self._finish(answer, decided))
+        return verdicts, futures
+
+    def _decide(self, gold: str, pred: str) -> SymbolicResult | Future[SymbolicResult]:
+        """The cached or cheap result for a normalised pair, else a future from the pool."""
+        key = (gold, pred)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                self._stats["cache_hits"] += 1
+                return cached
+            inflight = self._inflight.get(key)
+            if inflight is not None:
+                self._stats["cache_hits"] += 1
+                return inflight
+        cheap = compare_cheap(gold, pred)
+        if cheap is None:
+            refusal = refusal_reason(gold) or refusal_reason(pred)
+            if refusal is not None:
+                logger.debug("not checked symbolically (%s): %.80r vs %.80r", refusal, gold, pred)
+                with self._lock:
+                    self._stats["guard_refusals"] += 1
+                cheap = False
+        if cheap is not None:
+            self._remember(key, cheap)
+            return cheap
+        return self._submit_symbolic(key)
+
+    def _submit_symbolic(self, key: _Key) -> Future[SymbolicResult]:
+        with self._lock:
+            inflight = self._inflight.get(key)
+            if inflight is not None:
+                return inflight
+            if self._pool is None:
+                self._pool = SymbolicPool(timeout_s=self.timeout_s, workers=self.workers)
+            future = self._pool.submit(*key)
+            self._inflight[key] = future
+            self._stats["symbolic_checks"] += 1
+
+        def _done(done: Future[SymbolicResult]) -> None:
+            with self._lock:
+                self._inflight.pop(key, None)
+            if not done.cancelled() and done.exception() is None:
+                result = done.result()
+                # A check that expired while queued says nothing about the pair itself.
+                if result != "queued_timeout":
+                    self._remember(key, result)
+
+        future.add_done_callback(_done)
+        return future
+
+    def _remember(self, key: _Key, result: SymbolicResult) -> None:
+        with self._lock:
+            self._cache[key] = result
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+
+    def _finish(self, answer: str, result: SymbolicResult) -> Verdict:
+        if result is True:
+            outcome = Outcome.CORRECT
+        elif result is False:
+            outcome = Outcome.WRONG
+        else:
+            outcome = Outcome.TIMEOUT
+        return self._count(Verdict(outcome, answer))
+
+    def _count(self, verdict: Verdict) -> Verdict:
+        with self._lock:
+            self._stats[verdict.outcome.value] += 1
+        return verdict
+
+
+_default: Verifier | None = None
+_default_lock = threading.Lock()
+
+
+def _default_verifier() -> Verifier:
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Verifier()
+        return _default
+
+
+def check(
+    solution: str, gold: str, *, truncated: bool = False, last_number_fallback: bool = False
+) -> Verdict:
+    """Verdict for one solution, using a process-wide Verifier (its cache and pool)."""
+    verifier = _default_verifier()
+    # The fallback changes extraction only, so one shared Verifier (and pool) serves both.
+    answer = extract_answer(solution, last_number_fallback=last_number_fallback)
+    if truncated:
+        return Verdict(Outcome.TRUNCATED, answer)
+    if answer is None:
+        return Verdict(Outcome.NO_ANSWER, None)
+    return verifier.check_answers([answer], gold)[0]
+
+
+def equivalent(gold: str, pred: str) -> bool:
+    """True when the answer `pred` equals `gold` (a timeout counts as not equal)."""
+    verdict = _default_verifier().check_answers([pred], gold)[0]
+    return verdict.outcome is Outcome.CORRECT
