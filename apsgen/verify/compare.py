@@ -1,32 +1,172 @@
 """Cheap in-process comparison of two normalised answers; None means "ask the symbolic check".
 
-Everything here is pure Python over short strings and runs on the caller's thread, so it must
-stay bounded: no sympy, no unbounded arithmetic.
+Everything here is pure Python over short strings and runs on the caller's thread (an asyncio
+loop, even), so it is bounded: no sympy, exact arithmetic only up to a size limit, floats with
+tracked rounding error otherwise. Expressions with variables are compared at a few seeded
+random rational points, so polynomial and rational identities are decided exactly.
 """
 
 from __future__ import annotations
 
+import random
 import re
+from fractions import Fraction
 
+from apsgen.verify.evaluate import Undefined, Value, arith, evaluate, values_match
+from apsgen.verify.expr import Node, Unsupported, free_variables, parse_expr_latex
 from apsgen.verify.numeric import parse_rational
+from apsgen.verify.structure import Shape, shape_of
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z ]*")
+_POINTS = 3
+_MAX_TRIES = 8  # points tried before giving up when some land on a singularity
 
 
 def compare_cheap(gold: str, pred: str) -> bool | None:
-    """True/False when the normalised pair can be decided without sympy, else None."""
+    """True/False when the normalised pair is decided without sympy, else None."""
     if gold == pred:
         return True
-    if not pred:
+    if not pred or not gold:
         return False
     gold_value = parse_rational(gold)
     pred_value = parse_rational(pred)
     if gold_value is not None and pred_value is not None:
         return gold_value == pred_value
-    gold_word = _WORD.fullmatch(gold) is not None and len(gold) > 1
-    pred_word = _WORD.fullmatch(pred) is not None and len(pred) > 1
-    if gold_word and pred_word:
-        return gold.casefold() == pred.casefold()
-    if (gold_word and pred_value is not None) or (pred_word and gold_value is not None):
+    gold_word = len(gold) > 1 and _WORD.fullmatch(gold) is not None
+    pred_word = len(pred) > 1 and _WORD.fullmatch(pred) is not None
+    if gold_word or pred_word:
+        # Words (names, directions, "even") are compared as words, never as products of
+        # one-letter variables.
+        return gold_word and pred_word and gold.casefold() == pred.casefold()
+    return compare_shapes(shape_of(gold), shape_of(pred))
+
+
+def _all(results: list[bool | None]) -> bool | None:
+    if any(r is False for r in results):
         return False
+    return True if all(r is True for r in results) else None
+
+
+def compare_shapes(a: Shape, b: Shape) -> bool | None:
+    if a.kind == "set" and len(a.items) == 1:
+        a = shape_of(a.items[0])
+    if b.kind == "set" and len(b.items) == 1:
+        b = shape_of(b.items[0])
+    if a.kind != b.kind:
+        if "relation" in (a.kind, b.kind) or "equation" in (a.kind, b.kind):
+            return None  # `x > 3` vs `(3, \infty)`: sympy turns both into sets
+        return False
+    if a.kind == "scalar":
+        return compare_scalar(a.items[0], b.items[0])
+    if a.kind == "seq":
+        if a.brackets != b.brackets or len(a.items) != len(b.items):
+            return False
+        return _all([compare_cheap(x, y) for x, y in zip(a.items, b.items)])
+    if a.kind == "matrix":
+        if len(a.items) != len(b.items) or any(
+            len(ra) != len(rb) for ra, rb in zip(a.items, b.items)
+        ):
+            return False
+        return _all(
+            [compare_cheap(x, y) for ra, rb in zip(a.items, b.items) for x, y in zip(ra, rb)]
+        )
+    if a.kind == "set":
+        return _match_unordered(
+            list(a.items), list(b.items), lambda x, y: compare_cheap(x, y)
+        )
+    if a.kind == "union":
+        return _match_unordered(list(a.items), list(b.items), compare_shapes)
+    if a.kind == "equation":
+        return compare_equations(a.items, b.items)
     return None
+
+
+def _match_unordered(xs: list, ys: list, equal) -> bool | None:  # type: ignore[no-untyped-def]
+    """Order-insensitive comparison, three-valued: equality of answers is transitive, so a
+    greedy match on sure-equal pairs finds a perfect matching whenever one exists."""
+    if len(xs) != len(ys):
+        return False
+    table = [[equal(x, y) for y in ys] for x in xs]
+    if any(all(cell is False for cell in row) for row in table):
+        return False
+    used: set[int] = set()
+    for row in table:
+        match = next((j for j, cell in enumerate(row) if cell is True and j not in used), None)
+        if match is None:
+            return None
+        used.add(match)
+    return True
+
+
+def _parse(text: str) -> Node | None:
+    try:
+        return parse_expr_latex(text)
+    except (Unsupported, RecursionError):
+        return None
+
+
+def _points(variables: list[str]) -> list[dict[str, Fraction]]:
+    """Seeded random rational points: the same pair always gets the same verdict."""
+    rng = random.Random(len(variables))
+    return [
+        {v: Fraction(rng.randint(101, 997), rng.randint(53, 199)) for v in variables}
+        for _ in range(_MAX_TRIES)
+    ]
+
+
+def _evaluate_at_points(nodes: list[Node], check) -> bool | None:  # type: ignore[no-untyped-def]
+    """Evaluate `nodes` at random points and feed the values to `check` (three-valued)."""
+    variables = sorted(set().union(*(free_variables(n) for n in nodes)))
+    points = _points(variables) if variables else [{}]
+    need = _POINTS if variables else 1
+    verdicts: list[bool | None] = []
+    for point in points:
+        try:
+            values = [evaluate(n, point) for n in nodes]
+        except Undefined:
+            continue
+        except (Unsupported, ZeroDivisionError, OverflowError, ValueError, RecursionError):
+            return None
+        verdict = check(values)
+        if verdict is False:
+            return False
+        verdicts.append(verdict)
+        if len(verdicts) == need:
+            break
+    if len(verdicts) < need:
+        return None
+    return True if all(v is True for v in verdicts) else None
+
+
+def compare_scalar(gold: str, pred: str) -> bool | None:
+    a, b = _parse(gold), _parse(pred)
+    if a is None or b is None:
+        return None
+    return _evaluate_at_points([a, b], lambda values: values_match(values[0], values[1]))
+
+
+def compare_equations(gold: tuple, pred: tuple) -> bool | None:
+    """Equations are equal when one is a nonzero multiple of the other: `2y=4x` vs `y=2x`."""
+    sides = [_parse(s) for s in (*gold, *pred)]
+    if any(s is None for s in sides):
+        return None
+    f = ("sub", sides[0], sides[1])
+    g = ("sub", sides[2], sides[3])
+    ratios: list[Value] = []
+
+    def proportional(values: list[Value]) -> bool | None:
+        fv, gv = values
+        if values_match(gv, Fraction(0)) is True:
+            return values_match(fv, Fraction(0))
+        try:
+            ratio = arith("div", fv, gv)
+        except (Undefined, Unsupported):
+            return None
+        if values_match(ratio, Fraction(0)) is True:
+            return False
+        if ratios:
+            return values_match(ratio, ratios[0])
+        ratios.append(ratio)
+        return True
+
+    return _evaluate_at_points([f, g], proportional)
