@@ -135,6 +135,13 @@ class SearchSpec(_Strict):
         description="A prefix counts as still correct when MC > this. The paper uses 0; about 1/k keeps a "
         "lucky recovery after an error from steering the binary search and seeding the pool (opt-in).",
     )
+    pool_min_mc: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="A state's wrong rollouts join the pool only when MC(s) > this (and > mc_threshold). "
+        "The paper uses 0; a low MC often means the prefix already went wrong (opt-in).",
+    )
     invalid_rollouts: Literal["wrong", "exclude"] = Field(
         "wrong", description="Truncated or unparseable rollouts count as wrong, or leave the MC denominator."
     )

@@ -149,3 +149,15 @@ def test_per_step_mc_labels_every_step_of_wrong_solutions() -> None:
     assert r.n_searches == 16 - r.screen_correct  # every wrong screening solution
     assert r.n_first_errors >= 1
     assert {s.label_source for s in r.steps} <= {"rollouts", "wrong_solution"}
+
+
+def test_guards_keep_accuracy_when_the_policy_recovers_from_errors() -> None:
+    # Recovery makes some wrong prefixes look right (MC = 1/8); the faithful search then labels
+    # errors too late and searches rollouts of states that were already wrong. The opt-in guards fix it.
+    spec = EASY.model_copy(update={"recover_rate": 0.1})
+    guarded = SearchSpec(max_searches=30, screen_samples=16, mc_threshold=0.125, pool_min_mc=0.375)
+    problems, results = search_all(spec, guarded, n=8)
+    located, right = located_accuracy(problems, results, spec)
+    problems, results = search_all(spec, SearchSpec(max_searches=30, screen_samples=16), n=8)
+    f_located, f_right = located_accuracy(problems, results, spec)
+    assert located >= 20 and right / located > f_right / f_located

@@ -95,3 +95,4 @@ def test_pool_admits_only_wrong_rollouts_of_uncertain_states() -> None:
     assert pool.offer(candidates) == 1
     # With mc_threshold 1/8 an MC of exactly 1/8 no longer counts as "some right".
     assert Pool(SearchSpec(mc_threshold=0.125)).offer(candidates) == 0
+    assert Pool(SearchSpec(pool_min_mc=0.125)).offer(candidates) == 0

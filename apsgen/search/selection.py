@@ -22,7 +22,11 @@ def u_value(visits: int, total_visits: int, c_puct: float) -> float:
 
 
 class Pool:
-    """Candidate (state, wrong rollout) pairs whose state has mc_threshold < MC < 1 (paper: 0 < MC < 1)."""
+    """Candidate (state, wrong rollout) pairs whose state has floor < MC < 1.
+
+    The paper's floor is 0; `mc_threshold` / `pool_min_mc` raise it (opt-in) so that the wrong
+    rollouts of a state that is probably already wrong are not searched for a "first" error.
+    """
 
     def __init__(self, search: SearchSpec) -> None:
         self.search = search
@@ -39,7 +43,7 @@ class Pool:
     def offer(self, rollouts: list[Rollout]) -> int:
         """Add the eligible rollouts; returns how many joined."""
         added = 0
-        floor = self.search.mc_threshold
+        floor = max(self.search.mc_threshold, self.search.pool_min_mc)
         for r in rollouts:
             mc = r.state.mc.value if r.state.mc is not None else None
             if r.selected or not r.is_wrong or r.rollout_id in self._ids or mc is None or not floor < mc < 1:
