@@ -106,6 +106,12 @@ def extract_answer(text: str, *, last_number_fallback: bool = False) -> str | No
             pass
         if last is not None:
             answer = _clean_phrase_answer(last.group(1))
+            # "Final Answer: The final answer is 12": matches cannot overlap, so look inside.
+            for _ in range(3):
+                inner = _ANSWER_PHRASES[0].search(answer) or _ANSWER_PHRASES[1].search(answer)
+                if inner is None:
+                    break
+                answer = _clean_phrase_answer(inner.group(1))
             if answer:
                 return answer
     if last_number_fallback:

@@ -115,7 +115,7 @@ def normalize(answer: str) -> str:
     s = _BARE_POINT.sub(r"0.\1", s)
     if "." in s:
         s = _TRAILING_ZEROS.sub(r"\1", s)
-        s = re.sub(r"(\d)\.(?!\d)", r"\1", s)
+        s = re.sub(r"(\d)\.(?![\d\\])", r"\1", s)
     s = _SUBSCRIPT_BRACES.sub(r"_\1", s)
     s = _BRACED_SINGLE.sub(r"^\1", s)
     choice = _CHOICE.match(s)

@@ -19,6 +19,7 @@ _SIMPLE_FRACTION = re.compile(
     rf"([+-]?)(?:\\frac\{{({_NUM})\}}\{{({_NUM})\}}|({_NUM})/({_NUM}))"
 )
 _MIXED_NUMBER = re.compile(rf"([+-]?)(\d+)\\frac\{{(\d+)\}}\{{(\d+)\}}")
+_REPEATING = re.compile(r"([+-]?)(\d*)\.(\d*)\\overline\{(\d{1,20})\}")
 _SCIENTIFIC = re.compile(rf"([+-]?{_NUM})(?:\\times|\\cdot)10\^\{{?([+-]?\d{{1,3}})\}}?")
 
 
@@ -43,6 +44,13 @@ def parse_rational(s: str) -> Fraction | None:
         if int(b) == 0:
             return None
         return _signed(sign, int(whole) + Fraction(int(a), int(b)))
+    match = _REPEATING.fullmatch(s)
+    if match:
+        # 0.1\overline{6} = 0.1 + 0.0666...: the repeating block over 9...9, shifted.
+        sign, whole, fixed, block = match.groups()
+        value = Fraction(int(whole or "0")) + (Fraction(int(fixed), 10 ** len(fixed)) if fixed else 0)
+        value += Fraction(int(block), (10 ** len(block) - 1) * 10 ** len(fixed))
+        return _signed(sign, value)
     match = _SCIENTIFIC.fullmatch(s)
     if match:
         return Fraction(match.group(1)) * Fraction(10) ** int(match.group(2))

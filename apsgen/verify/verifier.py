@@ -45,7 +45,7 @@ class Verifier:
         self.cache_size = cache_size
         self._cache: OrderedDict[_Key, SymbolicResult] = OrderedDict()
         self._inflight: dict[_Key, Future[SymbolicResult]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._pool: SymbolicPool | None = None
         self._stats: Counter[str] = Counter()
 
@@ -74,8 +74,8 @@ class Verifier:
         return self._wait(pending, futures)
 
     def warm_up(self) -> None:
-        """Start the worker pool now rather than on the first symbolic check."""
-        self.check_answers(["\\sqrt{4}"], "2")
+        """Start the worker pool now (and wait for it) rather than on the first symbolic check."""
+        self._ensure_pool().submit("x", "x").result()
 
     def stats(self) -> dict[str, int]:
         """Counts per outcome, cache hits, symbolic checks run, timeouts and pool restarts."""
@@ -177,9 +177,7 @@ class Verifier:
             inflight = self._inflight.get(key)
             if inflight is not None:
                 return inflight
-            if self._pool is None:
-                self._pool = SymbolicPool(timeout_s=self.timeout_s, workers=self.workers)
-            future = self._pool.submit(*key)
+            future = self._ensure_pool().submit(*key)
             self._inflight[key] = future
             self._stats["symbolic_checks"] += 1
 
@@ -194,6 +192,12 @@ class Verifier:
 
         future.add_done_callback(_done)
         return future
+
+    def _ensure_pool(self) -> SymbolicPool:
+        with self._lock:
+            if self._pool is None:
+                self._pool = SymbolicPool(timeout_s=self.timeout_s, workers=self.workers)
+            return self._pool
 
     def _remember(self, key: _Key, result: SymbolicResult) -> None:
         with self._lock:
