@@ -39,6 +39,6 @@ async def screen(ctx: SearchContext) -> Screening:
     stats = MCStats.from_outcomes((r.outcome for r in rollouts), ctx.search.invalid_rollouts, "screening")
     reason = skip_reason_for(stats)
     if reason is not None:
-        log.info("problem %s skipped: %s (%d correct of %d)", ctx.problem.id, reason, stats.n_correct, stats.n_rollouts)
+        log.debug("problem %s skipped: %s (%d correct of %d)", ctx.problem.id, reason, stats.n_correct, stats.n_rollouts)
     mean_tokens = sum(r.n_tokens for r in rollouts) / max(1, len(rollouts))
     return Screening(rollouts, stats, reason, mean_tokens)
