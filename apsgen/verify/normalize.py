@@ -71,9 +71,18 @@ def _frac_arg(arg: str) -> str:
     return arg if arg.startswith("{") else "{" + arg + "}"
 
 
-@lru_cache(maxsize=65_536)
 def normalize(answer: str) -> str:
     """Canonical form of one answer string (already extracted from its solution)."""
+    # Rollouts repeat answers, so short ones are memoised; long ones would only bloat the memo.
+    return _normalize_cached(answer) if len(answer) <= 256 else _normalize(answer)
+
+
+@lru_cache(maxsize=65_536)
+def _normalize_cached(answer: str) -> str:
+    return _normalize(answer)
+
+
+def _normalize(answer: str) -> str:
     s = answer.strip()
     if len(s) > MAX_NORMALIZE_CHARS:
         return s

@@ -166,6 +166,8 @@ def _numbers_close(x: sympy.Expr, y: sympy.Expr) -> bool:
         return False
     if vx.has(sympy.nan, sympy.zoo) or vy.has(sympy.nan, sympy.zoo):
         return False
+    if not (vx.is_finite and vy.is_finite):
+        return bool(vx == vy)  # oo - oo is nan and oo <= tol * oo holds: compare directly
     diff = abs(sympy.N(vx - vy, _DIGITS))
     scale = max(abs(vx), abs(vy))
     if scale <= _ZERO:

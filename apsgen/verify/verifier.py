@@ -24,6 +24,7 @@ from apsgen.verify.verdict import Outcome, Verdict
 logger = logging.getLogger(__name__)
 
 _Key = tuple[str, str]
+_MAX_CACHED_KEY_CHARS = 2_000
 
 
 class Verifier:
@@ -200,6 +201,8 @@ class Verifier:
             return self._pool
 
     def _remember(self, key: _Key, result: SymbolicResult) -> None:
+        if len(key[0]) + len(key[1]) > _MAX_CACHED_KEY_CHARS:
+            return  # junk of that size is decided in microseconds; caching it only costs memory
         with self._lock:
             self._cache[key] = result
             if len(self._cache) > self.cache_size:
