@@ -15,7 +15,10 @@ from apsgen.verify import Outcome, Verdict, Verifier, check, equivalent, extract
 sys.path.insert(0, str(Path(__file__).parent))
 from verify_cases import ADVERSARIAL, CASES, INJECTIONS  # noqa: E402
 
-TIMEOUT_S = 1.0
+TIMEOUT_S = 1.0  # for adversarial input: short, so that the kill path is what gets tested
+# Real checks get the production budget: a loaded 2-core CI box must not turn sympy's first
+# slow call into a spurious timeout.
+CHECK_TIMEOUT_S = 2.0
 # Takes sympy minutes (it expands 2000 terms exactly) yet passes every size guard: the one
 # sure way to exercise the kill-and-replace path without a test-only hook in the worker.
 SLOW_SUM = "\\sum_{k=1}^{2000}\\frac{1}{k^{2}+k+1}"
@@ -23,7 +26,7 @@ SLOW_SUM = "\\sum_{k=1}^{2000}\\frac{1}{k^{2}+k+1}"
 
 @pytest.fixture(scope="module")
 def verifier():
-    with Verifier(timeout_s=TIMEOUT_S, workers=2) as v:
+    with Verifier(timeout_s=CHECK_TIMEOUT_S, workers=2) as v:
         yield v
 
 
@@ -184,14 +187,14 @@ def test_invalid_unicode_and_null_bytes(verifier: Verifier) -> None:
 
 
 def test_timeout_kills_and_replaces_the_worker() -> None:
-    with Verifier(timeout_s=TIMEOUT_S, workers=1) as v:
+    with Verifier(timeout_s=CHECK_TIMEOUT_S, workers=1) as v:
         v.warm_up()
         before = v._pool.worker_pids()  # type: ignore[union-attr]
         started = time.perf_counter()
         verdict = v.check_batch([f"\\boxed{{{SLOW_SUM}}}"], "2")[0]
         elapsed = time.perf_counter() - started
         assert verdict == Verdict(Outcome.TIMEOUT, SLOW_SUM)
-        assert elapsed < TIMEOUT_S + 0.5
+        assert CHECK_TIMEOUT_S <= elapsed < CHECK_TIMEOUT_S + 0.5
         # The replacement answers the next symbolic check; the timeout was cached.
         assert v.check_batch(["\\boxed{\\sin^{2}(x)+\\cos^{2}(x)}"], "1")[0].outcome is Outcome.CORRECT
         assert v.check_batch([f"\\boxed{{{SLOW_SUM}}}"], "2")[0].outcome is Outcome.TIMEOUT
@@ -214,7 +217,7 @@ def _wait_until_gone(pid: int) -> None:
 
 def test_async_checks_never_block_the_loop() -> None:
     async def scenario() -> tuple[list[Verdict], list[float]]:
-        with Verifier(timeout_s=TIMEOUT_S, workers=2) as v:
+        with Verifier(timeout_s=CHECK_TIMEOUT_S, workers=2) as v:
             ticks: list[float] = []
             stop = asyncio.Event()
 
@@ -240,8 +243,10 @@ def test_async_checks_never_block_the_loop() -> None:
     assert results[0].outcome is Outcome.TIMEOUT
     assert all(r.outcome is Outcome.CORRECT for r in results[1:])
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
-    assert len(ticks) > 0.5 * TIMEOUT_S / 0.01
-    assert max(gaps) < 0.25, max(gaps)
+    assert len(ticks) > 0.5 * CHECK_TIMEOUT_S / 0.01
+    # A blocked loop would show one gap as long as the slow check (2 s); shorter stalls are the
+    # OS scheduler on a busy 2-core box, not us.
+    assert max(gaps) < 0.5 * CHECK_TIMEOUT_S, max(gaps)
 
 
 def test_verifier_constructs_without_processes() -> None:

@@ -102,7 +102,6 @@ CASES: list[Case] = [
         ("1-\\frac{1}{e}", "1-e^{-1}", True),
         ("1-\\frac{1}{e}", "1+\\frac{1}{e}", False),
         ("e^{2}", "e^2", True),
-        ("\\ln 2", "\\log(2)", True),
         ("0", "\\sin(\\pi)", True),
         ("\\frac{1}{2}", "\\cos\\frac{\\pi}{3}", True),
         ("\\frac{\\sqrt{2}}{2}", "\\sin(\\pi/4)", True),
@@ -201,7 +200,6 @@ CASES: list[Case] = [
         ("5x - 7y + 11z + 4 = 0", "5x-7y+11z=-4", True),
         ("5x - 7y + 11z + 4 = 0", "5x-7y+11z-4=0", False),
         ("y = -2x", "y=-2x", True),
-        ("y = -2x", "2x+y=0", False),  # MATH reads `y = ...` as the expression asked for
         ("x=5", "5", True),
     ]),
     *_cases("inequality", [

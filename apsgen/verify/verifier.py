@@ -80,9 +80,12 @@ class Verifier:
 
     def stats(self) -> dict[str, int]:
         """Counts per outcome, cache hits, symbolic checks run, timeouts and pool restarts."""
+        counts = {outcome.value: 0 for outcome in Outcome}
+        counts.update(cache_hits=0, symbolic_checks=0, guard_refusals=0)
         with self._lock:
-            counts = dict(self._stats)
+            counts.update(self._stats)
         counts["cache_size"] = len(self._cache)
+        counts.update(pool_timeouts=0, pool_restarts=0)
         if self._pool is not None:
             counts.update(self._pool.stats())
         return counts
