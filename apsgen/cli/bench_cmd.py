@@ -1,0 +1,29 @@
+"""`apsgen bench NAME`: benchmarks that print figures (see apsgen/bench/)."""
+
+from __future__ import annotations
+
+import importlib
+
+BENCHES = {
+    "search": "OmegaPRM vs per-step MC on simulated problems: accuracy and tokens per located error",
+    "verify": "the answer verifier vs math-verify: accuracy, checks/s, latency",
+}
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="run a benchmark")
+    bsub = p.add_subparsers(dest="bench", required=True)
+    for name, text in BENCHES.items():
+        bp = bsub.add_parser(name, help=text)
+        try:
+            module = importlib.import_module(f"apsgen.bench.{name}")
+        except ImportError as e:  # a benchmark's optional dependency is missing
+            bp.set_defaults(func=lambda args, e=e: _missing(args, e))
+            continue
+        module.add_arguments(bp)
+        bp.set_defaults(func=module.run)
+
+
+def _missing(args, err) -> int:
+    print(f"apsgen bench {args.bench}: unavailable: {err}")
+    return 2

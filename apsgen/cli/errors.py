@@ -1,0 +1,16 @@
+"""Errors a user can fix: printed as one clear line, without a traceback."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    pass
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    from apsgen.config import SpecError
+    from apsgen.data import DatasetError
+    from apsgen.io.store import FingerprintMismatch
+    from apsgen.models import ModelError
+
+    return (SpecError, DatasetError, FingerprintMismatch, ModelError, FileNotFoundError)

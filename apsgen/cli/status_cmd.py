@@ -1,0 +1,59 @@
+"""`apsgen status OUT_DIR`: progress of a job's output, read from its shards and manifest."""
+
+from __future__ import annotations
+
+import json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("status", help="done/total, failures and rates of a job's output folder")
+    p.add_argument("output", help="the job's output folder or URI")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def output_status(uri: str) -> dict:
+    from apsgen.io.store import OutputStore
+
+    store = OutputStore(uri)
+    manifest = store.read_manifest()
+    if manifest is None:
+        raise FileNotFoundError(f"no apsgen output at {uri} (manifest.json missing)")
+    problems = store.read_problems()
+    status = problems.column("status").to_pylist()
+    reasons = [r for r in problems.column("skip_reason").to_pylist() if r]
+    seconds = sum(problems.column("elapsed_s").to_pylist())
+    rollouts = sum(problems.column("n_rollouts").to_pylist())
+    tokens = sum(problems.column("generated_tokens").to_pylist())
+    last = manifest.runs[-1] if manifest.runs else {}
+    wall = last.get("wall_s") or 0.0
+    return {
+        "job": manifest.job,
+        "fingerprint": manifest.fingerprint,
+        "done": len(status),
+        "total": manifest.total_problems,
+        "searched": status.count("searched"),
+        "skipped": {r: reasons.count(r) for r in sorted(set(reasons))},
+        "failed": manifest.failed,
+        "rollouts": rollouts,
+        "generated_tokens": tokens,
+        "search_seconds": round(seconds, 1),
+        "last_run_wall_s": round(wall, 1),
+        "last_run_tokens_per_s": round(last.get("generated_tokens", 0) / wall, 1) if wall else None,
+        "updated_at": manifest.updated_at,
+    }
+
+
+def run(args) -> int:
+    s = output_status(args.output)
+    if args.json:
+        print(json.dumps(s, indent=2))
+        return 0
+    print(f"job {s['job']} (fingerprint {s['fingerprint']}): {s['done']}/{s['total']} problems done")
+    print(f"  searched {s['searched']}, skipped {sum(s['skipped'].values())} {s['skipped'] or ''}, failed {len(s['failed'])}")
+    print(f"  {s['rollouts']} rollouts, {s['generated_tokens']} generated tokens")
+    if s["last_run_tokens_per_s"] is not None:
+        print(f"  last run: {s['last_run_wall_s']}s wall, {s['last_run_tokens_per_s']} generated tokens/s")
+    for pid, err in list(s["failed"].items())[:10]:
+        print(f"  failed {pid}: {err.splitlines()[-1][:200]}")
+    return 0

@@ -1,0 +1,1 @@
+"""Ray actors, scheduling, backpressure, progress, retries and resume. No search logic here."""

@@ -1,0 +1,30 @@
+"""The settings fingerprint: what must match for two runs' rows to mean the same thing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from apsgen.config import JobSpec
+
+
+def label_settings(spec: JobSpec) -> dict:
+    """Search, policy, sampling and verifier settings. Not the dataset (a nightly build adds
+    problems to the same output), not where or how fast it runs."""
+    policy = spec.policy.model_dump(exclude={"engine", "openai"})
+    policy["dtype"] = spec.policy.engine.dtype
+    if spec.policy.backend != "simulated":
+        policy.pop("simulated")
+    return {
+        "search": spec.search.model_dump(),
+        "policy": policy,
+        "sampling": spec.sampling.model_dump(),
+        "verify": spec.verify.model_dump(exclude={"workers"}),
+        "seed": spec.seed,
+        "answer_format": spec.dataset.answer_format,
+    }
+
+
+def fingerprint(spec: JobSpec) -> str:
+    blob = json.dumps(label_settings(spec), sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
