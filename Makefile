@@ -38,13 +38,16 @@ $(STAMP): pyproject.toml requirements/cpu-excludes.txt | $(UV)
 
 install: $(STAMP)
 
+# Everything the demo and the tests use is local: don't wait on a Hub that may be unreachable.
+OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 RAY_USAGE_STATS_ENABLED=0
+
 demo: install
-	$(APSGEN) models prepare smollm2-135m
-	$(APSGEN) run jobs/demo.yaml
+	$(OFFLINE) $(APSGEN) models prepare smollm2-135m
+	$(OFFLINE) $(APSGEN) run jobs/demo.yaml
 
 test: install
-	$(APSGEN) models prepare smollm2-135m
-	$(PY) -m pytest
+	$(OFFLINE) $(APSGEN) models prepare smollm2-135m
+	$(OFFLINE) $(PY) -m pytest
 
 bench: install
 	$(APSGEN) bench search

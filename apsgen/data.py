@@ -168,7 +168,11 @@ def load_problems(
         if not question:
             report.bad_rows.append(BadRow(row_no, f"empty or missing question ({spec.question_column!r})"))
             continue
-        answer = gold_answer(row[spec.answer_column], spec.answer_format)
+        raw_answer = row[spec.answer_column]
+        if raw_answer is None or not str(raw_answer).strip():
+            report.bad_rows.append(BadRow(row_no, f"empty or missing answer ({spec.answer_column!r})"))
+            continue
+        answer = gold_answer(raw_answer, spec.answer_format)
         if not answer:
             report.bad_rows.append(
                 BadRow(row_no, f"no {spec.answer_format} answer in {spec.answer_column!r}: "
