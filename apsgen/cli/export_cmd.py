@@ -1,0 +1,29 @@
+"""`apsgen export OUT_DIR --format F [--threshold T] [--output DIR] [--jsonl]`: training formats."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    from apsgen.io.export import DEFAULT_THRESHOLD, FORMATS
+
+    p = sub.add_parser("export", help="write a job's output as MATH-APS / Math-Shepherd / TRL / Qwen PRM data")
+    p.add_argument("output_dir", metavar="OUT_DIR", help="the job's output folder or URI")
+    p.add_argument("--format", dest="formats", action="append", required=True, metavar="F",
+                   help=f"one of {', '.join(FORMATS)}, a comma list, or all (repeatable)")
+    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                   help="a step is good when its MC value > this (default 0.5, as MATH-APS; 0: any correct rollout)")
+    p.add_argument("--output", help="destination folder; each format goes to DIR/<format>/ (default OUT_DIR/exports)")
+    p.add_argument("--jsonl", action="store_true", help="also write JSON Lines beside each Parquet file")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from apsgen.cli.errors import UserError
+    from apsgen.io.export import ExportError, export
+
+    try:
+        report = export(args.output_dir, args.formats, args.output, threshold=args.threshold, jsonl=args.jsonl)
+    except ExportError as e:
+        raise UserError(str(e)) from None
+    print(report.render())
+    return 0

@@ -1,0 +1,154 @@
+"""Exports: a job's canonical step rows rewritten in the formats PRM trainers read.
+
+`export(OUT_DIR, formats, dest)` reads the output shard by shard (a problem's rows never span two
+shards, so memory stays one shard deep) and writes `dest/<format>/part-XXXXX.parquet` (and
+`.jsonl` on request), part numbers following the source shards. Hard labels are applied here,
+at `threshold`; the stored data keeps MC values only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from apsgen.io.export.formats import DEFAULT_THRESHOLD, FORMATS, ExportFormat, check_threshold, get_format
+from apsgen.io.store import OutputStore, open_fs
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DEFAULT_THRESHOLD", "FORMATS", "ExportError", "ExportReport", "export", "export_rows", "iter_trees"]
+
+
+class ExportError(ValueError):
+    """An export that cannot run (no output there, unknown format, bad threshold)."""
+
+
+@dataclass
+class ExportReport:
+    dest: str
+    threshold: float
+    rows: dict[str, int] = field(default_factory=dict)  # format -> rows written
+    files: dict[str, list[str]] = field(default_factory=dict)  # format -> files written
+
+    def render(self) -> str:
+        lines = [f"exported to {self.dest} (label: MC > {self.threshold})"]
+        for name, n in self.rows.items():
+            lines.append(f"  {name:<14} {n} rows in {len(self.files[name])} files")
+        return "\n".join(lines)
+
+
+def step_shards(store: OutputStore) -> list[tuple[int, str]]:
+    """(part number, path) of the committed step shards, in order."""
+    # The store owns the layout; its listing is the one place that knows the shard names.
+    return sorted(store._list("data").items())
+
+
+def iter_trees(table: pa.Table) -> Iterator[list[dict[str, Any]]]:
+    """One list of rows per search tree, trees in order of first appearance."""
+    trees: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in table.to_pylist():
+        trees.setdefault((row["problem_id"], row["tree_id"]), []).append(row)
+    yield from trees.values()
+
+
+def export_rows(fmt: ExportFormat, table: pa.Table, threshold: float) -> list[dict[str, Any]]:
+    """The rows of `fmt` for a table of step rows."""
+    out: list[dict[str, Any]] = []
+    for tree in iter_trees(table):
+        out.extend(fmt.rows(tree, threshold))
+    return out
+
+
+def _resolve(formats: Iterable[str]) -> list[ExportFormat]:
+    names: list[str] = []
+    for item in formats:
+        for name in item.split(","):
+            name = name.strip()
+            if name == "all":
+                names.extend(FORMATS)
+            elif name:
+                names.append(name)
+    if not names:
+        raise ExportError(f"no export format given; choose from: {', '.join(FORMATS)} (or all)")
+    try:
+        return [get_format(n) for n in dict.fromkeys(names)]
+    except ValueError as e:
+        raise ExportError(str(e)) from None
+
+
+def _clear_parts(fs: pafs.FileSystem, folder: str) -> None:
+    # A re-export must not leave parts of an earlier, larger export behind.
+    for info in fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True)):
+        name = info.path.rsplit("/", 1)[-1]
+        if info.type == pafs.FileType.File and name.startswith("part-"):
+            fs.delete_file(info.path)
+
+
+def _write(fs: pafs.FileSystem, path: str, table: pa.Table, jsonl: bool) -> list[str]:
+    tmp = path + ".tmp"
+    pq.write_table(table, tmp, filesystem=fs, compression="zstd")
+    fs.move(tmp, path)
+    written = [path]
+    if jsonl:
+        jpath = path[: -len(".parquet")] + ".jsonl"
+        with fs.open_output_stream(jpath) as f:
+            for row in table.to_pylist():
+                f.write((json.dumps(row, ensure_ascii=False) + "\n").encode())
+        written.append(jpath)
+    return written
+
+
+def export(
+    output: str,
+    formats: Iterable[str],
+    dest: str | None = None,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    jsonl: bool = False,
+) -> ExportReport:
+    """Export a job's output folder in each of `formats` to `dest/<format>/` (default OUT/exports)."""
+    try:
+        check_threshold(threshold)
+    except ValueError as e:
+        raise ExportError(str(e)) from None
+    fmts = _resolve(formats)
+    store = OutputStore(output)
+    manifest = store.read_manifest()
+    if manifest is None:
+        raise ExportError(f"no apsgen output at {output} (manifest.json missing); pass the folder `apsgen run` wrote")
+    dest = dest or f"{output.rstrip('/')}/exports"
+    fs, root = open_fs(dest)
+    report = ExportReport(dest=dest, threshold=threshold)
+    shards = step_shards(store)
+    for fmt in fmts:
+        folder = f"{root.rstrip('/')}/{fmt.name}"
+        fs.create_dir(folder, recursive=True)
+        _clear_parts(fs, folder)
+        report.rows[fmt.name] = 0
+        report.files[fmt.name] = []
+    meta = {"apsgen_threshold": str(threshold), "apsgen_fingerprint": manifest.fingerprint}
+    for num, path in shards:
+        table = pq.read_table(path, filesystem=store.fs)
+        for fmt in fmts:
+            rows = export_rows(fmt, table, threshold)
+            if not rows:
+                continue
+            out = pa.Table.from_pylist(rows, schema=fmt.schema.with_metadata({**meta, "apsgen_format": fmt.name}))
+            target = f"{root.rstrip('/')}/{fmt.name}/part-{num:05d}.parquet"
+            report.files[fmt.name].extend(_write(fs, target, out, jsonl))
+            report.rows[fmt.name] += len(rows)
+    for fmt in fmts:
+        if not report.files[fmt.name]:
+            # An empty config must still load: one empty part with the format's columns.
+            empty = fmt.schema.with_metadata({**meta, "apsgen_format": fmt.name}).empty_table()
+            target = f"{root.rstrip('/')}/{fmt.name}/part-00000.parquet"
+            report.files[fmt.name].extend(_write(fs, target, empty, jsonl))
+        log.debug("export %s: %d rows", fmt.name, report.rows[fmt.name])
+    return report

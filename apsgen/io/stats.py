@@ -1,0 +1,205 @@
+"""Dataset statistics of a job's output: counts, skips by reason, MC histogram, label balance,
+steps per path, cost per problem and verifier outcomes. Read from the shards and the manifest."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from apsgen.io.export import iter_trees, step_shards
+from apsgen.io.export.paths import solution_paths
+from apsgen.io.store import OutputStore
+
+HIST_BINS = 10
+# Every outcome the verifier can give, in the order a reader scans them (apsgen.verify.verdict).
+OUTCOMES = ("correct", "wrong", "no_answer", "truncated", "timeout")
+
+
+class StatsError(ValueError):
+    pass
+
+
+@dataclass
+class Distribution:
+    """Summary of a list of numbers (empty lists give zeros)."""
+
+    n: int = 0
+    mean: float = 0.0
+    median: float = 0.0
+    p90: float = 0.0
+    max: float = 0.0
+
+    @classmethod
+    def of(cls, values: list[float]) -> Distribution:
+        if not values:
+            return cls()
+        s = sorted(values)
+        return cls(
+            n=len(s),
+            mean=round(statistics.fmean(s), 3),
+            median=round(statistics.median(s), 3),
+            p90=round(s[min(len(s) - 1, int(0.9 * len(s)))], 3),
+            max=round(s[-1], 3),
+        )
+
+
+@dataclass
+class DatasetStats:
+    job: str
+    fingerprint: str
+    problems_loaded: int  # by the last run: what the source held after filtering
+    problems_done: int
+    searched: int
+    skipped: dict[str, int]  # skip reason -> problems (screening)
+    failed: int
+    excluded: int  # contamination filter, last run that searched
+    duplicates: int
+    bad_rows: int
+    steps: int
+    unlabelled_steps: int  # MC null: every rollout excluded
+    positive_mc0: int  # MC > 0: the search's notion of a still-correct prefix
+    negative_mc0: int
+    positive_mc05: int  # MC > 0.5: MATH-APS's export label
+    negative_mc05: int
+    first_errors: int
+    label_sources: dict[str, int]
+    mc_histogram: list[int]  # HIST_BINS equal bins over [0, 1]
+    mc_exact_zero: int
+    mc_exact_one: int
+    paths: int
+    steps_per_path: Distribution
+    rollouts_per_problem: Distribution
+    generated_tokens_per_problem: Distribution
+    prompt_tokens_per_problem: Distribution
+    rollouts: int
+    generated_tokens: int
+    prompt_tokens: int
+    verifier_outcomes: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def positive_ratio(self) -> float:
+        labelled = self.positive_mc0 + self.negative_mc0
+        return self.positive_mc0 / labelled if labelled else 0.0
+
+    def render(self) -> str:
+        skipped = sum(self.skipped.values())
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.skipped.items())) or "none"
+        labelled = self.steps - self.unlabelled_steps
+        ratio05 = self.positive_mc05 / labelled if labelled else 0.0
+        bins = " ".join(str(c) for c in self.mc_histogram)
+        total_outcomes = sum(self.verifier_outcomes.values()) or 1
+        outcomes = ", ".join(
+            f"{k} {v} ({100 * v / total_outcomes:.1f}%)" for k, v in self.verifier_outcomes.items()
+        )
+        d = self.steps_per_path
+        lines = [
+            f"job {self.job} (fingerprint {self.fingerprint})",
+            f"  problems      {self.problems_done} done of {self.problems_loaded} loaded: {self.searched} searched, "
+            f"{skipped} skipped ({reasons}), {self.failed} failed",
+            f"  dropped       {self.excluded} excluded as contaminated, {self.duplicates} duplicates, "
+            f"{self.bad_rows} bad rows",
+            f"  steps         {self.steps} annotated ({self.unlabelled_steps} without MC), "
+            f"{self.first_errors} first errors",
+            f"  labels MC>0   {self.positive_mc0} positive, {self.negative_mc0} negative "
+            f"(positive ratio {self.positive_ratio:.3f})",
+            f"  labels MC>0.5 {self.positive_mc05} positive, {self.negative_mc05} negative "
+            f"(positive ratio {ratio05:.3f})",
+            f"  MC histogram  [0,1] in {HIST_BINS} bins: {bins}  (exactly 0: {self.mc_exact_zero}, "
+            f"exactly 1: {self.mc_exact_one})",
+            f"  label source  " + (", ".join(f"{k} {v}" for k, v in sorted(self.label_sources.items())) or "none"),
+            f"  paths         {self.paths}; steps per path mean {d.mean}, median {d.median}, p90 {d.p90}, max {d.max}",
+            f"  per problem   rollouts mean {self.rollouts_per_problem.mean} (max {self.rollouts_per_problem.max}), "
+            f"generated tokens mean {self.generated_tokens_per_problem.mean} "
+            f"(max {self.generated_tokens_per_problem.max})",
+            f"  totals        {self.rollouts} rollouts, {self.generated_tokens} generated tokens, "
+            f"{self.prompt_tokens} prompt tokens",
+            f"  verifier      {outcomes or 'no rollouts'}",
+        ]
+        return "\n".join(lines)
+
+
+def mc_bin(mc: float) -> int:
+    return min(HIST_BINS - 1, int(mc * HIST_BINS))
+
+
+def _last_search_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return runs[-1] if runs else {}
+
+
+def compute_stats(output: str) -> DatasetStats:
+    """Statistics of the job output at `output` (a folder or URI)."""
+    store = OutputStore(output)
+    manifest = store.read_manifest()
+    if manifest is None:
+        raise StatsError(f"no apsgen output at {output} (manifest.json missing); pass the folder `apsgen run` wrote")
+    problems = store.read_problems().to_pylist()
+    status = Counter(p["status"] for p in problems)
+    skipped = Counter(p["skip_reason"] or "unknown" for p in problems if p["status"] == "skipped")
+    outcomes: Counter = Counter({k: 0 for k in OUTCOMES})
+    for p in problems:
+        outcomes.update(json.loads(p["verdicts"] or "{}"))
+
+    hist = [0] * HIST_BINS
+    exact0 = exact1 = steps = unlabelled = pos0 = pos05 = first_errors = 0
+    sources: Counter = Counter()
+    path_lengths: list[float] = []
+    # Shard by shard, so a large output never sits in memory at once.
+    for _, path in step_shards(store):
+        table = pq.read_table(path, filesystem=store.fs)
+        steps += table.num_rows
+        for tree in iter_trees(table):
+            for r in tree:
+                sources[r["label_source"]] += 1
+                first_errors += bool(r["is_first_error"])
+                mc = r["mc_value"]
+                if mc is None:
+                    unlabelled += 1
+                    continue
+                hist[mc_bin(mc)] += 1
+                exact0 += mc == 0
+                exact1 += mc == 1
+                pos0 += mc > 0
+                pos05 += mc > 0.5
+            path_lengths.extend(len(p.segments) for p in solution_paths(tree))
+    labelled = steps - unlabelled
+    run = _last_search_run(manifest.runs)
+    return DatasetStats(
+        job=manifest.job,
+        fingerprint=manifest.fingerprint,
+        problems_loaded=manifest.total_problems,
+        problems_done=len(problems),
+        searched=status.get("searched", 0),
+        skipped=dict(sorted(skipped.items())),
+        failed=len(manifest.failed),
+        excluded=int(run.get("excluded", 0)),
+        duplicates=int(run.get("duplicates", 0)),
+        bad_rows=int(run.get("bad_rows", 0)),
+        steps=steps,
+        unlabelled_steps=unlabelled,
+        positive_mc0=pos0,
+        negative_mc0=labelled - pos0,
+        positive_mc05=pos05,
+        negative_mc05=labelled - pos05,
+        first_errors=first_errors,
+        label_sources=dict(sorted(sources.items())),
+        mc_histogram=hist,
+        mc_exact_zero=exact0,
+        mc_exact_one=exact1,
+        paths=len(path_lengths),
+        steps_per_path=Distribution.of(path_lengths),
+        rollouts_per_problem=Distribution.of([p["n_rollouts"] for p in problems]),
+        generated_tokens_per_problem=Distribution.of([p["generated_tokens"] for p in problems]),
+        prompt_tokens_per_problem=Distribution.of([p["prompt_tokens"] for p in problems]),
+        rollouts=sum(p["n_rollouts"] for p in problems),
+        generated_tokens=sum(p["generated_tokens"] for p in problems),
+        prompt_tokens=sum(p["prompt_tokens"] for p in problems),
+        verifier_outcomes=dict(outcomes),
+    )

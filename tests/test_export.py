@@ -1,0 +1,224 @@
+"""Exports: a small known tree pinned to its exact rows in every format, thresholds, layout, TRL."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import datasets
+import pyarrow.parquet as pq
+import pytest
+
+from apsgen.io.export import ExportError, export
+from apsgen.io.export.paths import solution_paths
+from apsgen.io.store import Manifest, OutputStore
+
+Q = "What is 4 + 5?"
+WHEN = datetime(2026, 1, 2, tzinfo=timezone.utc)
+
+
+def step(node, parent, prefix, text, mc, *, first_error=False, source="rollouts", pid="p1", question=Q):
+    return {
+        "dataset": "toy",
+        "problem_id": pid,
+        "question": question,
+        "gold_answer": "9",
+        "tree_id": f"{pid}-fp",
+        "node_id": node,
+        "parent_id": parent,
+        "prefix": prefix,
+        "step_text": text,
+        "step_index": prefix.count("\n\n"),
+        "char_start": len(prefix),
+        "char_end": len(prefix) + len(text),
+        "step_mode": "delimiter",
+        "mc_value": mc,
+        "n_correct": 0 if mc is None else round(mc * 8),
+        "n_rollouts": 8,
+        "n_truncated": 0,
+        "n_unparseable": 8 if mc is None else 0,
+        "n_timeouts": 0,
+        "label_source": source,
+        "is_first_error": first_error,
+        "search_mode": "omegaprm",
+        "policy_model": "toy-model",
+        "policy_revision": None,
+        "prompt_template_hash": "h",
+        "sampling": "{}",
+        "search_params": "{}",
+        "verifier": "apsgen.verify 1",
+        "apsgen_version": "0.1.0",
+        "job_fingerprint": "fp",
+        "created_at": WHEN,
+    }
+
+
+def problem(pid, status="searched", reason=None, n_steps=0):
+    return {
+        "problem_id": pid, "dataset": "toy", "row": 0, "question": Q, "gold_answer": "9", "status": status,
+        "skip_reason": reason, "search_mode": "omegaprm", "step_mode": "delimiter", "root_mc": 0.5,
+        "root_mc_source": "screening", "n_steps": n_steps, "n_searches": 3, "n_policy_calls": 5,
+        "n_rollouts": 40, "prompt_tokens": 100, "generated_tokens": 400,
+        "verdicts": json.dumps({"correct": 20, "wrong": 12, "no_answer": 8}), "elapsed_s": 0.1,
+        "job_fingerprint": "fp", "created_at": WHEN,
+    }
+
+
+# The tree (node: text, MC):  root ─ 1 "A" 1.0 ─ (2 "B", not annotated) ─ 3 "C" 0.75 ─ 4 "D" 0.0 first error ─ 5 "X" 0.0
+#                                  │                                             └ 6 "E" no MC ─ 7 "F \boxed{9}" 0.625
+#                                  └ 8 "G" 0.5
+KNOWN_TREE = [
+    step(1, None, "", "A\n\n", 1.0),
+    step(3, 2, "A\n\nB\n\n", "C\n\n", 0.75),
+    step(4, 3, "A\n\nB\n\nC\n\n", "D\n\n", 0.0, first_error=True),
+    step(5, 4, "A\n\nB\n\nC\n\nD\n\n", "X", 0.0, source="wrong_solution"),
+    step(6, 3, "A\n\nB\n\nC\n\n", "E\n\n", None),
+    step(7, 6, "A\n\nB\n\nC\n\nE\n\n", "F \\boxed{9}", 0.625, source="correct_solution"),
+    step(8, 1, "A\n\n", "G", 0.5),
+]
+
+
+def make_output(path, steps=KNOWN_TREE, problems=None) -> str:
+    store = OutputStore(str(path))
+    store.write_manifest(Manifest(job="toy", fingerprint="fp", spec={"name": "toy"}, apsgen_version="0.1.0",
+                                  created_at=WHEN.isoformat()))
+    problems = problems or [problem("p1", n_steps=len(steps)), problem("p2", "skipped", "all_correct")]
+    store.write_part(0, steps, problems)
+    return str(path)
+
+
+@pytest.fixture
+def known(tmp_path):
+    return make_output(tmp_path / "out")
+
+
+def read(dest, fmt):
+    return pq.read_table(f"{dest}/{fmt}/part-00000.parquet").to_pylist()
+
+
+def test_paths_fold_unannotated_and_unlabelled_states_and_stop_at_first_error():
+    paths = solution_paths(KNOWN_TREE)
+    assert [p.end_node for p in paths] == [4, 7, 8]
+    assert [[s.text for s in p.segments] for p in paths] == [
+        ["A\n\n", "B\n\nC\n\n", "D\n\n"],
+        ["A\n\n", "B\n\nC\n\n", "E\n\nF \\boxed{9}"],
+        ["A\n\n", "G"],
+    ]
+    # The segments of a path always rebuild its end state's full text.
+    for p in paths:
+        end = next(r for r in KNOWN_TREE if r["node_id"] == p.end_node)
+        assert "".join(s.text for s in p.segments) == end["prefix"] + end["step_text"]
+
+
+def test_math_aps_rows(known, tmp_path):
+    export(known, ["math-aps"], str(tmp_path / "x"))
+    assert read(tmp_path / "x", "math-aps") == [
+        {"question": Q, "process": "A", "label": "+"},
+        {"question": Q, "process": "A\n\nB\n\nC", "label": "+"},
+        {"question": Q, "process": "A\n\nB\n\nC\n\nD", "label": "-"},
+        {"question": Q, "process": "A\n\nB\n\nC\n\nD\n\nX", "label": "-"},
+        {"question": Q, "process": "A\n\nB\n\nC\n\nE\n\nF \\boxed{9}", "label": "+"},
+        {"question": Q, "process": "A\n\nG", "label": "-"},  # 0.5 is not > 0.5
+    ]
+
+
+def test_math_shepherd_rows(known, tmp_path):
+    export(known, ["math-shepherd"], str(tmp_path / "x"))
+    assert read(tmp_path / "x", "math-shepherd") == [
+        {"input": f"{Q} A ки\nB\n\nC ки\nD ки", "label": f"{Q} A +\nB\n\nC +\nD -", "task": "toy"},
+        {"input": f"{Q} A ки\nB\n\nC ки\nE\n\nF \\boxed{{9}} ки", "label": f"{Q} A +\nB\n\nC +\nE\n\nF \\boxed{{9}} +",
+         "task": "toy"},
+        {"input": f"{Q} A ки\nG ки", "label": f"{Q} A +\nG -", "task": "toy"},
+    ]
+
+
+def test_trl_rows(known, tmp_path):
+    export(known, ["trl"], str(tmp_path / "x"))
+    assert read(tmp_path / "x", "trl") == [
+        {"prompt": Q, "completions": ["A", "B\n\nC", "D"], "labels": [True, True, False],
+         "mc_values": [1.0, 0.75, 0.0]},
+        {"prompt": Q, "completions": ["A", "B\n\nC", "E\n\nF \\boxed{9}"], "labels": [True, True, True],
+         "mc_values": [1.0, 0.75, 0.625]},
+        {"prompt": Q, "completions": ["A", "G"], "labels": [True, False], "mc_values": [1.0, 0.5]},
+    ]
+
+
+def test_qwen_prm_rows(known, tmp_path):
+    export(known, ["qwen-prm"], str(tmp_path / "x"))
+    assert read(tmp_path / "x", "qwen-prm") == [
+        {"query": Q, "response": "A<extra_0>B\n\nC<extra_0>D<extra_0>", "labels": [True, True, False],
+         "mc_values": [1.0, 0.75, 0.0]},
+        {"query": Q, "response": "A<extra_0>B\n\nC<extra_0>E\n\nF \\boxed{9}<extra_0>", "labels": [True, True, True],
+         "mc_values": [1.0, 0.75, 0.625]},
+        {"query": Q, "response": "A<extra_0>G<extra_0>", "labels": [True, False], "mc_values": [1.0, 0.5]},
+    ]
+
+
+def test_threshold_is_applied_at_export(known, tmp_path):
+    export(known, ["math-aps", "trl"], str(tmp_path / "x"), threshold=0.0)
+    assert [r["label"] for r in read(tmp_path / "x", "math-aps")] == ["+", "+", "-", "-", "+", "+"]
+    assert read(tmp_path / "x", "trl")[2]["labels"] == [True, True]
+    meta = pq.read_schema(tmp_path / "x" / "trl" / "part-00000.parquet").metadata
+    assert meta[b"apsgen_threshold"] == b"0.0"
+
+
+def test_jsonl_on_request_and_default_destination(known):
+    report = export(known, ["all"], jsonl=True)
+    assert set(report.rows) == {"math-aps", "math-shepherd", "trl", "qwen-prm"}
+    lines = open(f"{known}/exports/trl/part-00000.jsonl").read().splitlines()
+    assert [json.loads(x) for x in lines] == read(f"{known}/exports", "trl")
+
+
+def test_reexport_replaces_old_parts(tmp_path):
+    out = make_output(tmp_path / "out")
+    stale = tmp_path / "x" / "trl" / "part-00007.parquet"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    export(out, ["trl"], str(tmp_path / "x"))
+    assert sorted(p.name for p in stale.parent.iterdir()) == ["part-00000.parquet"]
+
+
+def test_errors_name_the_value(known, tmp_path):
+    with pytest.raises(ExportError, match="unknown export format 'prm800k'.*math-aps"):
+        export(known, ["prm800k"], str(tmp_path / "x"))
+    with pytest.raises(ExportError, match="threshold 1.5"):
+        export(known, ["trl"], str(tmp_path / "x"), threshold=1.5)
+    with pytest.raises(ExportError, match="no apsgen output at"):
+        export(str(tmp_path / "nothing"), ["trl"])
+
+
+def test_trl_export_loads_with_datasets_as_prmtrainer_reads_it(known, tmp_path):
+    export(known, ["trl"], str(tmp_path / "x"))
+    ds = datasets.load_dataset("parquet", data_files=str(tmp_path / "x" / "trl" / "*.parquet"), split="train")
+    feats = ds.features
+    assert feats["prompt"] == datasets.Value("string")
+    assert feats["completions"].feature == datasets.Value("string")
+    assert feats["labels"].feature == datasets.Value("bool")
+    assert feats["mc_values"].feature == datasets.Value("float64")
+    for row in ds:
+        # What PRMTrainer.tokenize_row does with a row: one int label per completion step.
+        assert isinstance(row["prompt"], str)
+        assert len(row["completions"]) == len(row["labels"]) == len(row["mc_values"]) > 0
+        assert [int(x) for x in row["labels"]] == [int(m > 0.5) for m in row["mc_values"]]
+
+
+def test_trl_prmtrainer_tokenizes_the_export(known, tmp_path):
+    """With TRL and the demo model's tokenizer present, run PRMTrainer's own row tokenizer."""
+    pytest.importorskip("trl", reason="trl not installed - the column/type check above still runs")
+    try:
+        from trl.trainer.prm_trainer import PRMTrainer
+    except ImportError:
+        pytest.skip("this trl has no PRMTrainer (removed in trl 1.x; it is in trl<=0.19)")
+    from apsgen.models import is_prepared, model_dir
+
+    if not is_prepared("smollm2-135m"):
+        pytest.skip("demo model not prepared (apsgen models prepare smollm2-135m)")
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(model_dir("smollm2-135m")))
+    export(known, ["trl"], str(tmp_path / "x"))
+    ds = datasets.load_dataset("parquet", data_files=str(tmp_path / "x" / "trl" / "*.parquet"), split="train")
+    for row in ds:
+        out = PRMTrainer.tokenize_row(row, tok, "\n", None, None, None, False, False)
+        labelled = [x for x in out["labels"] if x != -100]
+        assert labelled == [int(x) for x in row["labels"]]
