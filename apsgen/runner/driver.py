@@ -6,11 +6,15 @@ The driver holds no GPU; each worker owns one engine for its whole life.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
+import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,11 +25,13 @@ from apsgen.io.rows import Provenance, now, problem_row, step_rows
 from apsgen.io.store import Manifest, OutputStore
 from apsgen.problem import Problem
 from apsgen.runner.fingerprint import fingerprint
+from apsgen.runner.pool import WorkerPool
 from apsgen.runner.progress import Progress
 
 log = logging.getLogger(__name__)
 
-FLUSH_INTERVAL_S = 30.0
+# How often finished results are committed: the most a driver killed outright can lose.
+FLUSH_INTERVAL_S = 15.0
 
 
 @dataclass
@@ -78,7 +84,10 @@ class RunSummary:
 
 
 def init_ray(verbose: bool = False) -> None:
-    """Join RAY_ADDRESS when set, else start an embedded Ray on this machine."""
+    """Join RAY_ADDRESS when set, else start an embedded Ray on this machine.
+
+    Without -v the workers' output (the engine's logs among it) stays in Ray's log files.
+    """
     import ray
 
     if ray.is_initialized():
@@ -92,43 +101,24 @@ def init_ray(verbose: bool = False) -> None:
         ray.init(include_dashboard=False, **kwargs)
 
 
-def _worker_resources(spec: JobSpec) -> dict[str, float]:
-    import ray
-
-    gpus = spec.runner.num_gpus_per_worker
-    if gpus is None:
-        has_gpu = ray.cluster_resources().get("GPU", 0) > 0 and spec.policy.backend == "vllm"
-        gpus = float(spec.policy.engine.tensor_parallel_size) if has_gpu else 0.0
-    # Engine actors take no CPU slot: on a 2-core machine one CPU each would leave others pending.
-    return {"num_cpus": 0, "num_gpus": gpus}
+class _Stop(KeyboardInterrupt):
+    """SIGTERM (`apsgen stop`, a preempted node): unwind like Ctrl-C so finished results are saved."""
 
 
-class _Pool:
-    """The worker actors and what each has in flight."""
+@contextlib.contextmanager
+def _sigterm_unwinds():
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
-    def __init__(self, spec: JobSpec, verbose: bool):
-        import ray
+    def handler(signum, frame):
+        raise _Stop(f"signal {signum}")
 
-        from apsgen.runner.worker import SearchWorker
-
-        self.spec = spec
-        self.verbose = verbose
-        self.cls = ray.remote(SearchWorker).options(
-            max_concurrency=spec.runner.max_concurrent_trees + 8, max_restarts=0, **_worker_resources(spec)
-        )
-        self.actors: list[Any] = [self._new() for _ in range(spec.runner.num_workers)]
-
-    def _new(self):
-        return self.cls.remote(self.spec.model_dump(), self.verbose)
-
-    def replace(self, idx: int) -> None:
-        import ray
-
-        try:
-            ray.kill(self.actors[idx])
-        except Exception:  # already gone
-            pass
-        self.actors[idx] = self._new()
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_job(
@@ -138,11 +128,19 @@ def run_job(
     verbose: bool = False,
     new_version: bool = False,
     show_progress: bool = True,
-    on_result=None,
+    on_result: Callable[[Problem, Any], None] | None = None,
+    flush_interval_s: float = FLUSH_INTERVAL_S,
+    worker_kwargs: dict[str, Any] | None = None,
+    on_workers_done: Callable[[list[Any]], None] | None = None,
 ) -> RunSummary:
-    """Run (or resume) a job to completion and return its summary."""
-    import ray
+    """Run (or resume) a job to completion and return its summary.
 
+    Finished problems are committed to the output at least every `flush_interval_s` and when the
+    run ends, is interrupted (Ctrl-C, SIGTERM) or fails; a driver killed outright loses the
+    problems in flight and the results of at most the last `flush_interval_s`, never writes one
+    twice, and a re-run searches only what is missing. `on_workers_done(actors)` is called before
+    the workers are shut down (benchmarks read their counters there).
+    """
     t0 = time.monotonic()
     fp = fingerprint(spec)
     out = output or spec.output_dir()
@@ -181,111 +179,157 @@ def run_job(
         return summary
 
     init_ray(verbose)
-    pool = _Pool(spec, verbose)
-    infos = ray.get([a.ready.remote() for a in pool.actors])
-    info = infos[0]
-    prov = Provenance(
-        policy_model=info.policy_model,
-        policy_revision=info.policy_revision,
-        prompt_template_hash=info.prompt_template_hash,
-        sampling=json.dumps(spec.sampling.model_dump(), sort_keys=True),
-        search_params=json.dumps(spec.search.model_dump(), sort_keys=True),
-        verifier=info.verifier,
-        apsgen_version=__version__,
-        job_fingerprint=fp,
-    )
-
-    in_flight: dict[Any, tuple[Problem, int]] = {}  # object ref -> (problem, worker index)
-    load = [0] * len(pool.actors)
-    attempts: Counter = Counter()
-    buf_steps: list[dict] = []
-    buf_problems: list[dict] = []
-    part = store.next_part()
-    last_flush = time.monotonic()
-    cap = spec.runner.max_concurrent_trees
-    progress = Progress(total=len(todo), enabled=show_progress)
-
-    def flush() -> None:
-        nonlocal part, last_flush, buf_steps, buf_problems
-        if buf_problems:
-            store.write_part(part, buf_steps, buf_problems)
-            part += 1
-            buf_steps, buf_problems = [], []
+    with _sigterm_unwinds():
+        pool = WorkerPool(spec, verbose, worker_kwargs)
+        try:
+            info = pool.wait_ready()[0]
+            prov = Provenance(
+                policy_model=info.policy_model,
+                policy_revision=info.policy_revision,
+                prompt_template_hash=info.prompt_template_hash,
+                sampling=json.dumps(spec.sampling.model_dump(), sort_keys=True),
+                search_params=json.dumps(spec.search.model_dump(), sort_keys=True),
+                verifier=info.verifier,
+                apsgen_version=__version__,
+                job_fingerprint=fp,
+            )
+            feed = _Feed(spec, pool, store, manifest, summary, prov, todo, flush_interval_s, show_progress, on_result)
+            try:
+                feed.run()
+            finally:
+                feed.close()
+                if on_workers_done is not None:
+                    on_workers_done(list(pool.actors))
+        finally:
+            summary.worker_restarts = pool.restarts
+            summary.wall_s = time.monotonic() - t0
             manifest.failed = {**manifest.failed, **summary.failed}
+            manifest.runs = [*manifest.runs[-49:], {"finished_at": now().isoformat(), **summary.to_dict()}]
+            manifest.totals = _totals(store)
             manifest.updated_at = now().isoformat()
             store.write_manifest(manifest)
-        last_flush = time.monotonic()
-
-    def submit() -> None:
-        # Backpressure: each worker holds at most `cap` searches; the rest wait on the driver.
-        while todo:
-            idx = min(range(len(load)), key=load.__getitem__)
-            if load[idx] >= cap:
-                return
-            problem = todo.popleft()
-            ref = pool.actors[idx].search.remote(problem)
-            in_flight[ref] = (problem, idx)
-            load[idx] += 1
-
-    try:
-        submit()
-        while in_flight:
-            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
-            for ref in ready:
-                problem, idx = in_flight.pop(ref)
-                load[idx] -= 1
-                try:
-                    outcome = ray.get(ref)
-                except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as e:
-                    _requeue_after_worker_loss(pool, idx, problem, in_flight, load, todo, attempts, summary, spec, e)
-                    continue
-                if outcome.error is not None:
-                    summary.failed[problem.id] = outcome.error
-                    progress.update(failed=1)
-                    continue
-                result = outcome.result
-                created = now()
-                buf_steps.extend(step_rows(problem, result, prov, created))
-                buf_problems.append(problem_row(problem, result, fp, created))
-                manifest.failed.pop(problem.id, None)
-                _account(summary, result)
-                progress.update(done=1, rollouts=result.n_rollouts, tokens=result.generated_tokens)
-                if on_result is not None:
-                    on_result(problem, result)
-            submit()
-            if len(buf_steps) >= spec.runner.shard_rows or time.monotonic() - last_flush > FLUSH_INTERVAL_S:
-                flush()
-        flush()
-    finally:
-        progress.close()
-        summary.wall_s = time.monotonic() - t0
-        manifest.runs = [*manifest.runs[-49:], {"finished_at": now().isoformat(), **summary.to_dict()}]
-        manifest.totals = _totals(store)
-        store.write_manifest(manifest)
-        for a in pool.actors:
-            try:
-                ray.get(a.shutdown.remote(), timeout=30)
-            except Exception:  # a dead or stuck worker must not block the summary
-                pass
-            ray.kill(a)
+            pool.shutdown()
     return summary
 
 
-def _requeue_after_worker_loss(pool, idx, problem, in_flight, load, todo, attempts, summary, spec, err) -> None:
-    """A dead worker's problems go back to the queue; the worker is replaced once."""
-    lost = [problem] + [p for ref, (p, i) in list(in_flight.items()) if i == idx]
-    for ref in [r for r, (_, i) in in_flight.items() if i == idx]:
-        in_flight.pop(ref)
-    load[idx] = 0
-    log.warning("worker %d died (%s); replacing it and requeueing %d problems", idx, type(err).__name__, len(lost))
-    pool.replace(idx)
-    summary.worker_restarts += 1
-    for p in lost:
-        attempts[p.id] += 1
-        if attempts[p.id] > spec.runner.max_retries:
-            summary.failed[p.id] = f"worker lost {attempts[p.id]} times while searching it: {err}"
+class _Feed:
+    """Feeds problems to the workers with backpressure and commits results as they come back."""
+
+    def __init__(self, spec, pool, store, manifest, summary, prov, todo, flush_interval_s, show_progress, on_result):
+        self.spec, self.pool, self.store, self.manifest = spec, pool, store, manifest
+        self.summary, self.prov, self.todo = summary, prov, todo
+        self.flush_interval_s = flush_interval_s
+        self.on_result = on_result
+        self.in_flight: dict[Any, tuple[Problem, int]] = {}  # object ref -> (problem, worker index)
+        self.load = [0] * len(pool.actors)
+        self.attempts: Counter = Counter()
+        self.buf_steps: list[dict] = []
+        self.buf_problems: list[dict] = []
+        self.part = store.next_part()
+        self.last_flush = time.monotonic()
+        self.cap = spec.runner.max_concurrent_trees
+        self.progress = Progress(total=len(todo), enabled=show_progress)
+
+    def run(self) -> None:
+        import ray
+
+        self.submit()
+        while self.in_flight:
+            refs = list(self.in_flight)
+            ready, rest = ray.wait(refs, num_returns=1, timeout=1.0)
+            if ready and rest:  # take everything already finished in one go
+                more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
+                ready += more
+            for ref in ready:
+                if ref in self.in_flight:  # a lost worker's other refs were already requeued
+                    self.collect(ref)
+            self.submit()
+            if len(self.buf_steps) >= self.spec.runner.shard_rows or (
+                time.monotonic() - self.last_flush > self.flush_interval_s
+            ):
+                self.flush()
+
+    def submit(self) -> None:
+        # Backpressure: each worker holds at most `cap` searches; the rest wait on the driver.
+        while self.todo:
+            idx = min(range(len(self.load)), key=self.load.__getitem__)
+            if self.load[idx] >= self.cap:
+                return
+            problem = self.todo.popleft()
+            ref = self.pool.actors[idx].search.remote(problem)
+            self.in_flight[ref] = (problem, idx)
+            self.load[idx] += 1
+
+    def collect(self, ref) -> None:
+        import ray
+
+        problem, idx = self.in_flight.pop(ref)
+        self.load[idx] -= 1
+        try:
+            outcome = ray.get(ref)
+        except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as e:
+            self.worker_lost(idx, problem, e)
+            return
+        except ray.exceptions.RayError as e:  # lost object, task error outside the search: infrastructure
+            self.retry(problem, f"{type(e).__name__}: {_last_line(e)}")
+            return
+        if outcome.error is not None:
+            self.summary.failed[problem.id] = outcome.error
+            self.progress.update(failed=1)
+            return
+        result = outcome.result
+        created = now()
+        self.buf_steps.extend(step_rows(problem, result, self.prov, created))
+        self.buf_problems.append(problem_row(problem, result, self.summary.fingerprint, created))
+        self.manifest.failed.pop(problem.id, None)
+        _account(self.summary, result)
+        self.progress.update(done=1, rollouts=result.n_rollouts, tokens=result.generated_tokens)
+        if self.on_result is not None:
+            self.on_result(problem, result)
+
+    def worker_lost(self, idx: int, problem: Problem, err: BaseException) -> None:
+        """A dead worker's problems go back to the queue and a new worker takes its slot."""
+        lost = [problem] + [p for p, i in self.in_flight.values() if i == idx]
+        for ref in [r for r, (_, i) in self.in_flight.items() if i == idx]:
+            self.in_flight.pop(ref)
+        self.load[idx] = 0
+        log.warning("worker %d died (%s); replacing it and requeueing %d problems", idx, type(err).__name__, len(lost))
+        self.pool.replace(idx)
+        for p in lost:
+            self.retry(p, f"worker lost while searching it: {type(err).__name__}: {_last_line(err)}")
+
+    def retry(self, problem: Problem, why: str) -> None:
+        """Infrastructure errors are retried a bounded number of times, then recorded."""
+        self.attempts[problem.id] += 1
+        if self.attempts[problem.id] > self.spec.runner.max_retries:
+            self.summary.failed[problem.id] = f"{why} (tried {self.attempts[problem.id]} times)"
+            self.progress.update(failed=1)
         else:
-            todo.appendleft(p)
+            log.info("problem %s goes back to the queue: %s", problem.id, why)
+            self.todo.appendleft(problem)
+
+    def flush(self) -> None:
+        """Commit the buffered results as one shard pair, then the manifest."""
+        if self.buf_problems:
+            self.store.write_part(self.part, self.buf_steps, self.buf_problems)
+            self.part += 1
+            self.buf_steps, self.buf_problems = [], []
+            self.manifest.failed = {**self.manifest.failed, **self.summary.failed}
+            self.manifest.updated_at = now().isoformat()
+            self.store.write_manifest(self.manifest)
+        self.last_flush = time.monotonic()
+
+    def close(self) -> None:
+        # Everything buffered is a whole result: safe to commit on any way out.
+        try:
+            self.flush()
+        finally:
+            self.progress.close()
+
+
+def _last_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[-1][:300] if lines else ""
 
 
 def _account(summary: RunSummary, result) -> None:

@@ -3,13 +3,16 @@ runs many question searches on them concurrently (asyncio tasks in the actor's e
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import time
 import traceback
 from dataclasses import dataclass
 from typing import Any
 
 from apsgen.config import JobSpec
-from apsgen.policy.base import Sampling
+from apsgen.policy.base import Generation, Policy, Sampling
 from apsgen.policy.factory import make_policy
 from apsgen.problem import Problem
 from apsgen.search.result import ProblemResult
@@ -23,6 +26,8 @@ class WorkerInfo:
     policy_revision: str | None
     prompt_template_hash: str
     verifier: str
+    pid: int = 0
+    node: str = ""
 
 
 @dataclass
@@ -34,24 +39,72 @@ class SearchOutcome:
     error: str | None = None
 
 
+class _TimedPolicy:
+    """Counts the CPU time spent inside `generate` (benchmarks: the pipeline's cost minus the
+    engine's). Exact only for a policy that answers without suspending, like the simulated one."""
+
+    def __init__(self, inner: Policy):
+        self.inner = inner
+        self.name = inner.name
+        self.revision = inner.revision
+        self.cpu_s = 0.0
+
+    async def generate(self, question: str, prefix: str, n: int, sampling: Sampling) -> Generation:
+        t0 = time.process_time()
+        try:
+            return await self.inner.generate(question, prefix, n, sampling)
+        finally:
+            self.cpu_s += time.process_time() - t0
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    def __getattr__(self, name: str) -> Any:  # start(), template_hash, ...
+        return getattr(self.inner, name)
+
+
+def quiet_logs(verbose: bool) -> None:
+    """Warnings only inside the actor unless -v; the engine's own loggers follow the same level."""
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)
+    for name in ("vllm", "ray", "transformers", "aiohttp.access"):
+        logging.getLogger(name).setLevel(level)
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "info" if verbose else "error")
+
+
 class SearchWorker:
-    def __init__(self, spec: dict[str, Any], verbose: bool = False):
-        logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
+    def __init__(self, spec: dict[str, Any], verbose: bool = False, time_policy: bool = False):
+        quiet_logs(verbose)
         self.spec = JobSpec.model_validate(spec)
         self.verbose = verbose
-        self.policy = make_policy(self.spec.policy, seed=self.spec.seed, verbose=verbose)
+        policy = make_policy(self.spec.policy, seed=self.spec.seed, verbose=verbose)
+        self.policy: Any = _TimedPolicy(policy) if time_policy else policy
         from apsgen.verify import Verifier
 
         v = self.spec.verify
         self.verifier = Verifier(timeout_s=v.timeout_s, workers=v.workers, last_number_fallback=v.last_number_fallback)
         s = self.spec.sampling
         self.sampling = Sampling(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens, stop=tuple(s.stop))
+        self._started: asyncio.Task | None = None
+
+    async def _start(self) -> None:
+        # One start per worker, however many searches arrive before the engine is up (a replaced
+        # worker gets searches without a ready() call first).
+        if self._started is None:
+            start = getattr(self.policy, "start", None)
+            self._started = asyncio.ensure_future(start() if start is not None else asyncio.sleep(0))
+        await asyncio.shield(self._started)
 
     async def ready(self) -> WorkerInfo:
         """Start the engine (model load) and say what it is, for provenance."""
-        start = getattr(self.policy, "start", None)
-        if start is not None:
-            await start()
+        await self._start()
+        import ray
+
         import apsgen.verify as verify
 
         v = self.spec.verify
@@ -61,11 +114,14 @@ class SearchWorker:
             prompt_template_hash=getattr(self.policy, "template_hash", "none"),
             verifier=f"apsgen.verify {getattr(verify, '__version__', '1')} timeout_s={v.timeout_s} "
             f"last_number_fallback={v.last_number_fallback}",
+            pid=os.getpid(),
+            node=ray.get_runtime_context().get_node_id() if ray.is_initialized() else "",
         )
 
     async def search(self, problem: Problem) -> SearchOutcome:
         from apsgen.search import run_search
 
+        await self._start()  # an engine that cannot start fails the call: the driver sees a lost worker
         try:
             result = await run_search(
                 problem, self.policy, self.verifier, self.spec.search, self.sampling, seed=self.spec.seed
@@ -78,6 +134,19 @@ class SearchWorker:
 
     def stats(self) -> dict[str, Any]:
         return {"verifier": self.verifier.stats()}
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time of this actor process and its children (the verifier pool), and of the policy."""
+        import psutil
+
+        me = psutil.Process()
+        total = sum(me.cpu_times()[:2])
+        for child in me.children(recursive=True):
+            try:
+                total += sum(child.cpu_times()[:2])
+            except psutil.Error:  # a pool process that just exited
+                pass
+        return {"process": total, "policy": getattr(self.policy, "cpu_s", 0.0)}
 
     async def shutdown(self) -> None:
         await self.policy.close()
