@@ -44,10 +44,13 @@ def full_text(row: dict[str, Any]) -> str:
     return row["prefix"] + row["step_text"]
 
 
-def labelled_parents(rows: list[dict[str, Any]]) -> dict[int, int | None]:
-    """For each labelled state of one tree, its nearest labelled ancestor (None: the root)."""
+def labelled_parents(rows: list[dict[str, Any]], *, with_unlabelled: bool = False) -> dict[int, int | None]:
+    """For each labelled state of one tree, its nearest labelled ancestor (None: the root).
+
+    `with_unlabelled` treats states without an MC value as nodes too (the tree viewer shows them).
+    """
     by_id = {r["node_id"]: r for r in rows}
-    labelled = {nid: r for nid, r in by_id.items() if r["mc_value"] is not None}
+    labelled = {nid: r for nid, r in by_id.items() if with_unlabelled or r["mc_value"] is not None}
     # Longest first, so the first text match is the nearest ancestor.
     by_length = sorted(labelled.values(), key=lambda r: (-len(full_text(r)), r["node_id"]))
 
