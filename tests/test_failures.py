@@ -1,0 +1,187 @@
+"""Failures and resume, with the simulated policy through Ray: a killed worker, a killed driver,
+a stopped driver, and an application error on one problem."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from apsgen.config import SimulatedSpec, parse_spec
+from apsgen.io.store import OutputStore
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _spec(output: Path, *, limit: int = 24, latency_s: float = 0.0, workers: int = 1, trees: int = 8, dataset=None):
+    return parse_spec(
+        {
+            "name": "failures",
+            "dataset": dataset or {"path": "simulated", "limit": limit},
+            "policy": {
+                "backend": "simulated",
+                "model": "simulated",
+                "simulated": {"min_steps": 3, "max_steps": 6, "success_rate": [0.5, 0.9], "latency_s": latency_s},
+            },
+            "search": {"k": 4, "screen_samples": 8, "max_searches": 4},
+            "runner": {"num_workers": workers, "max_concurrent_trees": trees, "max_retries": 2},
+            "output": str(output),
+        }
+    )
+
+
+def _ids_once(output: Path) -> list[str]:
+    """Every problem id in the output, checking that no problem or step row is there twice."""
+    store = OutputStore(str(output))
+    ids = store.read_problems().column("problem_id").to_pylist()
+    assert len(ids) == len(set(ids)), [i for i, c in Counter(ids).items() if c > 1]
+    steps = store.read_steps()
+    keys = list(zip(steps.column("problem_id").to_pylist(), steps.column("node_id").to_pylist()))
+    assert len(keys) == len(set(keys))
+    assert set(steps.column("problem_id").to_pylist()) <= set(ids)
+    return ids
+
+
+def test_killed_worker_is_replaced_and_every_problem_lands_once(tmp_path, monkeypatch):
+    import ray
+
+    from apsgen.runner import pool as pool_module
+    from apsgen.runner.driver import run_job
+
+    pools = []
+    original = pool_module.WorkerPool.__init__
+
+    def record(self, *a, **kw):
+        original(self, *a, **kw)
+        pools.append(self)
+
+    monkeypatch.setattr(pool_module.WorkerPool, "__init__", record)
+    killed = []
+
+    def kill_once(problem, result):
+        if not killed:
+            killed.append(problem.id)
+            ray.kill(pools[0].actors[0])  # the worker dies with searches in flight
+
+    out = tmp_path / "out"
+    summary = run_job(_spec(out, latency_s=0.02, workers=2), output=str(out), show_progress=False, on_result=kill_once)
+    assert killed and summary.worker_restarts >= 1
+    assert not summary.failed
+    assert sorted(_ids_once(out)) == sorted(p.id for p in _problems(24))
+
+
+def _problems(n: int):
+    from apsgen.policy.simulated import simulated_problems
+
+    return simulated_problems(n, SimulatedSpec(min_steps=3, max_steps=6, success_rate=(0.5, 0.9)), 0)
+
+
+_DRIVER = """
+import json, sys
+from apsgen.config import parse_spec
+from apsgen.runner.driver import run_job
+spec = parse_spec(json.loads(sys.argv[1]))
+summary = run_job(spec, show_progress=False, flush_interval_s=0.3)
+print(json.dumps(summary.to_dict()))
+"""
+
+
+def _start_driver(spec) -> subprocess.Popen:
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    env.pop("RAY_ADDRESS", None)
+    # Its own session: the embedded Ray it starts is in its process group, so the test can end
+    # every process of that run, whatever the kill left behind.
+    return subprocess.Popen(
+        [sys.executable, "-c", _DRIVER, json.dumps(spec.model_dump(mode="json"))],
+        env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True,
+    )
+
+
+def _wait_for_committed(output: Path, proc: subprocess.Popen, at_least: int, timeout_s: float = 90) -> int:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"driver ended before the kill: {proc.communicate()}"
+        if (output / "problems").is_dir():
+            try:
+                n = OutputStore(str(output)).read_problems().num_rows
+            except Exception:  # a shard being renamed right now
+                n = 0
+            if n >= at_least:
+                return n
+        time.sleep(0.1)
+    raise AssertionError(f"no {at_least} committed problems in {timeout_s}s")
+
+
+def _end_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["killed", "stopped"])
+def test_driver_killed_mid_run_resumes_without_searching_done_problems(tmp_path, sig):
+    from apsgen.runner.driver import run_job
+
+    out = tmp_path / "out"
+    spec = _spec(out, limit=30, latency_s=0.05, trees=4)
+    proc = _start_driver(spec)
+    try:
+        _wait_for_committed(out, proc, at_least=3)
+        os.kill(proc.pid, sig)
+        proc.wait(timeout=60)
+    finally:
+        _end_group(proc)
+    store = OutputStore(str(out))
+    store.repair()
+    committed = set(_ids_once(out))
+    assert 3 <= len(committed) < 30, "the kill should land mid-run"
+    if sig == signal.SIGTERM:  # a stopped driver says what it did
+        assert store.read_manifest().runs, "the stopped driver wrote no run summary"
+
+    searched_again = []
+    summary = run_job(spec, output=str(out), show_progress=False, on_result=lambda p, r: searched_again.append(p.id))
+    assert summary.already_done == len(committed)
+    assert not committed & set(searched_again)
+    assert sorted(_ids_once(out)) == sorted(p.id for p in _problems(30))
+
+
+def test_application_error_is_recorded_and_the_run_goes_on(tmp_path):
+    from apsgen.cli.status_cmd import output_status
+    from apsgen.runner.driver import run_job
+
+    rows = [{"question": p.question, "answer": p.answer} for p in _problems(6)]
+    rows.insert(2, {"question": "What is the capital of France?", "answer": "Paris"})
+    data = tmp_path / "mixed.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    summary = run_job(_spec(out, dataset={"path": str(data), "answer_format": "plain"}), output=str(out), show_progress=False)
+    assert len(summary.failed) == 1
+    (error,) = summary.failed.values()
+    assert "not a simulated question" in error and "capital of France" in error
+    assert len(_ids_once(out)) == 6
+    status = output_status(str(out))
+    assert (status["done"], status["total"], list(status["failed"].values())) == (6, 7, [error])
+
+
+def test_changed_settings_refuse_to_mix_unless_a_new_version_is_asked(tmp_path):
+    from apsgen.io.store import FingerprintMismatch
+    from apsgen.runner.driver import run_job
+
+    out = tmp_path / "out"
+    run_job(_spec(out, limit=3), output=str(out), show_progress=False)
+    changed = _spec(out, limit=3).model_copy(deep=True)
+    changed.search.k = 8
+    with pytest.raises(FingerprintMismatch, match="--new-version"):
+        run_job(changed, output=str(out), show_progress=False)
+    summary = run_job(changed, output=str(out), show_progress=False, new_version=True)
+    assert summary.output != str(out) and summary.searched + sum(summary.skipped.values()) == 3
+    assert len(_ids_once(out)) == 3  # the old output is untouched
