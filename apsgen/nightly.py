@@ -59,8 +59,10 @@ class NightlyResult:
     tag: str | None = None
 
     def render(self) -> str:
+        ran = self.summary.searched + sum(self.summary.skipped.values())
         lines = [
-            f"nightly build {self.date}: {self.new_problems} new problems in {self.build_dir}",
+            f"nightly build {self.date}: {self.new_problems} problems in {self.build_dir} "
+            f"({ran} new this run)",
             f"  combined view {self.root}: {self.combined_problems} problems "
             f"({self.already_done} skipped as already built)",
         ]
