@@ -87,15 +87,14 @@ def _check_date(text: str) -> str:
 
 
 def read_ledger(store: OutputStore) -> list[BuildEntry]:
-    path = store._p(LEDGER)
-    if store.fs.get_file_info(path).type != pafs.FileType.File:
+    data = store.read_bytes(LEDGER)
+    if data is None:
         return []
-    with store.fs.open_input_stream(path) as f:
-        return [BuildEntry(**b) for b in json.loads(f.read().decode())["builds"]]
+    return [BuildEntry(**b) for b in json.loads(data.decode())["builds"]]
 
 
 def _write_ledger(store: OutputStore, builds: list[BuildEntry]) -> None:
-    store._write_bytes(LEDGER, json.dumps({"builds": [asdict(b) for b in builds]}, indent=2).encode())
+    store.write_bytes(LEDGER, json.dumps({"builds": [asdict(b) for b in builds]}, indent=2).encode())
 
 
 def _open_build(store: OutputStore, date: str) -> tuple[list[BuildEntry], BuildEntry]:
@@ -128,15 +127,15 @@ def _copy(fs: pafs.FileSystem, src: str, dst: str) -> None:
 
 def materialise_build(store: OutputStore, entry: BuildEntry) -> OutputStore:
     """Copy the build's committed shards into builds/<date>/, with a manifest of its own."""
-    build = OutputStore(store._p("builds", entry.date))
-    problems = store._list("problems")
-    data = store._list("data")
+    build = OutputStore(store.path("builds", entry.date))
+    problems = store.shards("problems")
+    data = store.shards("data")
     entry.parts = sorted(n for n in problems if n >= entry.first_part)
     for num in entry.parts:
         name = f"part-{num:05d}.parquet"
         if num in data:
-            _copy(store.fs, data[num], build._p("data", name))
-        _copy(store.fs, problems[num], build._p("problems", name))  # last: it commits the pair
+            _copy(store.fs, data[num], build.path("data", name))
+        _copy(store.fs, problems[num], build.path("problems", name))  # last: it commits the pair
     manifest = store.read_manifest()
     if manifest is not None:
         entry.problems = build.read_problems().num_rows

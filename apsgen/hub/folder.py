@@ -40,7 +40,7 @@ class HubFolder:
 
 def _copy_parts(store: OutputStore, sub: str, dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
-    parts = step_shards(store) if sub == "data" else sorted(store._list(sub).items())
+    parts = step_shards(store) if sub == "data" else sorted(store.shards(sub).items())
     for num, src in parts:
         with store.fs.open_input_stream(src) as f, open(dest / f"part-{num:05d}.parquet", "wb") as out:
             shutil.copyfileobj(f, out, length=1 << 20)

@@ -67,19 +67,30 @@ class OutputStore:
         self.uri = uri
         self.fs, self.root = open_fs(uri)
 
-    def _p(self, *parts: str) -> str:
+    def path(self, *parts: str) -> str:
+        """The filesystem path of a file or folder inside the output."""
         return "/".join([self.root.rstrip("/"), *parts])
 
-    def _write_bytes(self, rel: str, data: bytes) -> None:
-        final = self._p(rel)
+    def read_bytes(self, rel: str) -> bytes | None:
+        """A file's bytes, or None when it does not exist."""
+        full = self.path(rel)
+        if self.fs.get_file_info(full).type != pafs.FileType.File:
+            return None
+        with self.fs.open_input_stream(full) as f:
+            return f.read()
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        """Write atomically: a temporary name, then a rename."""
+        final = self.path(rel)
         tmp = final + f".tmp-{os.getpid()}"
         self.fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
         with self.fs.open_output_stream(tmp) as f:
             f.write(data)
         self.fs.move(tmp, final)
 
-    def _list(self, sub: str) -> dict[int, str]:
-        sel = pafs.FileSelector(self._p(sub), allow_not_found=True)
+    def shards(self, sub: str) -> dict[int, str]:
+        """Part number -> path of the shards in `data` or `problems` (committed or not)."""
+        sel = pafs.FileSelector(self.path(sub), allow_not_found=True)
         out = {}
         for info in self.fs.get_file_info(sel):
             m = _PART.search(info.path)
@@ -88,43 +99,43 @@ class OutputStore:
         return out
 
     def exists(self) -> bool:
-        return self.fs.get_file_info(self._p("manifest.json")).type == pafs.FileType.File
+        return self.fs.get_file_info(self.path("manifest.json")).type == pafs.FileType.File
 
     def read_manifest(self) -> Manifest | None:
         if not self.exists():
             return None
-        with self.fs.open_input_stream(self._p("manifest.json")) as f:
+        with self.fs.open_input_stream(self.path("manifest.json")) as f:
             return Manifest(**json.loads(f.read().decode()))
 
     def write_manifest(self, manifest: Manifest) -> None:
-        self._write_bytes("manifest.json", manifest.to_json().encode())
+        self.write_bytes("manifest.json", manifest.to_json().encode())
 
     def repair(self) -> int:
         """Remove step shards no problem shard commits, and leftover temporary files."""
-        committed = self._list("problems")
+        committed = self.shards("problems")
         removed = 0
-        for num, path in self._list("data").items():
+        for num, path in self.shards("data").items():
             if num not in committed:
                 log.warning("removing uncommitted shard %s (an earlier run stopped mid-write)", path)
                 self.fs.delete_file(path)
                 removed += 1
         for sub in ("data", "problems", ""):
-            sel = pafs.FileSelector(self._p(sub) if sub else self.root, allow_not_found=True)
+            sel = pafs.FileSelector(self.path(sub) if sub else self.root, allow_not_found=True)
             for info in self.fs.get_file_info(sel):
                 if ".tmp-" in info.path.rsplit("/", 1)[-1]:
                     self.fs.delete_file(info.path)
         return removed
 
     def next_part(self) -> int:
-        nums = list(self._list("problems")) + list(self._list("data"))
+        nums = list(self.shards("problems")) + list(self.shards("data"))
         return max(nums) + 1 if nums else 0
 
     def read_problems(self) -> pa.Table:
-        parts = [pq.read_table(p, filesystem=self.fs) for _, p in sorted(self._list("problems").items())]
+        parts = [pq.read_table(p, filesystem=self.fs) for _, p in sorted(self.shards("problems").items())]
         return pa.concat_tables(parts) if parts else problem_schema().empty_table()
 
     def read_steps(self) -> pa.Table:
-        parts = [pq.read_table(p, filesystem=self.fs) for _, p in sorted(self._list("data").items())]
+        parts = [pq.read_table(p, filesystem=self.fs) for _, p in sorted(self.shards("data").items())]
         return pa.concat_tables(parts) if parts else step_schema().empty_table()
 
     def done_ids(self) -> set[str]:
@@ -140,7 +151,7 @@ class OutputStore:
     def _write_table(self, rel: str, table: pa.Table) -> None:
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression="zstd")
-        self._write_bytes(rel, sink.getvalue().to_pybytes())
+        self.write_bytes(rel, sink.getvalue().to_pybytes())
 
     def open_for_job(self, manifest: Manifest, *, new_version: bool = False) -> Manifest:
         """Start or resume: the same fingerprint resumes, a different one is refused."""

@@ -47,7 +47,7 @@ class ExportReport:
 def step_shards(store: OutputStore) -> list[tuple[int, str]]:
     """(part number, path) of the committed step shards, in order."""
     # The store owns the layout; its listing is the one place that knows the shard names.
-    return sorted(store._list("data").items())
+    return sorted(store.shards("data").items())
 
 
 def iter_trees(table: pa.Table) -> Iterator[list[dict[str, Any]]]:
