@@ -42,6 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--mc-threshold", type=float, default=0.0, help="search.mc_threshold (paper: 0)")
     parser.add_argument("--pool-min-mc", type=float, default=0.0, help="search.pool_min_mc (paper: 0)")
+    parser.add_argument(
+        "--robust",
+        action="store_true",
+        help="the opt-in noise guard for both modes: mc_threshold=1/k, pool_min_mc=3/k "
+        "(a prefix counts as right only above one lucky rollout in k)",
+    )
 
 
 def bench_spec(args: argparse.Namespace) -> SimulatedSpec:
@@ -95,6 +101,8 @@ async def _run_mode(args: argparse.Namespace, mode: str, problems: list[Problem]
 def run(args: argparse.Namespace) -> int:
     from apsgen.verify import Verifier
 
+    if args.robust:
+        args.mc_threshold, args.pool_min_mc = 1 / args.k, 3 / args.k
     spec = bench_spec(args)
     problems = simulated_problems(args.problems, spec, seed=args.seed)
     report: dict[str, Any] = {}
