@@ -1,4 +1,5 @@
-"""`apsgen status OUT_DIR`: progress of a job's output, read from its shards and manifest."""
+"""`apsgen status OUT_DIR`: progress of a job's output, read from its shards and manifest.
+`apsgen status --job-id ID`: a submitted job's state on the cluster, and its output's progress."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import json
 
 
 def register(sub) -> None:
-    p = sub.add_parser("status", help="done/total, failures and rates of a job's output folder")
-    p.add_argument("output", help="the job's output folder or URI")
+    p = sub.add_parser("status", help="done/total, failures and rates of a job's output (or a submitted job)")
+    p.add_argument("output", nargs="?", help="the job's output folder or URI")
+    p.add_argument("--job-id", help="a submission id from `apsgen submit`: its state on the cluster")
+    p.add_argument("--address", help="with --job-id: the head's dashboard URL (default: RAY_API_SERVER_ADDRESS)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -45,10 +48,53 @@ def output_status(uri: str) -> dict:
 
 
 def run(args) -> int:
+    if args.job_id:
+        return _job_status(args)
+    if not args.output:
+        from apsgen.cli.errors import UserError
+
+        raise UserError("give an output folder or URI, or --job-id ID for a submitted job")
     s = output_status(args.output)
     if args.json:
         print(json.dumps(s, indent=2))
         return 0
+    _print_output_status(s)
+    return 0
+
+
+def _job_status(args) -> int:
+    from apsgen.cli.errors import UserError
+    from apsgen.cluster.jobs import ClusterError, job_info
+
+    try:
+        info = job_info(args.job_id, args.address)
+    except ClusterError as e:
+        raise UserError(str(e)) from None
+    uri = args.output or info["metadata"].get("apsgen_output") or None
+    out = None
+    if uri:
+        try:
+            out = output_status(uri)
+        except Exception as e:  # not written yet, or storage this machine cannot read
+            out = {"unavailable": f"{type(e).__name__}: {e}"}
+    if args.json:
+        print(json.dumps({**info, "output": uri, "output_status": out}, indent=2))
+        return 0
+    print(f"job {info['submission_id']} on {info['address']}: {info['status']}"
+          + (f" ({info['message']})" if info["message"] else ""))
+    print(f"  started {info['start_time'] or '-'}, ended {info['end_time'] or '-'}")
+    print(f"  entrypoint: {info['entrypoint']}")
+    if out is None:
+        print("  output: not recorded at submission (pass OUT_DIR to read it)")
+    elif "unavailable" in out:
+        print(f"  output {uri}: {out['unavailable']}")
+    else:
+        print(f"  output {uri}:")
+        _print_output_status(out)
+    return 0
+
+
+def _print_output_status(s: dict) -> None:
     print(f"job {s['job']} (fingerprint {s['fingerprint']}): {s['done']}/{s['total']} problems done")
     print(f"  searched {s['searched']}, skipped {sum(s['skipped'].values())} {s['skipped'] or ''}, failed {len(s['failed'])}")
     print(f"  {s['rollouts']} rollouts, {s['generated_tokens']} generated tokens")
@@ -56,4 +102,3 @@ def run(args) -> int:
         print(f"  last run: {s['last_run_wall_s']}s wall, {s['last_run_tokens_per_s']} generated tokens/s")
     for pid, err in list(s["failed"].items())[:10]:
         print(f"  failed {pid}: {err.splitlines()[-1][:200]}")
-    return 0
