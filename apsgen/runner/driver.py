@@ -16,7 +16,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from apsgen import __version__
 from apsgen.config import JobSpec
@@ -101,6 +101,14 @@ def init_ray(verbose: bool = False) -> None:
         ray.init(include_dashboard=False, **kwargs)
 
 
+class RunObserver(Protocol):
+    """Hooks for benchmarks and tests; a run works the same without one."""
+
+    def workers_ready(self, actors: list[Any], infos: list[Any]) -> None: ...
+
+    def workers_done(self, actors: list[Any]) -> None: ...
+
+
 class _Stop(KeyboardInterrupt):
     """SIGTERM (`apsgen stop`, a preempted node): unwind like Ctrl-C so finished results are saved."""
 
@@ -131,15 +139,15 @@ def run_job(
     on_result: Callable[[Problem, Any], None] | None = None,
     flush_interval_s: float = FLUSH_INTERVAL_S,
     worker_kwargs: dict[str, Any] | None = None,
-    on_workers_done: Callable[[list[Any]], None] | None = None,
+    observer: RunObserver | None = None,
 ) -> RunSummary:
     """Run (or resume) a job to completion and return its summary.
 
     Finished problems are committed to the output at least every `flush_interval_s` and when the
     run ends, is interrupted (Ctrl-C, SIGTERM) or fails; a driver killed outright loses the
     problems in flight and the results of at most the last `flush_interval_s`, never writes one
-    twice, and a re-run searches only what is missing. `on_workers_done(actors)` is called before
-    the workers are shut down (benchmarks read their counters there).
+    twice, and a re-run searches only what is missing. `observer` sees the workers once their
+    engines are up and before they are shut down (benchmarks read their counters there).
     """
     t0 = time.monotonic()
     fp = fingerprint(spec)
@@ -182,7 +190,10 @@ def run_job(
     with _sigterm_unwinds():
         pool = WorkerPool(spec, verbose, worker_kwargs)
         try:
-            info = pool.wait_ready()[0]
+            infos = pool.wait_ready()
+            info = infos[0]
+            if observer is not None:
+                observer.workers_ready(list(pool.actors), infos)
             prov = Provenance(
                 policy_model=info.policy_model,
                 policy_revision=info.policy_revision,
@@ -198,8 +209,8 @@ def run_job(
                 feed.run()
             finally:
                 feed.close()
-                if on_workers_done is not None:
-                    on_workers_done(list(pool.actors))
+                if observer is not None:
+                    observer.workers_done(list(pool.actors))
         finally:
             summary.worker_restarts = pool.restarts
             summary.wall_s = time.monotonic() - t0

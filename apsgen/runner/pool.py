@@ -99,7 +99,7 @@ class WorkerPool:
 
 
 def _cause(err: BaseException) -> str:
-    """The innermost error's last line: what a user needs, without Ray's wrapping."""
+    """The innermost error on one line: what a user needs, without Ray's wrapping."""
     cause = getattr(err, "cause", None) or err
-    text = f"{type(cause).__name__}: {cause}".strip()
-    return text.splitlines()[-1][:500] if text else type(err).__name__
+    text = " ".join(line.strip() for line in f"{type(cause).__name__}: {cause}".splitlines() if line.strip())
+    return text[:800]

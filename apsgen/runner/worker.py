@@ -8,7 +8,7 @@ import logging
 import os
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from apsgen.config import JobSpec
@@ -19,6 +19,8 @@ from apsgen.search.result import ProblemResult
 
 log = logging.getLogger(__name__)
 
+_THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
 
 @dataclass
 class WorkerInfo:
@@ -28,6 +30,7 @@ class WorkerInfo:
     verifier: str
     pid: int = 0
     node: str = ""
+    thread_env: dict[str, str] | None = None  # OMP/MKL thread counts Ray gave this process
 
 
 @dataclass
@@ -39,22 +42,27 @@ class SearchOutcome:
     error: str | None = None
 
 
-class _TimedPolicy:
-    """Counts the CPU time spent inside `generate` (benchmarks: the pipeline's cost minus the
-    engine's). Exact only for a policy that answers without suspending, like the simulated one."""
+class _InstrumentedPolicy:
+    """A policy wrapper for benchmarks: counts the CPU time of the event loop's thread spent inside
+    `generate` (exact for a policy that answers without suspending, like the simulated one) and
+    records every request (question, prefix, n, sampling) so it can be replayed elsewhere."""
 
-    def __init__(self, inner: Policy):
+    def __init__(self, inner: Policy, record: bool):
         self.inner = inner
+        self.record = record
         self.name = inner.name
         self.revision = inner.revision
         self.cpu_s = 0.0
+        self.requests: list[dict[str, Any]] = []
 
     async def generate(self, question: str, prefix: str, n: int, sampling: Sampling) -> Generation:
-        t0 = time.process_time()
+        if self.record:
+            self.requests.append({"question": question, "prefix": prefix, "n": n, "sampling": asdict(sampling)})
+        t0 = time.thread_time()
         try:
             return await self.inner.generate(question, prefix, n, sampling)
         finally:
-            self.cpu_s += time.process_time() - t0
+            self.cpu_s += time.thread_time() - t0
 
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)
@@ -78,12 +86,16 @@ def quiet_logs(verbose: bool) -> None:
 
 
 class SearchWorker:
-    def __init__(self, spec: dict[str, Any], verbose: bool = False, time_policy: bool = False):
+    def __init__(
+        self, spec: dict[str, Any], verbose: bool = False, instrument: bool = False, record_requests: bool = False
+    ):
         quiet_logs(verbose)
         self.spec = JobSpec.model_validate(spec)
         self.verbose = verbose
         policy = make_policy(self.spec.policy, seed=self.spec.seed, verbose=verbose)
-        self.policy: Any = _TimedPolicy(policy) if time_policy else policy
+        self.policy: Any = (
+            _InstrumentedPolicy(policy, record_requests) if instrument or record_requests else policy
+        )
         from apsgen.verify import Verifier
 
         v = self.spec.verify
@@ -115,6 +127,7 @@ class SearchWorker:
             verifier=f"apsgen.verify {getattr(verify, '__version__', '1')} timeout_s={v.timeout_s} "
             f"last_number_fallback={v.last_number_fallback}",
             pid=os.getpid(),
+            thread_env={k: os.environ[k] for k in _THREAD_ENV if k in os.environ},
             node=ray.get_runtime_context().get_node_id() if ray.is_initialized() else "",
         )
 
@@ -147,6 +160,10 @@ class SearchWorker:
             except psutil.Error:  # a pool process that just exited
                 pass
         return {"process": total, "policy": getattr(self.policy, "cpu_s", 0.0)}
+
+    def recorded_requests(self) -> list[dict[str, Any]]:
+        """The requests an instrumented worker sent to its policy, in order."""
+        return list(getattr(self.policy, "requests", []))
 
     async def shutdown(self) -> None:
         await self.policy.close()
