@@ -7,6 +7,8 @@ import importlib
 BENCHES = {
     "search": "OmegaPRM vs per-step MC on simulated problems: accuracy and tokens per located error",
     "verify": "the answer verifier vs math-verify: accuracy, checks/s, latency",
+    "overhead": "the pipeline's CPU time per rollout (driver + workers, engine excluded) with an instant policy",
+    "engine": "generated tokens/s: apsgen's whole pipeline vs the bare vLLM engine on the same requests",
 }
 
 
