@@ -42,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"apsgen {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `apsgen stats OUT | head`: the reader left; exit quietly like other Unix tools.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print("interrupted; finished problems are saved, run the same command again to resume", file=sys.stderr)
         return 130
