@@ -47,6 +47,7 @@ class _Recorder:
         self.t_ready = self.t_done = 0.0
         self.requests: list[dict[str, Any]] = []
         self.thread_env: dict[str, str] = {}
+        self.verifier: dict[str, int] = {}
 
     def workers_ready(self, actors: list[Any], infos: list[Any]) -> None:
         self.t_ready = time.monotonic()
@@ -58,6 +59,7 @@ class _Recorder:
         self.t_done = time.monotonic()
         for batch in ray.get([a.recorded_requests.remote() for a in actors]):
             self.requests.extend(batch)
+        self.verifier = ray.get(actors[0].stats.remote())["verifier"]
 
 
 def run_pipeline(spec, verbose: bool = False) -> dict[str, Any]:
@@ -80,6 +82,7 @@ def run_pipeline(spec, verbose: bool = False) -> dict[str, Any]:
         "wall_s": wall,
         "failed": len(summary.failed),
         "thread_env": recorder.thread_env,
+        "verifier": recorder.verifier,
     }
 
 
@@ -158,6 +161,8 @@ def run_bare(spec, requests: list[dict[str, Any]], thread_env: dict[str, str], v
     os.environ.update(thread_env)
     if not has_cuda():
         configure_cpu_environment()
+    if not verbose:  # vLLM's warnings go to stdout, where the figures go
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
     quiet_engine_logs(verbose)
     return asyncio.run(_replay(spec, requests, verbose))
 
@@ -189,6 +194,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "target_ratio": TARGET_RATIO,
         "failed_problems": pipeline["failed"],
         "thread_env": pipeline["thread_env"],
+        "symbolic_checks": pipeline["verifier"].get("symbolic_checks", 0),
     }
 
 

@@ -108,9 +108,20 @@ class SearchWorker:
         # One start per worker, however many searches arrive before the engine is up (a replaced
         # worker gets searches without a ready() call first).
         if self._started is None:
-            start = getattr(self.policy, "start", None)
-            self._started = asyncio.ensure_future(start() if start is not None else asyncio.sleep(0))
+            self._started = asyncio.ensure_future(self._start_engine_and_verifier())
         await asyncio.shield(self._started)
+
+    async def _start_engine_and_verifier(self) -> None:
+        start = getattr(self.policy, "start", None)
+        if start is None:  # the simulated policy: nothing to load, and its answers rarely need sympy
+            return
+        # A real model's answers soon need a symbolic check: start the verifier's pool while the
+        # engine loads, so the first one neither waits for the pool nor slows a running engine.
+        warm = asyncio.ensure_future(asyncio.to_thread(self.verifier.warm_up))
+        try:
+            await start()
+        finally:
+            await warm
 
     async def ready(self) -> WorkerInfo:
         """Start the engine (model load) and say what it is, for provenance."""
