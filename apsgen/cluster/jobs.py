@@ -111,8 +111,9 @@ class Submission:
         sets = list(self.overrides) + ([f"output={self.output}"] if self.output else [])
         for item in sets:
             argv += ["--set", item]
-        if not self.nightly:
-            argv += ["--no-progress"] + (["--new-version"] if self.new_version else [])
+        argv.append("--no-progress")  # a bar in a log file is noise
+        if self.new_version and not self.nightly:
+            argv.append("--new-version")
         return shlex.join(argv)
 
     def runtime_env(self) -> dict[str, Any]:
