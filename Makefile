@@ -22,7 +22,7 @@ STAMP := $(VENV)/.installed-$(ENGINE)
 help:
 	@echo "make demo   - install, prepare the demo model, run jobs/demo.yaml on the real vLLM engine"
 	@echo "make test   - install with dev dependencies and run the test suite"
-	@echo "make bench  - print the benchmarks (search, verify, overhead)"
+	@echo "make bench  - print the benchmarks (search, verify, overhead, engine)"
 
 $(UV):
 	python3 -m venv $(VENV)
@@ -50,8 +50,11 @@ test: install
 	$(OFFLINE) $(PY) -m pytest
 
 bench: install
-	$(APSGEN) bench search
-	$(APSGEN) bench verify
+	$(OFFLINE) $(APSGEN) bench search
+	$(OFFLINE) $(APSGEN) bench verify
+	$(OFFLINE) $(APSGEN) bench overhead
+	$(OFFLINE) $(APSGEN) models prepare smollm2-135m
+	$(OFFLINE) $(APSGEN) bench engine
 
 schema: install
 	$(APSGEN) schema --write

@@ -12,5 +12,6 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from apsgen.data import DatasetError
     from apsgen.io.store import FingerprintMismatch
     from apsgen.models import ModelError
+    from apsgen.runner.pool import WorkerStartError
 
-    return (SpecError, DatasetError, FingerprintMismatch, ModelError, FileNotFoundError)
+    return (SpecError, DatasetError, FingerprintMismatch, ModelError, WorkerStartError, FileNotFoundError)

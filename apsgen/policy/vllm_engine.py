@@ -33,9 +33,13 @@ def configure_cpu_environment() -> None:
 
     Must run before vllm is imported; values the user already set win.
     """
-    ncpu = os.cpu_count() or 1
+    ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
-    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", f"0-{ncpu - 1}")
+    if "VLLM_CPU_OMP_THREADS_BIND" not in os.environ:
+        os.environ["VLLM_CPU_OMP_THREADS_BIND"] = f"0-{ncpu - 1}"
+        # Ray starts actors with OMP_NUM_THREADS=1, which the engine process inherits: on 2 cores
+        # that measured 155 generated tok/s against 245 with one thread per bound core.
+        os.environ["OMP_NUM_THREADS"] = str(ncpu)
     os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 
