@@ -153,13 +153,13 @@ class OutputStore:
         pq.write_table(table, sink, compression="zstd")
         self.write_bytes(rel, sink.getvalue().to_pybytes())
 
-    def open_for_job(self, manifest: Manifest, *, new_version: bool = False) -> Manifest:
+    def open_for_job(self, manifest: Manifest) -> Manifest:
         """Start or resume: the same fingerprint resumes, a different one is refused."""
         old = self.read_manifest()
         if old is None:
             self.write_manifest(manifest)
             return manifest
-        if old.fingerprint != manifest.fingerprint and not new_version:
+        if old.fingerprint != manifest.fingerprint:
             raise FingerprintMismatch(
                 f"{self.uri} holds output of job {old.job!r} with settings fingerprint {old.fingerprint}, "
                 f"but this run's settings have fingerprint {manifest.fingerprint}; mixing them would give a "

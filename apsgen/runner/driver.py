@@ -166,7 +166,6 @@ def run_job(
             apsgen_version=__version__,
             created_at=now().isoformat(),
         ),
-        new_version=False,
     )
     done = store.done_ids()
     todo = deque(p for p in report.problems if p.id not in done)
@@ -184,6 +183,7 @@ def run_job(
     if not todo:
         log.info("nothing to do: all %d problems are in %s", len(report.problems), out)
         summary.wall_s = time.monotonic() - t0
+        _record_run(store, manifest, summary)  # stats read the input counts from the last run
         return summary
 
     init_ray(verbose)
@@ -214,13 +214,17 @@ def run_job(
         finally:
             summary.worker_restarts = pool.restarts
             summary.wall_s = time.monotonic() - t0
-            manifest.failed = {**manifest.failed, **summary.failed}
-            manifest.runs = [*manifest.runs[-49:], {"finished_at": now().isoformat(), **summary.to_dict()}]
-            manifest.totals = _totals(store)
-            manifest.updated_at = now().isoformat()
-            store.write_manifest(manifest)
+            _record_run(store, manifest, summary)
             pool.shutdown()
     return summary
+
+
+def _record_run(store: OutputStore, manifest: Manifest, summary: RunSummary) -> None:
+    manifest.failed = {**manifest.failed, **summary.failed}
+    manifest.runs = [*manifest.runs[-49:], {"finished_at": now().isoformat(), **summary.to_dict()}]
+    manifest.totals = _totals(store)
+    manifest.updated_at = now().isoformat()
+    store.write_manifest(manifest)
 
 
 class _Feed:
