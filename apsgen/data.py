@@ -12,6 +12,7 @@ from typing import Any
 
 from apsgen.config import DatasetSpec, SimulatedSpec
 from apsgen.problem import Problem
+from apsgen.verify.extract import last_boxed
 
 log = logging.getLogger(__name__)
 
@@ -61,25 +62,6 @@ def problem_id(question: str, answer: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def _last_boxed(text: str) -> str | None:
-    """Content of the last \\boxed{...} or \\fbox{...}, nested braces respected."""
-    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
-    if start < 0:
-        return None
-    i = text.find("{", start)
-    if i < 0:
-        return None
-    depth = 0
-    for j in range(i, len(text)):
-        if text[j] == "{":
-            depth += 1
-        elif text[j] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[i + 1 : j].strip() or None
-    return None
-
-
 def gold_answer(value: Any, layout: str) -> str | None:
     """The final answer alone from a plain answer, a GSM8K solution or a MATH solution."""
     if value is None:
@@ -95,7 +77,7 @@ def gold_answer(value: Any, layout: str) -> str | None:
             return None
         return m.group(1).replace(",", "").strip() or None
     if layout == "boxed":
-        return _last_boxed(text)
+        return last_boxed(text)
     return text
 
 

@@ -8,10 +8,11 @@ class UserError(Exception):
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
+    from apsgen.cluster.jobs import ClusterError
     from apsgen.config import SpecError
     from apsgen.data import DatasetError
     from apsgen.io.store import FingerprintMismatch
     from apsgen.models import ModelError
     from apsgen.runner.pool import WorkerStartError
 
-    return (SpecError, DatasetError, FingerprintMismatch, ModelError, WorkerStartError, FileNotFoundError)
+    return (SpecError, DatasetError, ClusterError, FingerprintMismatch, ModelError, WorkerStartError, FileNotFoundError)

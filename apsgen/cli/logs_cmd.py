@@ -12,16 +12,6 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from apsgen.cli.errors import UserError
-    from apsgen.cluster.jobs import ClusterError
-
-    try:
-        return _run(args)
-    except ClusterError as e:
-        raise UserError(str(e)) from None
-
-
-def _run(args) -> int:
     from apsgen.cluster.jobs import logs
 
     logs(args.job_id, args.address, follow=args.follow)

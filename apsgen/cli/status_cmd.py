@@ -63,13 +63,9 @@ def run(args) -> int:
 
 
 def _job_status(args) -> int:
-    from apsgen.cli.errors import UserError
-    from apsgen.cluster.jobs import ClusterError, job_info
+    from apsgen.cluster.jobs import job_info
 
-    try:
-        info = job_info(args.job_id, args.address)
-    except ClusterError as e:
-        raise UserError(str(e)) from None
+    info = job_info(args.job_id, args.address)
     uri = args.output or info["metadata"].get("apsgen_output") or None
     out = None
     if uri:

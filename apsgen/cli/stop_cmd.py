@@ -13,16 +13,6 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from apsgen.cli.errors import UserError
-    from apsgen.cluster.jobs import ClusterError
-
-    try:
-        return _run(args)
-    except ClusterError as e:
-        raise UserError(str(e)) from None
-
-
-def _run(args) -> int:
     from apsgen.cluster.jobs import TERMINAL, stop
 
     sid, status = stop(args.job_id, args.address, wait_s=args.wait)

@@ -24,21 +24,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from apsgen.cli.errors import UserError
-    from apsgen.cluster.jobs import ClusterError
-
-    try:
-        return _run(args)
-    except ClusterError as e:
-        raise UserError(str(e)) from None
-
-
-def _run(args) -> int:
     import json
-
-    from apsgen.cli.errors import UserError
     import logging
 
+    from apsgen.cli.errors import UserError
     from apsgen.cluster.jobs import Submission, submission_id, submit
     from apsgen.config import load_spec
 

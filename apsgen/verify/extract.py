@@ -60,7 +60,7 @@ def _box_content(text: str, pos: int, command: str) -> str | None:
     return None
 
 
-def _last_boxed(text: str) -> str | None:
+def last_boxed(text: str) -> str | None:
     """The content of the last complete box in `text`, searching backwards past unclosed ones."""
     end = len(text)
     while True:
@@ -96,7 +96,7 @@ def extract_answer(text: str, *, last_number_fallback: bool = False) -> str | No
         return None
     if "\x00" in text:
         text = text.replace("\x00", "")
-    boxed = _last_boxed(text)
+    boxed = last_boxed(text)
     if boxed is not None:
         boxed = boxed.strip()
         return boxed or None
