@@ -19,7 +19,7 @@ from typing import Any
 from apsgen.config import PolicySpec
 from apsgen.models import resolve
 from apsgen.policy.base import Generation, Sample, Sampling
-from apsgen.policy.prompt import PromptBuilder
+from apsgen.policy.prompt import ChatPromptPolicy, PromptBuilder
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class ServerError(RuntimeError):
         self.status = status
 
 
-class OpenAIPolicy:
+class OpenAIPolicy(ChatPromptPolicy):
     """Policy backed by an OpenAI-compatible completions endpoint."""
 
     def __init__(self, spec: PolicySpec, *, verbose: bool = False):
@@ -97,14 +97,6 @@ class OpenAIPolicy:
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-    @property
-    def template_hash(self) -> str:
-        assert self.prompts is not None, "start() first"
-        return self.prompts.hash
-
-    def count_tokens(self, text: str) -> int:
-        return len(self._tokenizer.encode(text, add_special_tokens=False))
 
     # -- generation ---------------------------------------------------------------------------
 

@@ -61,3 +61,19 @@ class PromptBuilder:
         # The generation prompt ends the template's text where the assistant's content begins, so
         # appending the prefix is the same as continuing a final assistant message holding it.
         return self.head(question) + prefix
+
+
+class ChatPromptPolicy:
+    """What the model-backed policies share: a PromptBuilder made at start(), its provenance hash,
+    and token counts with the model's own tokenizer."""
+
+    prompts: PromptBuilder | None = None
+
+    @property
+    def template_hash(self) -> str:
+        assert self.prompts is not None, "start() first"
+        return self.prompts.hash
+
+    def count_tokens(self, text: str) -> int:
+        assert self.prompts is not None and self.prompts.tokenizer is not None, "start() first"
+        return len(self.prompts.tokenizer.encode(text, add_special_tokens=False))

@@ -14,7 +14,7 @@ from typing import Any
 from apsgen.config import PolicySpec
 from apsgen.models import resolve
 from apsgen.policy.base import Generation, Sample, Sampling
-from apsgen.policy.prompt import PromptBuilder
+from apsgen.policy.prompt import ChatPromptPolicy, PromptBuilder
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def quiet_engine_logs(verbose: bool) -> None:
     os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "1")
 
 
-class VLLMPolicy:
+class VLLMPolicy(ChatPromptPolicy):
     """Policy backed by an in-process vLLM AsyncLLM engine."""
 
     def __init__(self, spec: PolicySpec, *, verbose: bool = False):
@@ -110,14 +110,6 @@ class VLLMPolicy:
 
             self._tokenizer = AutoTokenizer.from_pretrained(self.model_path, revision=self.spec.revision)
         self.prompts = PromptBuilder(self.spec.prompt, self._tokenizer)
-
-    @property
-    def template_hash(self) -> str:
-        assert self.prompts is not None, "start() first"
-        return self.prompts.hash
-
-    def count_tokens(self, text: str) -> int:
-        return len(self._tokenizer.encode(text, add_special_tokens=False))
 
     async def generate(self, question: str, prefix: str, n: int, sampling: Sampling) -> Generation:
         if self._engine is None:
