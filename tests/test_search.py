@@ -10,7 +10,7 @@ from test_search_support import BoxedVerifier, ScriptedPolicy
 
 from apsgen.config import SearchSpec, SimulatedSpec
 from apsgen.policy.base import Sampling
-from apsgen.policy.simulated import SimulatedPolicy, first_error_offset, simulated_problems
+from apsgen.policy.simulated import SimulatedPolicy, score_first_errors, simulated_problems
 from apsgen.problem import Problem
 from apsgen.search import run_search
 
@@ -29,14 +29,7 @@ def search_all(spec: SimulatedSpec, search: SearchSpec, n: int = 8, seed: int = 
 
 
 def located_accuracy(problems, results, spec: SimulatedSpec) -> tuple[int, int]:  # type: ignore[no-untyped-def]
-    located = right = 0
-    for p, r in zip(problems, results, strict=True):
-        for s in r.steps:
-            if s.is_first_error:
-                located += 1
-                off = first_error_offset(p.question, s.prefix + s.step_text, spec)
-                right += off is not None and s.char_start <= off < s.char_end
-    return located, right
+    return score_first_errors(problems, results, spec)
 
 
 @pytest.mark.parametrize("mode", ["omegaprm", "per_step_mc"])

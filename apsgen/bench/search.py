@@ -17,7 +17,7 @@ from typing import Any
 
 from apsgen.config import SearchSpec, SimulatedSpec
 from apsgen.policy.base import Sampling
-from apsgen.policy.simulated import SimulatedPolicy, first_error_offset, simulated_problems
+from apsgen.policy.simulated import SimulatedPolicy, score_first_errors, simulated_problems
 from apsgen.problem import Problem
 from apsgen.search import ProblemResult, run_search
 
@@ -69,13 +69,7 @@ def search_spec(args: argparse.Namespace, mode: str) -> SearchSpec:
 
 
 def summarise(problems: list[Problem], results: list[ProblemResult], spec: SimulatedSpec) -> dict[str, Any]:
-    located = right = 0
-    for p, r in zip(problems, results, strict=True):
-        for s in r.steps:
-            if s.is_first_error:
-                located += 1
-                off = first_error_offset(p.question, s.prefix + s.step_text, spec)
-                right += off is not None and s.char_start <= off < s.char_end
+    located, right = score_first_errors(problems, results, spec)
     tokens = sum(r.generated_tokens for r in results)
     skipped = Counter(r.skip_reason for r in results if r.status == "skipped")
     return {

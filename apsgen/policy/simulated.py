@@ -142,6 +142,19 @@ def first_error_offset(question: str, text: str, spec: SimulatedSpec | None = No
     return None
 
 
+def score_first_errors(problems: list[Problem], results: list, spec: SimulatedSpec | None = None) -> tuple[int, int]:
+    """(located, right) over every step a search marked as a first error: right when the step
+    holds the first wrong result of its path according to the planted truth."""
+    located = right = 0
+    for problem, result in zip(problems, results, strict=True):
+        for step in result.steps:
+            if step.is_first_error:
+                located += 1
+                off = first_error_offset(problem.question, step.prefix + step.step_text, spec)
+                right += off is not None and step.char_start <= off < step.char_end
+    return located, right
+
+
 def first_error_step(question: str, text: str, spec: SimulatedSpec | None = None) -> int | None:
     """The planted truth: the 1-based step whose result first goes wrong in `text`, or None."""
     off = first_error_offset(question, text, spec)
