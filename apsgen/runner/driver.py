@@ -359,7 +359,7 @@ def _account(summary: RunSummary, result) -> None:
     summary.steps += len(result.steps)
     summary.positive += result.n_positive
     summary.negative += result.n_negative
-    summary.first_errors += sum(1 for s in result.steps if s.is_first_error)
+    summary.first_errors += result.n_first_errors
 
 
 def _totals(store: OutputStore) -> dict[str, float]:

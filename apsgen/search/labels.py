@@ -57,4 +57,5 @@ def searched_result(ctx: SearchContext, *, mode: str, step_mode: str, **extra: o
         steps=[step_label(s) for s in labelled_states(ctx)],
         **extra,  # type: ignore[arg-type]
     )
+    result.n_first_errors = sum(1 for s in result.steps if s.is_first_error)
     return fill_cost(result, ctx)

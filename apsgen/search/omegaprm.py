@@ -89,6 +89,5 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
         root_n_correct=root.mc.n_correct,
         root_n_rollouts=root.mc.n_rollouts,
     )
-    result.n_first_errors = sum(1 for s in result.steps if s.is_first_error)
     log.debug("problem %s: %d searches, %d labels, stop=%s", ctx.problem.id, n_searches, len(result.steps), stop)
     return result

@@ -65,5 +65,4 @@ async def run_per_step_mc(ctx: SearchContext) -> ProblemResult:
         root_n_correct=screening.stats.n_correct,
         root_n_rollouts=screening.stats.n_rollouts,
     )
-    result.n_first_errors = sum(1 for s in result.steps if s.is_first_error)
     return result
