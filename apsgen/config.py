@@ -79,19 +79,50 @@ class OpenAISpec(_Strict):
 
 
 class SimulatedSpec(_Strict):
-    """The simulated policy (tests, benchmarks, trying the pipeline without a model)."""
+    """The simulated policy (tests, benchmarks, trying the pipeline without a model).
 
-    min_steps: int = Field(4, ge=1)
-    max_steps: int = Field(16, ge=1)
-    error_rate: tuple[float, float] = Field((0.02, 0.15), description="Per-step error probability range.")
-    recover_rate: float = Field(0.02, ge=0, le=1)
-    unparseable_rate: float = Field(0.0, ge=0, le=1)
-    tokens_per_step: int = Field(30, ge=1)
-    latency_s: float = Field(0.0, ge=0)
+    A problem is a chain of arithmetic steps with planted errors; the knobs below make it behave
+    like a real, imperfect policy so that an estimator can be judged against the planted truth.
+    """
+
+    min_steps: int = Field(4, ge=1, description="Fewest steps in a problem.")
+    max_steps: int = Field(16, ge=1, description="Most steps in a problem.")
+    error_rate: tuple[float, float] = Field(
+        (0.02, 0.15), description="Per-step error probability range (each problem draws one rate from it)."
+    )
+    recover_rate: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="Chance that a solution that went wrong still reaches the right final answer: it jumps back "
+        "to the right value at a step drawn uniformly from the ones left (any number of steps later).",
+    )
+    hard_step_rate: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of steps that are hard for this policy: from the correct prefix just before a hard "
+        "step, the chance of finishing right drops sharply (a weak policy's false negatives).",
+    )
+    hard_step_error: float = Field(
+        0.6, ge=0, le=1, description="Error probability at a hard step (instead of the problem's per-step rate)."
+    )
+    unparseable_rate: float = Field(
+        0.0, ge=0, le=1, description="Chance that a completion ends without an extractable final answer."
+    )
+    truncate_rate: float = Field(
+        0.0, ge=0, le=1, description="Chance that a completion is cut off mid-way (reported as truncated)."
+    )
+    empty_rate: float = Field(0.0, ge=0, le=1, description="Chance that a completion is empty.")
+    blank_start_rate: float = Field(
+        0.0, ge=0, le=1, description="Chance that a completion starts with a blank line before its first step."
+    )
+    tokens_per_step: int = Field(30, ge=1, description="Words per step (a token is a word here).")
+    latency_s: float = Field(0.0, ge=0, description="Seconds each request waits, to mimic an engine.")
     success_rate: tuple[float, float] | None = Field(
         None,
         description="If set, each problem draws its chance of a fully correct solution from this range "
-        "and its per-step error rate follows (1 - s^(1/steps)), overriding error_rate.",
+        "and its per-step error rate follows (1 - s^(1/steps)), overriding error_rate (hard steps come on top).",
     )
 
 
@@ -113,7 +144,8 @@ class SamplingSpec(_Strict):
 
 
 class SearchSpec(_Strict):
-    """OmegaPRM parameters; the defaults are those of Luo et al. 2024 (arXiv 2406.06592)."""
+    """OmegaPRM parameters: the search's are those of Luo et al. 2024 (arXiv 2406.06592); the label rule's
+    default is the sequential test, which `apsgen bench search` shows is right far more often."""
 
     mode: Literal["omegaprm", "per_step_mc"] = "omegaprm"
     alpha: float = Field(0.5, gt=0, le=1)
@@ -128,23 +160,72 @@ class SearchSpec(_Strict):
     step_mode: Literal["delimiter", "tokens"] = "delimiter"
     step_delimiter: str = Field(r"\n\s*\n", description="Regex between steps in delimiter mode.")
     steps_per_solution: int = Field(16, ge=1, description="tokens mode: a step is mean solution length / this.")
+    label_rule: Literal["sequential", "paper", "threshold"] = Field(
+        "sequential",
+        description="What decides that a prefix is still correct, wrong or undecided, for the binary search, "
+        "the pool, the per-step baseline and the stored verdict. `sequential` (default): a sequential test "
+        "that draws more rollouts on undecided prefixes (up to k_max) and leaves a probe undecided rather "
+        "than guess; `paper`: MC > 0 (Luo et al. 2024); `threshold`: MC > mc_threshold.",
+    )
+    k_max: int = Field(
+        32, ge=1, description="sequential rule: most rollouts one prefix may get (k at a time, one request each)."
+    )
+    correct_ratio: float = Field(
+        0.6,
+        gt=0,
+        le=1,
+        description="sequential rule: a correct prefix succeeds at least this fraction of the reference value "
+        "(a correct prefix's expected value at its depth).",
+    )
+    wrong_ratio: float = Field(
+        0.2,
+        gt=0,
+        lt=1,
+        description="sequential rule: a wrong prefix recovers to the right answer at most this fraction of "
+        "the reference value.",
+    )
+    false_correct_rate: float = Field(
+        0.1,
+        gt=0,
+        lt=0.5,
+        description="sequential rule: the error rate at which a wrong prefix may be called correct (a first "
+        "error located too late).",
+    )
+    false_wrong_rate: float = Field(
+        0.1,
+        gt=0,
+        lt=0.5,
+        description="sequential rule: the error rate at which a correct prefix may be called wrong (a first "
+        "error located too early).",
+    )
+    pool_max_per_state: int = Field(
+        8,
+        ge=1,
+        description="Wrong rollouts one non-root state may put in the pool: a state that is wrong after all "
+        "cannot fill the pool with searches for an error that lies before it.",
+    )
     mc_threshold: float = Field(
         0.0,
         ge=0,
         lt=1,
-        description="A prefix counts as still correct when MC > this. The paper uses 0; about 1/k keeps a "
-        "lucky recovery after an error from steering the binary search and seeding the pool (opt-in).",
+        description="threshold rule: a prefix counts as still correct when MC > this.",
     )
     pool_min_mc: float = Field(
         0.0,
         ge=0,
         lt=1,
-        description="A state's wrong rollouts join the pool only when MC(s) > this (and > mc_threshold). "
-        "The paper uses 0; a low MC often means the prefix already went wrong (opt-in).",
+        description="threshold rule: a non-root state's wrong rollouts join the pool only when MC(s) > this "
+        "(and > mc_threshold); the root is never floored.",
     )
     invalid_rollouts: Literal["wrong", "exclude"] = Field(
         "wrong", description="Truncated or unparseable rollouts count as wrong, or leave the MC denominator."
     )
+
+    @model_validator(mode="after")
+    def _k_max_covers_k(self) -> SearchSpec:
+        if self.k_max < self.k:
+            raise ValueError(f"k_max {self.k_max} < k {self.k}: a prefix gets at least k rollouts")
+        return self
 
     @field_validator("step_delimiter")
     @classmethod

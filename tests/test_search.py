@@ -56,7 +56,11 @@ def test_labels_carry_offsets_counts_and_parents() -> None:
         full = s.prefix + s.step_text
         assert full[s.char_start : s.char_end] == s.step_text and s.char_start == len(s.prefix)
         if s.label_source == "rollouts":
-            assert s.n_rollouts == 8 and s.mc_value == s.n_correct / 8
+            # k at a time, up to k_max when the sequential rule is undecided
+            assert s.n_rollouts % 8 == 0 and 8 <= s.n_rollouts <= 32 and s.mc_value == s.n_correct / s.n_rollouts
+            assert s.verdict in ("correct", "wrong", "undecided")
+        if s.parent_id is None:
+            assert s.parent_mc == r.root_mc
     assert r.n_policy_calls >= 1 and r.generated_tokens > 0 and r.prompt_tokens > 0
     assert sum(r.verdicts.values()) == r.n_rollouts
 
@@ -144,13 +148,16 @@ def test_per_step_mc_labels_every_step_of_wrong_solutions() -> None:
     assert {s.label_source for s in r.steps} <= {"rollouts", "wrong_solution"}
 
 
-def test_guards_keep_accuracy_when_the_policy_recovers_from_errors() -> None:
-    # Recovery makes some wrong prefixes look right (MC = 1/8); the faithful search then labels
-    # errors too late and searches rollouts of states that were already wrong. The opt-in guards fix it.
+def test_label_rules_under_recovery() -> None:
+    # Recovery makes some wrong prefixes look right (MC = 1/8): the paper's rule then labels errors
+    # too late and searches rollouts of states that were already wrong. The threshold guard and the
+    # sequential rule (the default) both fix that; the sequential one without a hand-set threshold.
     spec = EASY.model_copy(update={"recover_rate": 0.1})
-    guarded = SearchSpec(max_searches=30, screen_samples=16, mc_threshold=0.125, pool_min_mc=0.375)
-    problems, results = search_all(spec, guarded, n=8)
-    located, right = located_accuracy(problems, results, spec)
-    problems, results = search_all(spec, SearchSpec(max_searches=30, screen_samples=16), n=8)
-    f_located, f_right = located_accuracy(problems, results, spec)
-    assert located >= 20 and right / located > f_right / f_located
+    precision = {}
+    for rule, extra in (("paper", {}), ("threshold", {"mc_threshold": 0.125, "pool_min_mc": 0.375}), ("sequential", {})):
+        problems, results = search_all(spec, SearchSpec(label_rule=rule, max_searches=30, screen_samples=16, **extra), n=8)
+        located, right = located_accuracy(problems, results, spec)
+        assert located >= 20, rule
+        precision[rule] = right / located
+    assert precision["threshold"] > precision["paper"]
+    assert precision["sequential"] > precision["paper"] and precision["sequential"] >= 0.9

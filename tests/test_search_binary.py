@@ -39,11 +39,12 @@ def world(recover_every: int = 0):  # type: ignore[no-untyped-def]
 
 
 def run_locate(text: str, policy: ScriptedPolicy, **spec: object):  # type: ignore[no-untyped-def]
-    ctx = SearchContext(PROBLEM, policy, BoxedVerifier(), SearchSpec(**spec), Sampling(), seed=0)
+    # The paper's rule unless a test says otherwise: these tests pin its faithful behaviour.
+    ctx = SearchContext(PROBLEM, policy, BoxedVerifier(), SearchSpec(**{"label_rule": "paper", **spec}), Sampling(), seed=0)
     root = ctx.dag.root
     root.mc = MCStats(n_rollouts=8, n_correct=4, n_wrong=4)
     rollout = ctx.dag.add_rollout(root, text, len(text.split()), "wrong")
-    pool = Pool(ctx.search)
+    pool = Pool(ctx.search, ctx.rule)
     located = asyncio.run(locate_first_error(ctx, rollout, SPLIT, pool))
     return ctx, located
 
@@ -81,17 +82,21 @@ def test_one_step_solution_needs_no_probe() -> None:
 
 def test_answer_correct_but_process_wrong_rollout() -> None:
     # A recovered rollout is graded correct, so it never enters the pool to be searched...
-    ctx = SearchContext(PROBLEM, world(), BoxedVerifier(), SearchSpec(), Sampling(), seed=0)
+    ctx = SearchContext(PROBLEM, world(), BoxedVerifier(), SearchSpec(label_rule="paper"), Sampling(), seed=0)
     ctx.dag.root.mc = MCStats(n_rollouts=8, n_correct=4, n_wrong=4)
     recovered = ctx.dag.add_rollout(ctx.dag.root, solution(6, {2}, "7"), 20, "correct")
-    pool = Pool(ctx.search)
+    pool = Pool(ctx.search, ctx.rule)
     assert pool.offer([recovered]) == 0
     # ...but recoveries in probes make a wrong prefix look right (MC = 1/8 > 0): the faithful
     # search then places the error too late. mc_threshold = 1/k reads 1/8 as "wrong".
     _, faithful = run_locate(solution(8, {3}, "9"), world(recover_every=1))
     assert faithful.first_error is not None and faithful.first_error.depth > 3
-    _, guarded = run_locate(solution(8, {3}, "9"), world(recover_every=1), mc_threshold=0.125)
+    _, guarded = run_locate(solution(8, {3}, "9"), world(recover_every=1), label_rule="threshold", mc_threshold=0.125)
     assert guarded.first_error is not None and guarded.first_error.depth == 3
+    # The sequential rule needs no threshold: 1 right in 8 from a prefix whose depth expects about
+    # half is a wrong prefix's luck.
+    _, sequential = run_locate(solution(8, {3}, "9"), world(recover_every=1), label_rule="sequential")
+    assert sequential.first_error is not None and sequential.first_error.depth == 3
 
 
 def test_probe_rollouts_join_the_pool_only_from_uncertain_states() -> None:
@@ -100,10 +105,10 @@ def test_probe_rollouts_join_the_pool_only_from_uncertain_states() -> None:
             return "\\boxed{9}"
         return "Step x. \\boxed{7}" if i % 2 else "Step y.\n\nStep z. \\boxed{9}"
 
-    ctx = SearchContext(PROBLEM, ScriptedPolicy(cont), BoxedVerifier(), SearchSpec(), Sampling(), seed=0)
+    ctx = SearchContext(PROBLEM, ScriptedPolicy(cont), BoxedVerifier(), SearchSpec(label_rule="paper"), Sampling(), seed=0)
     ctx.dag.root.mc = MCStats(n_rollouts=8, n_correct=4, n_wrong=4)
     rollout = ctx.dag.add_rollout(ctx.dag.root, solution(8, {7}, "9"), 30, "wrong")
-    pool = Pool(ctx.search)
+    pool = Pool(ctx.search, ctx.rule)
     located = asyncio.run(locate_first_error(ctx, rollout, SPLIT, pool))
     assert located.first_error is not None and located.first_error.depth == 7
     assert len(pool) > 0

@@ -8,8 +8,15 @@ import pytest
 
 from apsgen.config import SearchSpec
 from apsgen.search.mc_stats import MCStats
+from apsgen.search.label_rule import make_rule
 from apsgen.search.selection import Pool, q_value, u_value
 from apsgen.search.tree import PrefixDAG
+
+
+def paper_pool(**spec: object) -> Pool:
+    """A pool under the paper's rule unless `label_rule` says otherwise (its selection is the paper's)."""
+    search = SearchSpec(**{"label_rule": "paper", **spec})  # type: ignore[arg-type]
+    return Pool(search, make_rule(search))
 
 
 def test_q_value_hand_computed() -> None:
@@ -40,7 +47,7 @@ def _dag_with(states: dict[str, float], rollouts_per_state: int, tokens: int = 1
 
 def test_a_pair_is_never_selected_twice() -> None:
     _, states = _dag_with({"a": 0.5, "b": 0.25}, 3)
-    pool = Pool(SearchSpec())
+    pool = paper_pool()
     everything = [r for _, rs in states.values() for r in rs]
     assert pool.offer(everything) == 6
     seen = []
@@ -53,7 +60,7 @@ def test_a_pair_is_never_selected_twice() -> None:
 def test_visit_counts_drive_u() -> None:
     # Equal Q everywhere: without U the first-inserted state would win every time.
     _, states = _dag_with({"a": 0.5, "b": 0.5}, 2)
-    pool = Pool(SearchSpec())
+    pool = paper_pool()
     pool.offer([r for _, rs in states.values() for r in rs])
     first = pool.select()
     second = pool.select()
@@ -69,7 +76,7 @@ def test_visit_counts_drive_u() -> None:
 
 def test_q_prefers_the_surer_state_until_u_catches_up() -> None:
     _, states = _dag_with({"sure": 0.875, "doubtful": 0.125}, 3)
-    pool = Pool(SearchSpec(c_puct=1.0))
+    pool = paper_pool(c_puct=1.0)
     pool.offer([r for _, rs in states.values() for r in rs])
     order = [pool.select().state.prefix for _ in range(3)]  # type: ignore[union-attr]
     assert order[0] == "sure"
@@ -91,8 +98,8 @@ def test_pool_admits_only_wrong_rollouts_of_uncertain_states() -> None:
         dag.add_rollout(open_state, "d", 5, "truncated"),
         dag.add_rollout(open_state, "e", 5, "wrong"),
     ]
-    pool = Pool(SearchSpec())
+    pool = paper_pool()
     assert pool.offer(candidates) == 1
     # With mc_threshold 1/8 an MC of exactly 1/8 no longer counts as "some right".
-    assert Pool(SearchSpec(mc_threshold=0.125)).offer(candidates) == 0
-    assert Pool(SearchSpec(pool_min_mc=0.125)).offer(candidates) == 0
+    assert paper_pool(label_rule="threshold", mc_threshold=0.125).offer(candidates) == 0
+    assert paper_pool(label_rule="threshold", pool_min_mc=0.125).offer(candidates) == 0

@@ -42,8 +42,9 @@ class ScriptedPolicy:
     name = "scripted"
     revision = None
 
-    def __init__(self, continue_fn) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, continue_fn, truncated_fn=None) -> None:  # type: ignore[no-untyped-def]
         self.continue_fn = continue_fn
+        self.truncated_fn = truncated_fn or (lambda prefix, i: False)
         self.calls: list[tuple[str, int]] = []
 
     def count_tokens(self, text: str) -> int:
@@ -55,4 +56,5 @@ class ScriptedPolicy:
     async def generate(self, question: str, prefix: str, n: int, sampling: Sampling) -> Generation:
         self.calls.append((prefix, n))
         texts = [self.continue_fn(prefix, i) for i in range(n)]
-        return Generation([Sample(t, self.count_tokens(t), False) for t in texts], prompt_tokens=len(prefix.split()))
+        samples = [Sample(t, self.count_tokens(t), self.truncated_fn(prefix, i)) for i, t in enumerate(texts)]
+        return Generation(samples, prompt_tokens=len(prefix.split()))

@@ -3,9 +3,12 @@
 A problem is a chain of M arithmetic operations written in the question. A solution is M paragraphs
 "Step i: <filler words> v op a = r." and the last one ends with "\\boxed{r}", so the real verifier
 grades it. Continuing a prefix, the policy errs at each new step with the problem's per-step error
-rate (the result is off); after an error the answer stays wrong unless it "recovers" (the next step
-jumps back to the right value) with probability `recover_rate`. Everything the policy needs is
-parsed from (question, prefix), so any process can serve any problem. Everything is seeded.
+rate (the result is off), or with `hard_step_error` at the problem's hard steps. After an error
+the answer stays wrong unless the sample "recovers" (probability `recover_rate`): it jumps back to
+the right value at a step drawn from the ones left, so a wrong prefix can still end right, any
+number of steps later. A completion may also be empty, start with a blank line, be cut off
+(truncated) or end without an answer, as real policies' do. Everything the policy needs is parsed
+from (question, prefix), so any process can serve any problem. Everything is seeded.
 
 `first_error_step` / `first_error_offset` give the planted truth for any solution text.
 """
@@ -47,6 +50,11 @@ class Plan:
     ops: tuple[tuple[str, int], ...]  # (op name, operand) per step
     values: tuple[int, ...]  # the reference result after each step
     error_rate: float
+    hard: tuple[bool, ...] = ()  # per step: a hard step errs with hard_step_error instead
+
+    def step_error(self, step: int, spec: SimulatedSpec) -> float:
+        """Error probability of 1-based `step` from a correct prefix."""
+        return spec.hard_step_error if self.hard and self.hard[step - 1] else self.error_rate
 
     @property
     def n_steps(self) -> int:
@@ -81,7 +89,8 @@ def plan_for(question: str, spec: SimulatedSpec) -> Plan:
     else:
         lo, hi = spec.error_rate
         rate = lo + u * (hi - lo)
-    return Plan(int(m.group(1)), ops, tuple(values), rate)
+    hard = tuple(_unit("hard", question, i) < spec.hard_step_rate for i in range(len(ops)))
+    return Plan(int(m.group(1)), ops, tuple(values), rate, hard)
 
 
 def simulated_problems(n: int, spec: SimulatedSpec, seed: int) -> list[Problem]:
@@ -206,17 +215,26 @@ class SimulatedPolicy:
         return Generation(samples, prompt_tokens=self.count_tokens(question) + self.count_tokens(prefix))
 
     def _sample(self, plan: Plan, prefix: str, rng: random.Random, max_tokens: int) -> Sample:
+        spec = self.spec
         words = self._continue(plan, prefix, rng)
+        empty, blank, cut = rng.random() < spec.empty_rate, rng.random(), rng.random()
+        if empty:
+            return Sample(text="", n_tokens=0, truncated=False)
+        if words and blank < spec.blank_start_rate and (not prefix or prefix.endswith("\n")) and words[0] != "\n\n":
+            words = ["\n\n", *words]
         truncated = len(words) > max_tokens
         if truncated:
             words = words[:max_tokens]
+        elif words and cut < spec.truncate_rate:
+            words, truncated = words[: int(rng.random() * len(words))], True
         text = _join(prefix, words)
         return Sample(text=text, n_tokens=len([w for w in words if w != "\n\n"]), truncated=truncated)
 
     def _continue(self, plan: Plan, prefix: str, rng: random.Random) -> list[str]:
         """The continuation as words, with "\\n\\n" marking a paragraph break."""
         paras = prefix.split("\n\n")
-        complete, partial = paras[:-1], paras[-1].split()
+        # Blank paragraphs (a completion that started with a blank line) are no steps.
+        complete, partial = [p for p in paras[:-1] if p.strip()], paras[-1].split()
         line_open = bool(partial)  # the prefix ends inside (or right at the end of) a step line
         value, off_track = plan.start, False
         for para in complete:
@@ -229,8 +247,9 @@ class SimulatedPolicy:
         step = len(complete) + 1
         if step > plan.n_steps and not partial:
             return []
-        # Decided once per sample: a solution already off track may find its way back.
-        recover = off_track and rng.random() < self.spec.recover_rate
+        # Decided once per sample: a solution already off track may find its way back, at a step
+        # drawn from the ones left.
+        recover_at = rng.randint(step, plan.n_steps) if off_track and rng.random() < self.spec.recover_rate else None
         unparseable = rng.random() < self.spec.unparseable_rate
         if "So" in partial or "cannot" in partial:  # the prefix already chose how the solution ends
             unparseable = "cannot" in partial
@@ -240,11 +259,12 @@ class SimulatedPolicy:
             fixed = _written_result(partial)
             if fixed is not None:
                 r = fixed
-            elif off_track and recover:
-                r, recover = plan.values[step - 1], False
-            elif not off_track and rng.random() < plan.error_rate:
+            elif off_track and recover_at is not None and step >= recover_at:
+                r, recover_at = plan.values[step - 1], None
+            elif not off_track and rng.random() < plan.step_error(step, self.spec):
                 r = _apply(op, value, a) + rng.choice([-1, 1]) * rng.randint(1, 9)
-                recover = rng.random() < self.spec.recover_rate
+                if step < plan.n_steps and rng.random() < self.spec.recover_rate:
+                    recover_at = rng.randint(step + 1, plan.n_steps)
             else:
                 r = _apply(op, value, a)
             off_track = r != plan.values[step - 1]

@@ -293,6 +293,8 @@ class _Feed:
             self.progress.update(failed=1)
             return
         result = outcome.result
+        if result.status == "failed":  # its labels so far are kept; the problem is listed as failed
+            self.summary.failed[problem.id] = result.error or "search failed"
         created = now()
         self.buf_steps.extend(step_rows(problem, result, self.prov, created))
         self.buf_problems.append(problem_row(problem, result, self.summary.fingerprint, created))
@@ -350,7 +352,7 @@ def _last_line(err: BaseException) -> str:
 def _account(summary: RunSummary, result) -> None:
     if result.status == "skipped":
         summary.skipped[result.skip_reason or "unknown"] += 1
-    else:
+    elif result.status == "searched":
         summary.searched += 1
     summary.rollouts += result.n_rollouts
     summary.policy_calls += result.n_policy_calls

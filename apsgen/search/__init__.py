@@ -5,13 +5,18 @@
 
 from __future__ import annotations
 
+import logging
 import time
+import traceback
 
 from apsgen.config import SearchSpec
 from apsgen.policy.base import Policy, Sampling
 from apsgen.problem import Problem
 from apsgen.search.context import SearchContext
+from apsgen.search.labels import searched_result
 from apsgen.search.result import ProblemResult, StepLabel
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ProblemResult", "StepLabel", "run_search"]
 
@@ -36,10 +41,19 @@ async def run_search(
     ctx = SearchContext(problem, policy, verifier, search, sampling, seed)
     t0 = time.perf_counter()
     if search.mode == "omegaprm":
-        result = await run_omegaprm(ctx)
+        runner = run_omegaprm
     elif search.mode == "per_step_mc":
-        result = await run_per_step_mc(ctx)
+        runner = run_per_step_mc
     else:  # the spec validates mode; this guards hand-built specs
         raise ValueError(f"search.mode {search.mode!r}: expected 'omegaprm' or 'per_step_mc'")
+    try:
+        result = await runner(ctx)
+    except Exception as e:  # noqa: BLE001 - an application error ends this question, not the run
+        # Keep what was paid for: every state estimated so far is a label, and the problem row
+        # says why the search stopped.
+        log.warning("problem %s: search failed after %d rollouts: %s", problem.id, ctx.cost.n_rollouts, e)
+        result = searched_result(ctx, mode=search.mode, step_mode=search.step_mode, stop_reason="error")
+        result.status = "failed"
+        result.error = "".join(traceback.format_exception_only(type(e), e)).strip()[:2000]
     result.elapsed_s = time.perf_counter() - t0
     return result

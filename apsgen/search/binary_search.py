@@ -1,8 +1,10 @@
 """Binary search for the first error of one wrong rollout (OmegaPRM §3.2).
 
-The span is the rollout's steps after its start state s (MC(s) > 0). Each probe estimates the MC
-of the prefix that ends at the middle step: MC > 0 (or > mc_threshold) means the first error is to the right, MC = 0
-that it is at or before the probe. The wrong solution itself counts as MC = 0 without rollouts.
+The span is the rollout's steps after its start state s (a state the label rule found correct, or
+the root). Each probe asks the label rule about the prefix that ends at the middle step: `correct`
+moves the search right, `wrong` left. The wrong solution itself is wrong without rollouts. A probe
+the rule leaves `undecided` (too little evidence within `k_max`, or every rollout truncated or
+unparseable) ends the search without a label: a guess there would be a label nobody can trust.
 Rollouts made by probes are offered to the pool.
 """
 
@@ -10,8 +12,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Literal
 
 from apsgen.search.context import SearchContext
+from apsgen.search.label_rule import Decision, depth_reference
 from apsgen.search.mc_stats import MCStats
 from apsgen.search.selection import Pool
 from apsgen.search.steps import StepSplitter
@@ -19,51 +23,77 @@ from apsgen.search.tree import Rollout, State
 
 log = logging.getLogger(__name__)
 
+StopReason = Literal["located", "budget", "undecided", "empty"]
+
 
 @dataclass
 class Located:
-    rollout: Rollout
-    first_error: State | None  # None: stopped early (budget, or every probe rollout excluded)
+    rollout: Rollout | None
+    first_error: State | None  # None: stopped early (see `stop`)
     probes: int  # MC estimates paid for (cached states are free)
+    stop: StopReason = "located"
 
 
 def rollout_path(ctx: SearchContext, rollout: Rollout, splitter: StepSplitter) -> list[State]:
-    """The states after each step of the rollout, the last one being the full solution."""
+    """The states after each step of the rollout, the last one being the full solution.
+
+    An empty or blank continuation adds no step, so its path is empty (it cannot hold an error)."""
+    if not rollout.adds_text:
+        return []
     start = rollout.state
     bounds = splitter.boundaries(rollout.full_text, len(start.prefix))
     return ctx.dag.path(start, rollout.text, bounds)
 
 
-async def locate_first_error(
-    ctx: SearchContext, rollout: Rollout, splitter: StepSplitter, pool: Pool | None
-) -> Located:
-    path = rollout_path(ctx, rollout, splitter)
-    # Positions: 0 is the start state (known MC > 0), i >= 1 is path[i - 1]; len(path) is the
-    # wrong solution itself (known MC = 0). Invariant: first error in (lo, hi].
+def reference_for(ctx: SearchContext, state: State, path: list[State], anchor: State | None = None) -> float | None:
+    """The value a correct prefix at `state`'s depth is expected to have on this path, judged from
+    `anchor`, its nearest ancestor known to be correct (default: the root)."""
+    anchor = anchor if anchor is not None and anchor.mc is not None and anchor.mc.value is not None else ctx.dag.root
+    value = anchor.mc.value if anchor.mc is not None else None
+    return depth_reference(value, state.depth - anchor.depth, path[-1].depth - anchor.depth)
+
+
+def mark_wrong_solution(state: State) -> None:
+    """The last state of a wrong solution: MC 0 by definition, no rollout needed."""
+    if state.mc is None:
+        state.mc = MCStats.known(correct=False)
+    if state.decision is None:
+        state.decision = Decision("wrong")
+
+
+async def bisect_path(ctx: SearchContext, path: list[State], pool: Pool | None, rollout: Rollout | None = None) -> Located:
+    """Find the first wrong state of `path`, whose start (the parent of path[0]) is correct and
+    whose last state is wrong (decided, or a wrong solution). Invariant: first error in (lo, hi]."""
+    if not path:
+        return Located(rollout, None, 0, "empty")
+    mark_wrong_solution(path[-1])
     lo, hi = 0, len(path)
     probes = 0
+    start = path[0].parent
     while hi - lo > 1:
         mid = (lo + hi) // 2
         state = path[mid - 1]
+        anchor = path[lo - 1] if lo > 0 else start
         if state.mc is None:
             if not ctx.can_afford(ctx.search.k):
                 log.debug("problem %s: rollout budget spent mid-search", ctx.problem.id)
-                return Located(rollout, None, probes)
-            await ctx.estimate(state)
+                return Located(rollout, None, probes, "budget")
             probes += 1
-            if pool is not None:
-                pool.offer(state.rollouts)
-        assert state.mc is not None
-        mc = state.mc.value
-        if mc is None:
-            # Every rollout was excluded (truncated/unparseable): no evidence either way.
-            return Located(rollout, None, probes)
-        if mc > ctx.search.mc_threshold:
+        decision = await ctx.decide(state, reference_for(ctx, state, path, anchor))
+        if pool is not None:
+            pool.offer(state.rollouts)
+        if decision.verdict == "undecided":
+            return Located(rollout, None, probes, "undecided")
+        if decision.verdict == "correct":
             lo = mid
         else:
             hi = mid
     first = path[hi - 1]
-    if first.mc is None:
-        first.mc = MCStats.known(correct=False)  # the wrong solution itself
     first.is_first_error = True
     return Located(rollout, first, probes)
+
+
+async def locate_first_error(
+    ctx: SearchContext, rollout: Rollout, splitter: StepSplitter, pool: Pool | None
+) -> Located:
+    return await bisect_path(ctx, rollout_path(ctx, rollout, splitter), pool, rollout)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from apsgen.config import SearchSpec
 from apsgen.policy.base import Policy, Sampling
 from apsgen.problem import Problem
+from apsgen.search.label_rule import Decision, make_rule
 from apsgen.search.mc_stats import MCStats
 from apsgen.search.seeds import derive_seed
 from apsgen.search.tree import PrefixDAG, Rollout, State
@@ -54,6 +55,7 @@ class SearchContext:
         self.sampling = sampling
         self.seed = seed
         self.dag = PrefixDAG()
+        self.rule = make_rule(search)
         self.cost = Cost()
         self._calls = 0
 
@@ -98,3 +100,16 @@ class SearchContext:
             state.mc = MCStats.from_outcomes((r.outcome for r in rollouts), self.search.invalid_rollouts)
             log.debug("problem %s node %d: MC %s", self.problem.id, state.node_id, state.mc.value)
         return state.mc
+
+    async def decide(self, state: State, reference: float | None) -> Decision:
+        """The label rule's verdict on `state`, drawing the extra rollouts it asks for (one request
+        each, on the same prefix) while the budget allows."""
+        mc = await self.estimate(state)
+        decision = self.rule.decide(mc, reference)
+        while decision.more > 0 and self.can_afford(decision.more):
+            extra = await self.sample(state, decision.more)
+            mc = mc.merged(MCStats.from_outcomes((r.outcome for r in extra), self.search.invalid_rollouts))
+            state.mc = mc
+            decision = self.rule.decide(mc, reference)
+        state.decision = decision
+        return decision

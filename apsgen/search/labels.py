@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from apsgen.search.context import SearchContext
+from apsgen.search.label_rule import LabelRule
 from apsgen.search.result import ProblemResult, StepLabel
 from apsgen.search.tree import State
 
 
-def step_label(state: State) -> StepLabel:
+def step_label(state: State, rule: LabelRule) -> StepLabel:
     assert state.mc is not None
     mc = state.mc
     parent = state.parent
+    decision = state.decision if state.decision is not None else rule.decide(mc, None)
     return StepLabel(
         node_id=state.node_id,
         parent_id=None if parent is None or parent.is_root else parent.node_id,
@@ -27,6 +29,9 @@ def step_label(state: State) -> StepLabel:
         n_timeouts=mc.n_timeouts,
         is_first_error=state.is_first_error,
         label_source=mc.source,
+        verdict=decision.verdict,
+        reference_value=decision.reference,
+        parent_mc=parent.mc.value if parent is not None and parent.mc is not None else None,
     )
 
 
@@ -41,6 +46,7 @@ def fill_cost(result: ProblemResult, ctx: SearchContext) -> ProblemResult:
     result.prompt_tokens = c.prompt_tokens
     result.generated_tokens = c.generated_tokens
     result.verdicts = dict(sorted(c.verdicts.items()))
+    result.label_rule = ctx.rule.describe()
     return result
 
 
@@ -54,7 +60,7 @@ def searched_result(ctx: SearchContext, *, mode: str, step_mode: str, **extra: o
         step_mode=step_mode,
         root_mc=root.mc.value if root.mc is not None else None,
         root_mc_source="screening" if root.mc is not None and root.mc.source == "screening" else "fresh",
-        steps=[step_label(s) for s in labelled_states(ctx)],
+        steps=[step_label(s, ctx.rule) for s in labelled_states(ctx)],
         **extra,  # type: ignore[arg-type]
     )
     result.n_first_errors = sum(1 for s in result.steps if s.is_first_error)

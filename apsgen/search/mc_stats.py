@@ -55,6 +55,19 @@ class MCStats:
             source=source,  # type: ignore[arg-type]
         )
 
+    def merged(self, more: MCStats) -> MCStats:
+        """These counts plus those of more rollouts on the same prefix."""
+        return MCStats(
+            n_rollouts=self.n_rollouts + more.n_rollouts,
+            n_correct=self.n_correct + more.n_correct,
+            n_wrong=self.n_wrong + more.n_wrong,
+            n_truncated=self.n_truncated + more.n_truncated,
+            n_unparseable=self.n_unparseable + more.n_unparseable,
+            n_timeouts=self.n_timeouts + more.n_timeouts,
+            invalid=self.invalid,
+            source=self.source,
+        )
+
     @classmethod
     def known(cls, correct: bool) -> MCStats:
         """A finished solution's own verdict: MC 1 or 0 without any rollout."""

@@ -11,6 +11,7 @@ import logging
 
 from apsgen.search.binary_search import locate_first_error
 from apsgen.search.context import SearchContext
+from apsgen.search.label_rule import Decision
 from apsgen.search.labels import fill_cost, searched_result
 from apsgen.search.mc_stats import MCStats
 from apsgen.search.result import ProblemResult
@@ -49,7 +50,8 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
         return skipped_result(ctx, screening, "omegaprm")
     splitter = make_splitter(ctx, screening)
     root = ctx.dag.root
-    pool = Pool(search)
+    pool = Pool(search, ctx.rule)
+    root.decision = Decision("correct")  # the empty prefix cannot hold an error
     if search.root_from_screening:
         root.mc = screening.stats
         pool.offer(screening.rollouts)
@@ -59,6 +61,9 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
         pool.offer(fresh)
 
     n_searches = 0
+    undecided = 0
+    searches_from_root = 0
+    origin: dict[int, str] = {}
     stop = "empty_pool"
     while True:
         if n_searches >= search.max_searches:
@@ -72,8 +77,13 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
             stop = "empty_pool"
             break
         n_searches += 1
+        from_root = rollout.state.is_root
+        searches_from_root += from_root
         located = await locate_first_error(ctx, rollout, splitter, pool)
-        if located.first_error is None and not ctx.can_afford(search.k):
+        if located.first_error is not None:
+            origin.setdefault(located.first_error.node_id, "root" if from_root else "pool")
+        undecided += located.stop == "undecided"
+        if located.stop == "budget":
             stop = "rollout_budget"
             break
 
@@ -82,6 +92,9 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
         mode="omegaprm",
         step_mode=search.step_mode,
         n_searches=n_searches,
+        n_undecided_searches=undecided,
+        searches_from_root=searches_from_root,
+        first_error_origin=origin,
         stop_reason=stop,
         chunk_tokens=splitter.chunk_tokens if search.step_mode == "tokens" else None,
         screen_samples=screening.stats.n_rollouts,

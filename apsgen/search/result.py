@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-SkipReason = Literal["all_correct", "all_wrong", "no_answers"]
+SkipReason = Literal["all_correct", "all_wrong", "no_answers", "only_invalid_failures"]
 LabelSource = Literal["rollouts", "screening", "wrong_solution", "correct_solution"]
 
 
@@ -31,12 +31,15 @@ class StepLabel:
     n_timeouts: int = 0
     is_first_error: bool = False
     label_source: LabelSource = "rollouts"
+    verdict: str = "undecided"  # the label rule's: correct | wrong | undecided
+    reference_value: float | None = None  # what the rule judged the evidence against
+    parent_mc: float | None = None  # MC of the parent state (the root's for a first step), if estimated
 
 
 @dataclass
 class ProblemResult:
     problem_id: str
-    status: Literal["searched", "skipped"]
+    status: Literal["searched", "skipped", "failed"]
     skip_reason: SkipReason | None = None
     mode: str = "omegaprm"
     step_mode: str = "delimiter"
@@ -57,7 +60,12 @@ class ProblemResult:
     root_n_rollouts: int = 0
     chunk_tokens: int | None = None  # step size in tokens mode, from the screening samples' mean length
     n_first_errors: int = 0  # states labelled is_first_error
-    stop_reason: Literal["max_searches", "rollout_budget", "empty_pool", "done"] | None = None
+    n_undecided_searches: int = 0  # searches the label rule ended without a label
+    stop_reason: Literal["max_searches", "rollout_budget", "empty_pool", "done", "error"] | None = None
+    label_rule: str = ""  # the rule and its parameters, JSON
+    searches_from_root: int = 0  # searches whose rollout started at the root (the rest: from the pool)
+    first_error_origin: dict[int, str] = field(default_factory=dict)  # node id -> "root" | "pool" (not stored)
+    error: str | None = None  # why a failed search stopped (its labels so far are kept)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

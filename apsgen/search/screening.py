@@ -28,8 +28,8 @@ def skip_reason_for(stats: MCStats) -> SkipReason | None:
     if stats.n_correct == 0:
         return "all_wrong"
     if stats.n_wrong == 0:
-        # Only truncated/unparseable failures: no wrong answer whose first error we could locate.
-        return "all_correct"
+        # Failures, if any, were truncated or unparseable: no wrong answer to search for its first error.
+        return "only_invalid_failures" if stats.n_invalid else "all_correct"
     return None
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 
 from apsgen.config import SearchSpec
-from apsgen.search.tree import Rollout
+from apsgen.search.label_rule import LabelRule
+from apsgen.search.tree import Rollout, State
 
 
 def q_value(mc: float, rollout_tokens: int, alpha: float, beta: float, length_scale: int) -> float:
@@ -22,14 +23,17 @@ def u_value(visits: int, total_visits: int, c_puct: float) -> float:
 
 
 class Pool:
-    """Candidate (state, wrong rollout) pairs whose state has floor < MC < 1.
+    """Candidate (state, wrong rollout) pairs, admitted by the label rule.
 
-    The paper's floor is 0; `mc_threshold` / `pool_min_mc` raise it (opt-in) so that the wrong
-    rollouts of a state that is probably already wrong are not searched for a "first" error.
+    The root's wrong rollouts are always searchable under the default rule (the empty prefix
+    cannot hold an error). A non-root state joins only when the rule is sure it is correct
+    (stricter than a probe's decision) and then with at most `pool_max_per_state` rollouts, so a
+    state that is wrong after all cannot fill the pool with searches for an error before it.
     """
 
-    def __init__(self, search: SearchSpec) -> None:
+    def __init__(self, search: SearchSpec, rule: LabelRule) -> None:
         self.search = search
+        self.rule = rule
         self._items: list[Rollout] = []  # insertion order breaks ties, so selection is deterministic
         self._ids: set[int] = set()
         self.total_visits = 0  # sum of N(s) over all states
@@ -40,19 +44,31 @@ class Pool:
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._items)
 
+    def _admits(self, state: State) -> bool:
+        mc = state.mc
+        if mc is None or mc.value is None:
+            return False
+        if state.is_root:
+            return self.rule.admits_root(mc)
+        cap = self.rule.max_per_state()
+        if cap is not None and state.pooled >= cap:
+            return False
+        reference = state.decision.reference if state.decision is not None else None
+        return self.rule.admits(mc, reference)
+
     def offer(self, rollouts: list[Rollout]) -> int:
         """Add the eligible rollouts; returns how many joined."""
         added = 0
-        floor = max(self.search.mc_threshold, self.search.pool_min_mc)
         for r in rollouts:
-            mc = r.state.mc.value if r.state.mc is not None else None
-            if r.selected or not r.is_wrong or r.rollout_id in self._ids or mc is None or not floor < mc < 1:
+            if r.selected or not r.is_wrong or not r.adds_text or r.rollout_id in self._ids:
+                continue
+            if not self._admits(r.state):
                 continue
             self._items.append(r)
             self._ids.add(r.rollout_id)
+            r.state.pooled += 1
             added += 1
         return added
-
     def score(self, r: Rollout) -> float:
         s = self.search
         assert r.state.mc is not None and r.state.mc.value is not None

@@ -35,9 +35,17 @@ class StepSplitter:
             cuts = self._token_cuts(tail)
         else:
             raise ValueError(f"step_mode {self.mode!r}: expected 'delimiter' or 'tokens'")
-        # A cut is real only if non-blank text follows it (no empty trailing step).
+        # A cut is real only if the step it closes has content (a continuation that starts with a
+        # blank line makes no whitespace-only step) and non-blank text follows it (no empty
+        # trailing step). One pass over the cuts: linear in the text.
         last_content = len(tail.rstrip())
-        return [start + c for c in cuts if 0 < c < last_content]
+        real: list[int] = []
+        prev = 0
+        for c in cuts:
+            if 0 < c < last_content and tail[prev:c].strip():
+                real.append(start + c)
+                prev = c
+        return real
 
     def _token_cuts(self, tail: str) -> list[int]:
         count = self.count_tokens or (lambda s: len(s.split()))

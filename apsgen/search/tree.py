@@ -6,8 +6,12 @@ Identical prefixes reached by different paths are one state, so an MC estimate i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from apsgen.search.mc_stats import MCStats
+
+if TYPE_CHECKING:
+    from apsgen.search.label_rule import Decision
 
 
 @dataclass(eq=False)
@@ -34,6 +38,11 @@ class Rollout:
         """An extracted answer that is wrong: the only kind worth a binary search for its error."""
         return self.outcome == "wrong"
 
+    @property
+    def adds_text(self) -> bool:
+        """False for an empty or blank continuation: it adds no step, so it holds no error of its own."""
+        return bool(self.text.strip())
+
 
 @dataclass(eq=False)
 class State:
@@ -48,6 +57,8 @@ class State:
     rollouts: list[Rollout] = field(default_factory=list)
     visits: int = 0  # N(s): times selected
     is_first_error: bool = False
+    decision: Decision | None = None  # the label rule's last verdict on this state
+    pooled: int = 0  # wrong rollouts of this state admitted to the pool
 
     @property
     def is_root(self) -> bool:

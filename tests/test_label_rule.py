@@ -1,0 +1,140 @@
+"""The label rule and the edge cases a real policy produces: each driven by a policy that makes it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from test_search_support import BoxedVerifier, ScriptedPolicy
+
+from apsgen.config import SearchSpec, SimulatedSpec
+from apsgen.policy.base import Sampling
+from apsgen.policy.simulated import SimulatedPolicy, first_error_offset, simulated_problems
+from apsgen.problem import Problem
+from apsgen.search import run_search
+from apsgen.search.binary_search import locate_first_error
+from apsgen.search.context import SearchContext
+from apsgen.search.label_rule import SequentialRule, depth_reference, make_rule
+from apsgen.search.mc_stats import MCStats
+from apsgen.search.selection import Pool
+from apsgen.search.steps import StepSplitter
+
+PROBLEM = Problem(id="p1", question="q", answer="7")
+
+
+def stats(correct: int, wrong: int, truncated: int = 0) -> MCStats:
+    return MCStats(n_rollouts=correct + wrong + truncated, n_correct=correct, n_wrong=wrong, n_truncated=truncated)
+
+
+def test_sequential_rule_decides_clear_cases_and_asks_for_more_on_close_ones() -> None:
+    rule = SequentialRule(SearchSpec())
+    assert rule.decide(stats(6, 2), 0.7).verdict == "correct"
+    assert rule.decide(stats(0, 8), 0.9).verdict == "wrong"
+    close = rule.decide(stats(1, 7), 0.5)  # one lucky rollout: a wrong prefix's or a correct one's?
+    assert close.verdict == "undecided" and close.more == 8
+    assert rule.decide(stats(1, 31), 0.5).verdict == "wrong"  # more evidence settles it
+    # At k_max it stops asking and stays undecided rather than guess.
+    assert rule.decide(stats(3, 29), 0.9).more == 0
+
+
+@pytest.mark.parametrize("rule", ["paper", "threshold", "sequential"])
+def test_all_truncated_evidence_is_undecided_never_a_confident_wrong(rule: str) -> None:
+    decided = make_rule(SearchSpec(label_rule=rule)).decide(stats(0, 0, truncated=8), 0.5)
+    assert decided.verdict == "undecided"
+
+
+def test_depth_reference_rises_from_the_root_value_to_one() -> None:
+    assert depth_reference(0.25, 0, 4) == pytest.approx(0.25)
+    assert depth_reference(0.25, 2, 4) == pytest.approx(0.5)
+    assert depth_reference(0.25, 4, 4) == pytest.approx(1.0)
+
+
+def steps(n: int, bad: int, answer: str) -> str:
+    parts = [f"Step {i} {'BAD' if i == bad else 'ok'}." for i in range(1, n + 1)]
+    return "\n\n".join(parts) + f" \\boxed{{{answer}}}"
+
+
+def test_probe_whose_rollouts_were_all_truncated_ends_the_search_undecided() -> None:
+    # Every continuation of a non-empty prefix runs out of tokens: no evidence about any prefix.
+    policy = ScriptedPolicy(lambda prefix, i: "Step x ok. \\boxed{7}", truncated_fn=lambda prefix, i: prefix != "")
+    for rule in ("paper", "sequential"):
+        ctx = SearchContext(PROBLEM, policy, BoxedVerifier(), SearchSpec(label_rule=rule), Sampling(), seed=0)
+        ctx.dag.root.mc = stats(4, 4)
+        rollout = ctx.dag.add_rollout(ctx.dag.root, steps(8, 5, "9"), 30, "wrong")
+        located = asyncio.run(locate_first_error(ctx, rollout, StepSplitter("delimiter"), Pool(ctx.search, ctx.rule)))
+        assert located.first_error is None and located.stop == "undecided"
+        probed = [s for s in ctx.dag.states() if s.decision is not None and s.mc is not None and s.mc.n_rollouts]
+        assert probed and all(s.decision.verdict == "undecided" for s in probed)  # type: ignore[union-attr]
+
+
+def test_empty_continuation_never_marks_its_start_as_the_first_error() -> None:
+    # A prefix that already holds a (wrong) final answer: the policy adds nothing, and the full
+    # text is graded wrong. Before, its start state was labelled the first error.
+    ctx = SearchContext(PROBLEM, ScriptedPolicy(lambda p, i: ""), BoxedVerifier(), SearchSpec(), Sampling(), seed=0)
+    ctx.dag.root.mc = stats(4, 4)
+    start = ctx.dag.state_for("Step 1 ok.\n\nStep 2 BAD. \\boxed{9}", ctx.dag.root, 0)
+    start.mc = stats(7, 1)
+    empty = ctx.dag.add_rollout(start, "", 0, "wrong")
+    pool = Pool(ctx.search, ctx.rule)
+    assert pool.offer([empty]) == 0
+    located = asyncio.run(locate_first_error(ctx, empty, StepSplitter("delimiter"), pool))
+    assert located.first_error is None and located.stop == "empty" and not start.is_first_error
+
+
+def test_a_continuation_that_starts_with_a_blank_line_makes_no_whitespace_step() -> None:
+    prefix = "Step 1: a.\n\n"
+    text = prefix + "\n\nStep 2: b.\n\nStep 3: c."
+    cuts = StepSplitter("delimiter").boundaries(text, len(prefix))
+    pieces = [text[a:b] for a, b in zip([len(prefix), *cuts], [*cuts, len(text)])]
+    assert len(pieces) == 2 and all(p.strip() for p in pieces)
+
+
+def run_simulated(spec: SimulatedSpec, search: SearchSpec, n: int = 12):  # type: ignore[no-untyped-def]
+    problems = simulated_problems(n, spec, seed=4)
+    policy = SimulatedPolicy(spec, seed=4)
+
+    async def go():  # type: ignore[no-untyped-def]
+        return await asyncio.gather(*(run_search(p, policy, BoxedVerifier(), search, Sampling(), seed=4) for p in problems))
+
+    return problems, asyncio.run(go())
+
+
+def test_empty_and_blank_started_completions_leave_labels_right() -> None:
+    spec = SimulatedSpec(min_steps=4, max_steps=8, success_rate=(0.5, 0.9), recover_rate=0.0, empty_rate=0.2, blank_start_rate=0.5)
+    problems, results = run_simulated(spec, SearchSpec(max_searches=20, screen_samples=16))
+    located = [(p, s) for p, r in zip(problems, results) for s in r.steps if s.is_first_error]
+    assert len(located) >= 20
+    for problem, s in located:
+        assert s.step_text.strip(), "a whitespace-only step was labelled"
+        off = first_error_offset(problem.question, s.prefix + s.step_text, spec)
+        assert off is not None and s.char_start <= off < s.char_end
+    assert all(s.step_text.strip() for r in results for s in r.steps)
+
+
+def test_a_question_whose_only_failures_are_truncations_is_not_called_all_correct() -> None:
+    policy = ScriptedPolicy(lambda prefix, i: "A.\n\nB. \\boxed{7}", truncated_fn=lambda prefix, i: i % 2 == 0)
+    r = asyncio.run(run_search(PROBLEM, policy, BoxedVerifier(), SearchSpec(screen_samples=8), Sampling(), seed=0))
+    assert r.status == "skipped" and r.skip_reason == "only_invalid_failures"
+
+
+class FailingPolicy(ScriptedPolicy):
+    """Answers the first `ok_calls` requests, then raises: a bug or a bad sample mid-search."""
+
+    def __init__(self, ok_calls: int) -> None:
+        super().__init__(lambda prefix, i: "")
+        self.inner = SimulatedPolicy(SimulatedSpec(min_steps=6, max_steps=6, success_rate=(0.5, 0.5)), seed=0)
+        self.ok_calls = ok_calls
+
+    async def generate(self, question, prefix, n, sampling):  # type: ignore[no-untyped-def]
+        if len(self.calls) >= self.ok_calls:
+            raise RuntimeError("policy returned garbage on call %d" % len(self.calls))
+        self.calls.append((prefix, n))
+        return await self.inner.generate(question, prefix, n, sampling)
+
+
+def test_a_failed_problem_keeps_the_labels_it_paid_for_and_says_why() -> None:
+    problem = simulated_problems(1, SimulatedSpec(min_steps=6, max_steps=6, success_rate=(0.5, 0.5)), seed=0)[0]
+    r = asyncio.run(run_search(problem, FailingPolicy(ok_calls=5), BoxedVerifier(), SearchSpec(screen_samples=16), Sampling(), seed=0))
+    assert r.status == "failed" and r.stop_reason == "error"
+    assert "policy returned garbage on call 5" in (r.error or "")
+    assert r.steps and r.n_rollouts >= 16 + 8  # screening and at least one probe were kept
