@@ -17,7 +17,12 @@ Q = "What is 4 + 5?"
 WHEN = datetime(2026, 1, 2, tzinfo=timezone.utc)
 
 
-def step(node, parent, prefix, text, mc, *, first_error=False, source="rollouts", pid="p1", question=Q):
+def legacy_verdict(mc):
+    """The verdict that labels like the former MC > 0.5 default, so the pinned rows below hold for both."""
+    return "undecided" if mc is None else "correct" if mc > 0.5 else "wrong"
+
+
+def step(node, parent, prefix, text, mc, *, first_error=False, source="rollouts", pid="p1", question=Q, verdict=None):
     return {
         "dataset": "toy",
         "problem_id": pid,
@@ -40,6 +45,10 @@ def step(node, parent, prefix, text, mc, *, first_error=False, source="rollouts"
         "n_timeouts": 0,
         "label_source": source,
         "is_first_error": first_error,
+        "verdict": verdict or legacy_verdict(mc),
+        "reference_value": None,
+        "parent_mc": None,
+        "label_rule": "{}",
         "search_mode": "omegaprm",
         "policy_model": "toy-model",
         "policy_revision": None,
@@ -57,7 +66,8 @@ def problem(pid, status="searched", reason=None, n_steps=0):
     return {
         "problem_id": pid, "dataset": "toy", "row": 0, "question": Q, "gold_answer": "9", "status": status,
         "skip_reason": reason, "search_mode": "omegaprm", "step_mode": "delimiter", "root_mc": 0.5,
-        "root_mc_source": "screening", "n_steps": n_steps, "n_searches": 3, "n_policy_calls": 5,
+        "root_mc_source": "screening", "n_steps": n_steps, "n_searches": 3, "n_undecided_searches": 0,
+        "n_first_errors": 1, "stop_reason": "empty_pool", "label_rule": "{}", "error": None, "n_policy_calls": 5,
         "n_rollouts": 40, "prompt_tokens": 100, "generated_tokens": 400,
         "verdicts": json.dumps({"correct": 20, "wrong": 12, "no_answer": 8}), "elapsed_s": 0.1,
         "job_fingerprint": "fp", "created_at": WHEN,
@@ -222,3 +232,43 @@ def test_trl_prmtrainer_tokenizes_the_export(known, tmp_path):
         out = PRMTrainer.tokenize_row(row, tok, "\n", None, None, None, False, False)
         labelled = [x for x in out["labels"] if x != -100]
         assert labelled == [int(x) for x in row["labels"]]
+
+
+# A hard-but-correct first step the rule called correct on MC 0.25, a lucky wrong prefix (MC 1/8) it
+# called wrong, and a state it left undecided.
+VERDICT_TREE = [
+    step(1, None, "", "A\n\n", 0.25, verdict="correct"),
+    step(2, 1, "A\n\n", "B\n\n", 0.125, verdict="wrong", first_error=True),
+    step(3, 2, "A\n\nB\n\n", "C", 0.0, source="wrong_solution", verdict="wrong"),
+    step(4, 1, "A\n\n", "U\n\n", 0.5, verdict="undecided"),
+    step(5, 4, "A\n\nU\n\n", "V", 1.0, source="correct_solution", verdict="correct"),
+]
+
+
+def test_exports_label_by_the_stored_verdict(tmp_path):
+    out = make_output(tmp_path / "out", VERDICT_TREE, [problem("p1", n_steps=5)])
+    report = export(out, ["trl", "math-aps"], str(tmp_path / "x"))
+    assert "stored verdict" in report.render()
+    assert [(r["completions"], r["labels"]) for r in read(tmp_path / "x", "trl")] == [
+        (["A", "B"], [True, False]),  # the verdict, not MC > 0.5, labels A and B
+        (["A"], [True]),  # the undecided state ends the path before it: no label is invented
+    ]
+    assert [(r["process"], r["label"]) for r in read(tmp_path / "x", "math-aps")] == [
+        ("A", "+"), ("A\n\nB", "-"), ("A\n\nB\n\nC", "-"), ("A\n\nU\n\nV", "+"),
+    ]
+
+
+def test_threshold_relabels_from_mc_and_no_plus_follows_a_minus(tmp_path):
+    out = make_output(tmp_path / "out", VERDICT_TREE, [problem("p1", n_steps=5)])
+    export(out, ["trl"], str(tmp_path / "t0"), threshold=0.0)
+    assert [r["labels"] for r in read(tmp_path / "t0", "trl")] == [[True, True], [True, True, True]]
+    export(out, ["trl"], str(tmp_path / "t5"), threshold=0.5)
+    # A (0.25) is "-" at 0.5, so both paths end there: nothing after a "-".
+    assert [(r["completions"], r["labels"]) for r in read(tmp_path / "t5", "trl")] == [(["A"], [False]), (["A"], [False])]
+
+
+def test_rows_written_before_verdicts_were_stored_still_export():
+    from apsgen.io.export.formats import trl_rows
+
+    legacy = [{k: v for k, v in r.items() if k not in ("verdict", "reference_value", "parent_mc", "label_rule")} for r in KNOWN_TREE]
+    assert [r["labels"] for r in trl_rows(legacy, None)] == [[True, True, False], [True, True, True], [True, False]]

@@ -11,7 +11,8 @@ def register(sub) -> None:
     p.add_argument("--format", dest="formats", action="append", required=True, metavar="F",
                    help=f"one of {', '.join(FORMATS)}, a comma list, or all (repeatable)")
     p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                   help="a step is good when its MC value > this (default 0.5, as MATH-APS; 0: any correct rollout)")
+                   help="relabel from MC: a step is good when its MC value > this (0.5: MATH-APS; 0: any correct "
+                        "rollout). Default: the label rule's stored verdict")
     p.add_argument("--output", help="destination folder; each format goes to DIR/<format>/ (default OUT_DIR/exports)")
     p.add_argument("--jsonl", action="store_true", help="also write JSON Lines beside each Parquet file")
     p.set_defaults(func=run)

@@ -17,7 +17,7 @@ def register(sub) -> None:
     p.add_argument("--tag", help="tag the pushed commit, e.g. build-20260101")
     p.add_argument("--format", dest="formats", default="all", metavar="F[,F...]",
                    help="export configs to include (default all; 'none' for steps and problems only)")
-    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="hard-label threshold of the exports")
+    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="relabel the exports from MC at this threshold (default: the stored verdicts)")
     p.add_argument("--dry-run", metavar="DIR", help="build the exact folder that would be uploaded in DIR; upload nothing")
     p.set_defaults(func=run)
 

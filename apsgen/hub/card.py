@@ -64,7 +64,7 @@ def render_card(
     manifest: Manifest,
     stats: DatasetStats,
     configs: list[str],
-    threshold: float,
+    threshold: float | None,
     repo_id: str | None = None,
     provenance: dict[str, Any] | None = None,
     build: str | None = None,
@@ -100,8 +100,14 @@ def render_card(
         "|---|---|",
         config_rows,
         "",
-        f"Hard labels in the export configs are `MC > {threshold}`; the `steps` config keeps the MC values "
-        f"and counts, so any other threshold can be applied later (`apsgen export --threshold`).",
+        (
+            "Hard labels in the export configs are the label rule's verdicts (a path ends at its first `-`; "
+            "undecided steps carry no label)"
+            if threshold is None
+            else f"Hard labels in the export configs are `MC > {threshold}`"
+        )
+        + "; the `steps` config keeps the verdicts, MC values and counts, so any threshold can be applied "
+        "later (`apsgen export --threshold`).",
         "",
         "```python",
         "from datasets import load_dataset",
@@ -150,7 +156,7 @@ def render_card(
         "```bash",
         f"hf download {repo} job.yaml --repo-type dataset --local-dir .",
         f"apsgen run job.yaml --output out/{manifest.job}",
-        f"apsgen export out/{manifest.job} --format all --threshold {threshold}",
+        f"apsgen export out/{manifest.job} --format all" + ("" if threshold is None else f" --threshold {threshold}"),
         "```",
         "",
         "Sampling is stochastic: a re-run gives data of the same distribution, not the same bytes.",

@@ -57,7 +57,7 @@ def build_hub_folder(
     dest: str | Path,
     *,
     formats: list[str] | None = None,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = DEFAULT_THRESHOLD,
     repo_id: str | None = None,
     build: str | None = None,
 ) -> HubFolder:

@@ -130,7 +130,7 @@ def push(
     revision: str | None = None,
     tag: str | None = None,
     formats: list[str] | None = None,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = DEFAULT_THRESHOLD,
     build: str | None = None,
     commit_message: str | None = None,
     api: Any = None,

@@ -62,6 +62,10 @@ def step_rows(problem: Problem, result: ProblemResult, prov: Provenance, created
             "n_timeouts": s.n_timeouts,
             "label_source": s.label_source,
             "is_first_error": s.is_first_error,
+            "verdict": s.verdict,
+            "reference_value": s.reference_value,
+            "parent_mc": s.parent_mc,
+            "label_rule": result.label_rule,
         }
         for s in result.steps
     ]
@@ -82,6 +86,11 @@ def problem_row(problem: Problem, result: ProblemResult, fingerprint: str, creat
         "root_mc_source": result.root_mc_source,
         "n_steps": len(result.steps),
         "n_searches": result.n_searches,
+        "n_undecided_searches": result.n_undecided_searches,
+        "n_first_errors": result.n_first_errors,
+        "stop_reason": result.stop_reason,
+        "label_rule": result.label_rule,
+        "error": result.error,
         "n_policy_calls": result.n_policy_calls,
         "n_rollouts": result.n_rollouts,
         "prompt_tokens": result.prompt_tokens,

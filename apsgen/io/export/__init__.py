@@ -2,8 +2,8 @@
 
 `export(OUT_DIR, formats, dest)` reads the output shard by shard (a problem's rows never span two
 shards, so memory stays one shard deep) and writes `dest/<format>/part-XXXXX.parquet` (and
-`.jsonl` on request), part numbers following the source shards. Hard labels are applied here,
-at `threshold`; the stored data keeps MC values only.
+`.jsonl` on request), part numbers following the source shards. Hard labels come from the
+stored verdicts, or from MC at `threshold` when one is given (see formats.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,14 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from apsgen.io.export.formats import DEFAULT_THRESHOLD, FORMATS, ExportFormat, check_threshold, get_format
+from apsgen.io.export.formats import (
+    DEFAULT_THRESHOLD,
+    FORMATS,
+    ExportFormat,
+    check_threshold,
+    get_format,
+    label_description,
+)
 from apsgen.io.store import OutputStore, open_fs
 
 log = logging.getLogger(__name__)
@@ -33,12 +40,12 @@ class ExportError(ValueError):
 @dataclass
 class ExportReport:
     dest: str
-    threshold: float
+    threshold: float | None
     rows: dict[str, int] = field(default_factory=dict)  # format -> rows written
     files: dict[str, list[str]] = field(default_factory=dict)  # format -> files written
 
     def render(self) -> str:
-        lines = [f"exported to {self.dest} (label: MC > {self.threshold})"]
+        lines = [f"exported to {self.dest} (label: {label_description(self.threshold)})"]
         for name, n in self.rows.items():
             lines.append(f"  {name:<14} {n} rows in {len(self.files[name])} files")
         return "\n".join(lines)
@@ -58,7 +65,7 @@ def iter_trees(table: pa.Table) -> Iterator[list[dict[str, Any]]]:
     yield from trees.values()
 
 
-def export_rows(fmt: ExportFormat, table: pa.Table, threshold: float) -> list[dict[str, Any]]:
+def export_rows(fmt: ExportFormat, table: pa.Table, threshold: float | None) -> list[dict[str, Any]]:
     """The rows of `fmt` for a table of step rows."""
     out: list[dict[str, Any]] = []
     for tree in iter_trees(table):
@@ -110,7 +117,7 @@ def export(
     formats: Iterable[str],
     dest: str | None = None,
     *,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = DEFAULT_THRESHOLD,
     jsonl: bool = False,
 ) -> ExportReport:
     """Export a job's output folder in each of `formats` to `dest/<format>/` (default OUT/exports)."""
@@ -133,7 +140,7 @@ def export(
         _clear_parts(fs, folder)
         report.rows[fmt.name] = 0
         report.files[fmt.name] = []
-    meta = {"apsgen_threshold": str(threshold), "apsgen_fingerprint": manifest.fingerprint}
+    meta = {"apsgen_threshold": "verdict" if threshold is None else str(threshold), "apsgen_fingerprint": manifest.fingerprint}
     for num, path in shards:
         table = pq.read_table(path, filesystem=store.fs)
         for fmt in fmts:

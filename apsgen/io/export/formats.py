@@ -1,8 +1,10 @@
 """The export formats: how one tree's step rows become training rows, with hard labels applied here.
 
-Labels are stored as MC values; a format turns a state into `+`/`-` (or True/False) with
-`mc_value > threshold`. The default threshold 0.5 is the one the published MATH-APS uses; pass 0
-for Math-Shepherd's "hard estimation" (any correct rollout makes a step good).
+A step's label is the label rule's stored verdict (`correct` is `+`, `wrong` is `-`) unless a
+threshold is given, in which case it is `mc_value > threshold` (0.5 is the published MATH-APS
+convention, 0 Math-Shepherd's "hard estimation"). Along a solution path no `+` follows a `-`: a
+path ends at its first `-`, and a state the rule left `undecided` ends the path before it (it has
+no label to train on). Outputs written before verdicts were stored fall back to MC > 0.5.
 
 | format        | one row per        | columns |
 |---------------|--------------------|---------|
@@ -20,9 +22,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from apsgen.io.export.paths import SolutionPath, full_text, solution_paths
+from apsgen.io.export.paths import Segment, SolutionPath, full_text, solution_paths
 
-DEFAULT_THRESHOLD = 0.5
+DEFAULT_THRESHOLD: float | None = None  # None: label by the stored verdict
+LEGACY_THRESHOLD = 0.5  # for rows written before verdicts were stored
 SHEPHERD_TAG = "ки"  # Math-Shepherd's step tag; trainers find the label at its position
 QWEN_STEP_TOKEN = "<extra_0>"  # Qwen2.5-Math-PRM reads the reward at each of these tokens
 
@@ -31,32 +34,66 @@ QWEN_STEP_TOKEN = "<extra_0>"  # Qwen2.5-Math-PRM reads the reward at each of th
 class ExportFormat:
     name: str
     schema: pa.Schema
-    rows: Callable[[list[dict[str, Any]], float], list[dict[str, Any]]]  # (one tree's rows, threshold)
+    rows: Callable[[list[dict[str, Any]], float | None], list[dict[str, Any]]]  # (one tree's rows, threshold)
     doc: str
 
 
-def _sign(mc: float, threshold: float) -> str:
-    return "+" if mc > threshold else "-"
+def step_is_good(mc_value: float | None, verdict: str | None, threshold: float | None) -> bool | None:
+    """A state's hard label: True (+), False (-), or None (undecided: no label)."""
+    if threshold is not None:
+        return None if mc_value is None else mc_value > threshold
+    if verdict in ("correct", "wrong"):
+        return verdict == "correct"
+    if verdict == "undecided" or mc_value is None:
+        return None
+    return mc_value > LEGACY_THRESHOLD
 
 
-def _steps(path: SolutionPath) -> list[str]:
+def labelled_segments(path: SolutionPath, threshold: float | None) -> list[tuple[Segment, bool]]:
+    """The path's segments with their labels, ending at the first `-` and before an undecided state."""
+    out: list[tuple[Segment, bool]] = []
+    for seg in path.segments:
+        good = step_is_good(seg.mc_value, seg.verdict, threshold)
+        if good is None:
+            break
+        out.append((seg, good))
+        if not good:
+            break
+    return out
+
+
+def _sign(good: bool) -> str:
+    return "+" if good else "-"
+
+
+def _steps(segments: list[tuple[Segment, bool]]) -> list[str]:
     # The trainer puts its own separator between steps, so a step's trailing blank line goes.
-    return [s.text.strip() for s in path.segments]
+    return [s.text.strip() for s, _ in segments]
 
 
-def math_aps_rows(rows: list[dict[str, Any]], threshold: float) -> list[dict[str, Any]]:
-    return [
-        {"question": r["question"], "process": full_text(r).rstrip(), "label": _sign(r["mc_value"], threshold)}
-        for r in rows
-        if r["mc_value"] is not None
-    ]
-
-
-def math_shepherd_rows(rows: list[dict[str, Any]], threshold: float) -> list[dict[str, Any]]:
+def _labelled_paths(rows: list[dict[str, Any]], threshold: float | None) -> list[tuple[SolutionPath, list[tuple[Segment, bool]]]]:
     out = []
     for path in solution_paths(rows):
-        steps = _steps(path)
-        signs = [_sign(s.mc_value, threshold) for s in path.segments]
+        segments = labelled_segments(path, threshold)
+        if segments:
+            out.append((path, segments))
+    return out
+
+
+def math_aps_rows(rows: list[dict[str, Any]], threshold: float | None) -> list[dict[str, Any]]:
+    out = []
+    for r in rows:
+        good = step_is_good(r["mc_value"], r.get("verdict"), threshold)
+        if good is not None:
+            out.append({"question": r["question"], "process": full_text(r).rstrip(), "label": _sign(good)})
+    return out
+
+
+def math_shepherd_rows(rows: list[dict[str, Any]], threshold: float | None) -> list[dict[str, Any]]:
+    out = []
+    for path, segments in _labelled_paths(rows, threshold):
+        steps = _steps(segments)
+        signs = [_sign(good) for _, good in segments]
         out.append(
             {
                 "input": f"{path.question} " + "\n".join(f"{s} {SHEPHERD_TAG}" for s in steps),
@@ -67,27 +104,27 @@ def math_shepherd_rows(rows: list[dict[str, Any]], threshold: float) -> list[dic
     return out
 
 
-def trl_rows(rows: list[dict[str, Any]], threshold: float) -> list[dict[str, Any]]:
+def trl_rows(rows: list[dict[str, Any]], threshold: float | None) -> list[dict[str, Any]]:
     return [
         {
             "prompt": path.question,
-            "completions": _steps(path),
-            "labels": [s.mc_value > threshold for s in path.segments],
-            "mc_values": [s.mc_value for s in path.segments],
+            "completions": _steps(segments),
+            "labels": [good for _, good in segments],
+            "mc_values": [s.mc_value for s, _ in segments],
         }
-        for path in solution_paths(rows)
+        for path, segments in _labelled_paths(rows, threshold)
     ]
 
 
-def qwen_prm_rows(rows: list[dict[str, Any]], threshold: float) -> list[dict[str, Any]]:
+def qwen_prm_rows(rows: list[dict[str, Any]], threshold: float | None) -> list[dict[str, Any]]:
     return [
         {
             "query": path.question,
-            "response": "".join(f"{s}{QWEN_STEP_TOKEN}" for s in _steps(path)),
-            "labels": [s.mc_value > threshold for s in path.segments],
-            "mc_values": [s.mc_value for s in path.segments],
+            "response": "".join(f"{s}{QWEN_STEP_TOKEN}" for s in _steps(segments)),
+            "labels": [good for _, good in segments],
+            "mc_values": [s.mc_value for s, _ in segments],
         }
-        for path in solution_paths(rows)
+        for path, segments in _labelled_paths(rows, threshold)
     ]
 
 
@@ -143,10 +180,14 @@ def get_format(name: str) -> ExportFormat:
     return FORMATS[name]
 
 
-def check_threshold(threshold: float) -> float:
-    if not 0.0 <= threshold < 1.0:
+def check_threshold(threshold: float | None) -> float | None:
+    if threshold is not None and not 0.0 <= threshold < 1.0:
         raise ValueError(
             f"threshold {threshold} is outside [0, 1): a step is labelled good when its MC value > threshold, "
-            f"so use e.g. 0.5 (MATH-APS) or 0 (any correct rollout)"
+            f"so use e.g. 0.5 (MATH-APS) or 0 (any correct rollout), or leave it out to use the stored verdicts"
         )
     return threshold
+
+
+def label_description(threshold: float | None) -> str:
+    return "the label rule's stored verdict" if threshold is None else f"MC > {threshold}"

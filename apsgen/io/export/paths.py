@@ -26,6 +26,7 @@ class Segment:
     text: str  # full_text(this) minus full_text(previous labelled state)
     mc_value: float
     is_first_error: bool
+    verdict: str | None = None  # the label rule's (None in outputs written before verdicts were stored)
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,8 @@ def solution_paths(rows: list[dict[str, Any]]) -> list[SolutionPath]:
         for n in chain:
             text = full_text(by_id[n])
             segment = text[len(prev_text):] if text.startswith(prev_text) else text
-            segments.append(Segment(n, segment, float(by_id[n]["mc_value"]), bool(by_id[n]["is_first_error"])))
+            row = by_id[n]
+            segments.append(Segment(n, segment, float(row["mc_value"]), bool(row["is_first_error"]), row.get("verdict")))
             prev_text = text
         out.append(SolutionPath(first["problem_id"], first["question"], first["dataset"], tuple(segments)))
     return out
