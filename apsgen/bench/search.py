@@ -1,8 +1,13 @@
-"""`apsgen bench search`: OmegaPRM against the per-step MC baseline on one simulated problem set.
+"""`apsgen bench search`: every label rule and the per-step MC baseline on a grid of simulated worlds.
 
-Both modes see the same problems, seeds and screening samples, and the real verifier grades every
-rollout. Accuracy is checked against the simulated policy's planted first errors: a located first
-error is right when the state's last step holds the first wrong result of its prefix.
+The grid crosses the simulated policy's recovery rate (a wrong prefix still ending right), the
+questions' solve-rate range and k. Every cell gets the same problems, seeds and real verifier for
+each rule, and the simulated policy also truncates, drops answers, returns empty completions,
+starts completions with a blank line and has hard steps (see `realism`). Scores are against the
+planted truth: a located first error is right when its step holds the first wrong result of its
+path; a state's verdict is right when it says "correct" exactly for prefixes without a planted
+error. Tokens are counted per *correctly* located first error. Report on seeds the rules were not
+tuned on (`--seeds`; the defaults were tuned on seed 1).
 """
 
 from __future__ import annotations
@@ -10,151 +15,232 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import time
-from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from itertools import product
 from typing import Any
+
+import yaml
 
 from apsgen.config import SearchSpec, SimulatedSpec
 from apsgen.policy.base import Sampling
-from apsgen.policy.simulated import SimulatedPolicy, score_first_errors, simulated_problems
+from apsgen.policy.simulated import SimulatedPolicy, first_error_offset, simulated_problems
 from apsgen.problem import Problem
 from apsgen.search import ProblemResult, run_search
 
-log = logging.getLogger(__name__)
-
-MODES = ("omegaprm", "per_step_mc")
+RULES = ("paper", "threshold", "sequential")
+BASELINE = "per_step_mc"
+RECOVER = (0.0, 0.02, 0.1, 0.25)
+SUCCESS = ((0.05, 0.5), (0.5, 0.95))
+KS = (8, 16)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--problems", type=int, default=200, help="simulated problems (default 200)")
-    parser.add_argument("--k", type=int, default=8, help="rollouts per MC estimate (default 8)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument("--problems", type=int, default=200, help="simulated problems per cell and seed (default 200)")
+    parser.add_argument("--seeds", default="2", help="problem/policy seeds, comma-separated (default 2; tuned on 1)")
+    parser.add_argument("--recover", default=",".join(map(str, RECOVER)), help="recovery rates of the grid")
+    parser.add_argument("--k", default=",".join(map(str, KS)), help="rollouts per estimate, of the grid")
+    parser.add_argument("--success", default="low,high", help="solve-rate ranges: low (0.05-0.5), high (0.5-0.95)")
+    parser.add_argument("--rules", default=",".join((*RULES, BASELINE)), help="label rules to run, and per_step_mc")
+    parser.add_argument("--hard-step-rate", type=float, default=0.05, help="share of hard steps (default 0.05)")
     parser.add_argument("--max-searches", type=int, default=100, help="OmegaPRM selections per question")
     parser.add_argument("--screen-samples", type=int, default=32)
-    parser.add_argument("--step-mode", choices=["delimiter", "tokens"], default="delimiter")
+    parser.add_argument("--jobs", type=int, default=2, help="cells run in parallel processes (default 2)")
     parser.add_argument(
-        "--recover-rate",
-        type=float,
-        default=SimulatedSpec().recover_rate,
-        help="chance that a solution gone wrong still ends with the right answer (default: the simulated policy's)",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a search setting for the label rules (not the baseline), e.g. --set k_max=48; repeatable",
     )
-    parser.add_argument("--mc-threshold", type=float, default=0.0, help="search.mc_threshold (paper: 0)")
-    parser.add_argument("--pool-min-mc", type=float, default=0.0, help="search.pool_min_mc (paper: 0)")
-    parser.add_argument(
-        "--robust",
-        action="store_true",
-        help="the opt-in noise guard for both modes: mc_threshold=1/k, pool_min_mc=3/k "
-        "(a prefix counts as right only above one lucky rollout in k)",
-    )
+    parser.add_argument("--json", action="store_true", help="print one JSON line instead of tables")
 
 
-def bench_spec(args: argparse.Namespace) -> SimulatedSpec:
-    # 4-16 steps; each problem's chance of a fully right solution is drawn from [0.5, 0.95], so
-    # the policy succeeds from any correct prefix at least half the time (the targets' setting).
-    return SimulatedSpec(min_steps=4, max_steps=16, success_rate=(0.5, 0.95), recover_rate=args.recover_rate)
-
-
-def search_spec(args: argparse.Namespace, mode: str) -> SearchSpec:
-    return SearchSpec(
-        mode=mode,  # type: ignore[arg-type]
-        k=args.k,
-        max_searches=args.max_searches,
-        screen_samples=args.screen_samples,
-        step_mode=args.step_mode,
-        mc_threshold=args.mc_threshold,
-        pool_min_mc=args.pool_min_mc,
+def realism(recover: float, success: tuple[float, float], hard_step_rate: float) -> SimulatedSpec:
+    """The simulated world of one cell: an imperfect policy, as real ones are."""
+    return SimulatedSpec(
+        min_steps=4,
+        max_steps=16,
+        success_rate=success,
+        recover_rate=recover,
+        hard_step_rate=hard_step_rate,
+        unparseable_rate=0.02,
+        truncate_rate=0.02,
+        empty_rate=0.01,
+        blank_start_rate=0.05,
     )
 
 
-def summarise(problems: list[Problem], results: list[ProblemResult], spec: SimulatedSpec) -> dict[str, Any]:
-    located, right = score_first_errors(problems, results, spec)
-    tokens = sum(r.generated_tokens for r in results)
-    skipped = Counter(r.skip_reason for r in results if r.status == "skipped")
+def rule_spec(rule: str, k: int, args: argparse.Namespace) -> SearchSpec:
+    common = {"k": k, "k_max": max(32, 4 * k), "max_searches": args.max_searches, "screen_samples": args.screen_samples}
+    if rule == BASELINE:  # Math-Shepherd: every step's MC, hard estimation (MC = 0 is wrong)
+        return SearchSpec(mode="per_step_mc", label_rule="paper", **common)
+    if rule == "threshold":  # the former opt-in guard: one lucky rollout in k is not enough
+        common.update(mc_threshold=1 / k, pool_min_mc=3 / k)
+    raw = {"label_rule": rule, **common}
+    for item in args.overrides:
+        key, _, value = item.partition("=")
+        raw[key] = yaml.safe_load(value)
+    return SearchSpec(**raw)
+
+
+def score(problems: list[Problem], results: list[ProblemResult], spec: SimulatedSpec) -> dict[str, Any]:
+    """Counts against the planted truth (summed over seeds by the caller)."""
+    c = dict.fromkeys(
+        (
+            "problems located right searches tokens zero_search "
+            "right_root located_root right_pool located_pool searches_root "
+            "truth_correct said_wrong truth_wrong said_correct undecided_states"
+        ).split(),
+        0,
+    )
+    c["problems"] = len(problems)
+    for problem, result in zip(problems, results, strict=True):
+        c["tokens"] += result.generated_tokens
+        c["searches"] += result.n_searches
+        c["searches_root"] += result.searches_from_root
+        if result.status == "searched" and result.n_searches == 0:
+            c["zero_search"] += 1
+        for s in result.steps:
+            full = s.prefix + s.step_text
+            off = first_error_offset(problem.question, full, spec)
+            if s.is_first_error:
+                good = off is not None and s.char_start <= off < s.char_end
+                where = result.first_error_origin.get(s.node_id, "root")
+                c["located"] += 1
+                c["right"] += good
+                c[f"located_{where}"] += 1
+                c[f"right_{where}"] += good
+            if s.verdict == "undecided":
+                c["undecided_states"] += 1
+            elif off is None:
+                c["truth_correct"] += 1
+                c["said_wrong"] += s.verdict == "wrong"
+            else:
+                c["truth_wrong"] += 1
+                c["said_correct"] += s.verdict == "correct"
+    return c
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b else None
+
+
+def figures(c: dict[str, Any]) -> dict[str, Any]:
     return {
-        "problems_searched": sum(r.status == "searched" for r in results),
-        "problems_skipped": dict(sorted(skipped.items())),
-        "policy_calls": sum(r.n_policy_calls for r in results),
-        "rollouts": sum(r.n_rollouts for r in results),
-        "generated_tokens": tokens,
-        "labelled_steps": sum(len(r.steps) for r in results),
-        "first_errors_located": located,
-        "first_error_accuracy": right / located if located else None,
-        "tokens_per_located_error": tokens / located if located else None,
+        "precision": _ratio(c["right"], c["located"]),
+        "recall": _ratio(c["right"], c["searches"]),
+        "correct_per_question": _ratio(c["right"], c["problems"]),
+        "tokens_per_correct": _ratio(c["tokens"], c["right"]),
+        "zero_search_questions": c["zero_search"],
+        "false_wrong_rate": _ratio(c["said_wrong"], c["truth_correct"]),
+        "false_correct_rate": _ratio(c["said_correct"], c["truth_wrong"]),
+        "undecided_states": c["undecided_states"],
+        "root": {"searches": c["searches_root"], "located": c["located_root"], "precision": _ratio(c["right_root"], c["located_root"])},
+        "pool": {
+            "searches": c["searches"] - c["searches_root"],
+            "located": c["located_pool"],
+            "precision": _ratio(c["right_pool"], c["located_pool"]),
+        },
     }
 
 
-async def _run_mode(args: argparse.Namespace, mode: str, problems: list[Problem], spec: SimulatedSpec, verifier: object) -> list[ProblemResult]:
-    policy = SimulatedPolicy(spec, seed=args.seed)
-    search = search_spec(args, mode)
-    sampling = Sampling(max_tokens=1024)
-    return await asyncio.gather(*(run_search(p, policy, verifier, search, sampling, seed=args.seed) for p in problems))
+def run_cell(cell: tuple[float, tuple[float, float], int, str], seeds: list[int], args: argparse.Namespace) -> dict[str, Any]:
+    from apsgen.verify import Verifier
+
+    recover, success, k, rule = cell
+    spec = realism(recover, success, args.hard_step_rate)
+    search = rule_spec(rule, k, args)
+    total: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    with Verifier() as verifier:
+        for seed in seeds:
+            problems = simulated_problems(args.problems, spec, seed=seed)
+            policy = SimulatedPolicy(spec, seed=seed)
+
+            async def all_problems() -> list[ProblemResult]:
+                return await asyncio.gather(
+                    *(run_search(p, policy, verifier, search, Sampling(max_tokens=1024), seed=seed) for p in problems)
+                )
+
+            counts = score(problems, asyncio.run(all_problems()), spec)
+            total = {key: total.get(key, 0) + v for key, v in counts.items()}
+    return {
+        "recover": recover,
+        "success": list(success),
+        "k": k,
+        "rule": rule,
+        **figures(total),
+        "wall_s": round(time.perf_counter() - t0, 1),
+    }
+
+
+def parse_grid(args: argparse.Namespace) -> list[tuple[float, tuple[float, float], int, str]]:
+    ranges = {"low": SUCCESS[0], "high": SUCCESS[1]}
+    try:
+        recovers = [float(x) for x in args.recover.split(",")]
+        ks = [int(x) for x in args.k.split(",")]
+        successes = [ranges[x] for x in args.success.split(",")]
+    except (KeyError, ValueError) as e:
+        raise SystemExit(f"apsgen bench search: bad grid value {e}; see --help") from None
+    rules = args.rules.split(",")
+    for r in rules:
+        if r not in (*RULES, BASELINE):
+            raise SystemExit(f"apsgen bench search: unknown rule {r!r}; choose from {', '.join((*RULES, BASELINE))}")
+    return [(r, s, k, rule) for r, s, k in product(recovers, successes, ks) for rule in rules]
 
 
 def run(args: argparse.Namespace) -> int:
-    from apsgen.verify import Verifier
-
-    if args.robust:
-        args.mc_threshold, args.pool_min_mc = 1 / args.k, 3 / args.k
-    spec = bench_spec(args)
-    problems = simulated_problems(args.problems, spec, seed=args.seed)
-    report: dict[str, Any] = {}
-    with Verifier() as verifier:
-        for mode in MODES:
-            t0 = time.perf_counter()
-            results = asyncio.run(_run_mode(args, mode, problems, spec, verifier))
-            report[mode] = summarise(problems, results, spec)
-            report[mode]["wall_s"] = round(time.perf_counter() - t0, 2)
-    a, b = report["omegaprm"]["tokens_per_located_error"], report["per_step_mc"]["tokens_per_located_error"]
-    report["token_ratio"] = b / a if a and b else None
-    report["settings"] = {
-        "problems": args.problems,
-        "k": args.k,
-        "seed": args.seed,
-        "max_searches": args.max_searches,
-        "screen_samples": args.screen_samples,
-        "step_mode": args.step_mode,
-        "recover_rate": args.recover_rate,
-        "mc_threshold": args.mc_threshold,
-        "pool_min_mc": args.pool_min_mc,
-        "steps": [spec.min_steps, spec.max_steps],
-        "success_rate": list(spec.success_rate or ()),
-    }
-    if args.json:
-        print(json.dumps(report, sort_keys=True))
+    seeds = [int(x) for x in str(args.seeds).split(",")]
+    grid = parse_grid(args)
+    default_rule = SearchSpec().label_rule
+    t0 = time.perf_counter()
+    if args.jobs > 1:
+        with ProcessPoolExecutor(max_workers=args.jobs) as ex:
+            cells = list(ex.map(run_cell, grid, [seeds] * len(grid), [args] * len(grid)))
     else:
-        print(format_table(report))
+        cells = [run_cell(c, seeds, args) for c in grid]
+    report = {
+        "default_rule": default_rule,
+        "settings": {
+            "problems_per_cell": args.problems * len(seeds),
+            "seeds": seeds,
+            "hard_step_rate": args.hard_step_rate,
+            "max_searches": args.max_searches,
+            "screen_samples": args.screen_samples,
+            "wall_s": round(time.perf_counter() - t0, 1),
+        },
+        "cells": cells,
+    }
+    print(json.dumps(report, sort_keys=True) if args.json else format_tables(report))
     return 0
 
 
-def format_table(report: dict[str, Any]) -> str:
-    rows = [
-        ("problems searched", "problems_searched", "{}"),
-        ("problems skipped", "problems_skipped", "{}"),
-        ("policy calls", "policy_calls", "{:,}"),
-        ("rollouts", "rollouts", "{:,}"),
-        ("generated tokens", "generated_tokens", "{:,}"),
-        ("labelled steps", "labelled_steps", "{:,}"),
-        ("first errors located", "first_errors_located", "{:,}"),
-        ("first-error accuracy", "first_error_accuracy", "{:.3f}"),
-        ("gen. tokens / located error", "tokens_per_located_error", "{:,.0f}"),
-        ("wall seconds", "wall_s", "{}"),
-    ]
+def _f(v: float | None, fmt: str) -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def format_tables(report: dict[str, Any]) -> str:
     s = report["settings"]
     lines = [
-        f"apsgen bench search: {s['problems']} simulated problems ({s['steps'][0]}-{s['steps'][1]} steps, "
-        f"solve rate {s['success_rate'][0]}-{s['success_rate'][1]}, recover {s['recover_rate']}), k={s['k']}, "
-        f"seed={s['seed']}, {s['step_mode']} steps, max_searches={s['max_searches']}, "
-        f"mc_threshold={s['mc_threshold']}, pool_min_mc={s['pool_min_mc']}",
-        f"{'':30}{'omegaprm':>16}{'per_step_mc':>16}",
+        f"apsgen bench search: {s['problems_per_cell']} simulated problems per cell (seeds {s['seeds']}), "
+        f"hard steps {s['hard_step_rate']}, max_searches {s['max_searches']}, {s['wall_s']} s; "
+        f"default rule: {report['default_rule']}",
+        "precision = located first errors at the planted step; recall = right / searches; "
+        "tok/right = generated tokens per correctly located first error",
+        f"{'recover':>7} {'success':>9} {'k':>3} {'rule':>11} {'precision':>9} {'recall':>6} {'right/q':>7} "
+        f"{'tok/right':>9} {'vs psmc':>7} {'0-search':>8} {'F-wrong':>7} {'F-corr':>7} {'root prec':>9} {'pool prec':>9}",
     ]
-    for label, key, fmt in rows:
-        cells = []
-        for mode in MODES:
-            v = report[mode][key]
-            cells.append("-" if v is None else fmt.format(v) if not isinstance(v, dict) else ",".join(f"{k}:{n}" for k, n in v.items()) or "0")
-        lines.append(f"{label:30}{cells[0]:>16}{cells[1]:>16}")
-    ratio = report["token_ratio"]
-    lines.append(f"token ratio (per-step MC / OmegaPRM, tokens per located error): {ratio:.2f}" if ratio else "token ratio: -")
+    base = {(c["recover"], tuple(c["success"]), c["k"]): c for c in report["cells"] if c["rule"] == BASELINE}
+    for c in report["cells"]:
+        b = base.get((c["recover"], tuple(c["success"]), c["k"]))
+        speedup = _ratio(b["tokens_per_correct"], c["tokens_per_correct"]) if b and b["tokens_per_correct"] and c["tokens_per_correct"] else None
+        lines.append(
+            f"{c['recover']:>7} {c['success'][0]:>4}-{c['success'][1]:<4} {c['k']:>3} {c['rule']:>11} "
+            f"{_f(c['precision'], '.3f'):>9} {_f(c['recall'], '.3f'):>6} {_f(c['correct_per_question'], '.1f'):>7} "
+            f"{_f(c['tokens_per_correct'], ',.0f'):>9} {_f(speedup, '.2f'):>7} {c['zero_search_questions']:>8} "
+            f"{_f(c['false_wrong_rate'], '.3f'):>7} {_f(c['false_correct_rate'], '.3f'):>7} "
+            f"{_f(c['root']['precision'], '.3f'):>9} {_f(c['pool']['precision'], '.3f'):>9}"
+        )
     return "\n".join(lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 BENCHES = {
-    "search": "OmegaPRM vs per-step MC on simulated problems: accuracy and tokens per located error",
+    "search": "every label rule and per-step MC on a grid of simulated worlds: precision, recall, tokens per correct first error",
     "verify": "the answer verifier vs math-verify: accuracy, checks/s, latency",
     "overhead": "the pipeline's CPU time per rollout (driver + workers, engine excluded) with an instant policy",
     "engine": "generated tokens/s: apsgen's whole pipeline vs the bare vLLM engine on the same requests",
