@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import re
 
-_BOX_COMMANDS = ("\\boxed", "\\fbox")
-
 # Phrases a policy uses to announce its answer, most specific first. The captured text runs to
 # the end of the line; trailing punctuation and pleasantries are trimmed afterwards.
 _ANSWER_PHRASES = (
@@ -21,56 +19,67 @@ _GSM8K_MARK = re.compile(r"####\s*(.+)")
 _LAST_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 _PLEASANTRY = "i hope it is correct"
 
+# Caps on what is parsed in-process. A solution longer than this is a degenerate generation (a
+# 16k-token chain of thought is about 60 KB); an "answer" longer than that is no answer. Either
+# way the sample is `no_answer`, and `too_long()` says which cap it hit.
+MAX_SOLUTION_CHARS = 262_144
+MAX_EXTRACTED_CHARS = 2_000
 
-def _braced_argument(text: str, start: int) -> tuple[str, int] | None:
-    """The `{...}` group opening at `text[start]`, with nested braces; None when unclosed."""
-    depth = 0
-    i = start
-    n = len(text)
+
+def too_long(text: str) -> str | None:
+    """Why `text` is not parsed at all, or None."""
+    if len(text) > MAX_SOLUTION_CHARS:
+        return f"solution of {len(text):,} characters is over the {MAX_SOLUTION_CHARS:,} parsed"
+    return None
+
+
+def _closing_braces(text: str) -> dict[int, int]:
+    """For every `{` that is closed, the index of its `}`: one pass with a stack (linear).
+
+    `\\{` and `\\}` are literal braces, not grouping."""
+    closing: dict[int, int] = {}
+    stack: list[int] = []
+    i, n = 0, len(text)
     while i < n:
         c = text[i]
         if c == "\\":
-            i += 2  # `\{` and `\}` are literal braces, not grouping
+            i += 2
             continue
         if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start + 1 : i], i + 1
+            stack.append(i)
+        elif c == "}" and stack:
+            closing[stack.pop()] = i
         i += 1
-    return None
+    return closing
 
 
-def _box_content(text: str, pos: int, command: str) -> str | None:
-    """The argument of the box command found at `pos`: `\\boxed{...}` or `\\boxed 5`."""
-    i = pos + len(command)
-    n = len(text)
-    if i < n and text[i].isalpha():
-        return None  # a longer command such as \boxedsomething
-    while i < n and text[i] in " \t":
-        i += 1
-    if i < n and text[i] == "{":
-        found = _braced_argument(text, i)
-        return None if found is None else found[0]
-    if pos + len(command) < n and text[pos + len(command)] == " ":
-        # `\boxed 5`: TeX takes one token; policies write one word.
-        match = re.match(r"[^\s$]+", text[i:])
-        return match.group(0) if match else None
-    return None
+_BOX = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
+_BOX_WORD = re.compile(r"[^\s$]+")
 
 
 def last_boxed(text: str) -> str | None:
-    """The content of the last complete box in `text`, searching backwards past unclosed ones."""
-    end = len(text)
-    while True:
-        pos, command = max((text.rfind(c, 0, end), c) for c in _BOX_COMMANDS)
-        if pos < 0:
-            return None
-        content = _box_content(text, pos, command)
-        if content is not None:
-            return content
-        end = pos
+    """The content of the last complete box in `text` (`\\boxed{...}` with nested braces, or
+    `\\boxed 5`); unclosed boxes are skipped. Linear in the text: one regex pass for the box
+    commands and one stack pass for the braces, whatever a degenerate output holds."""
+    starts = [m.end() for m in _BOX.finditer(text)]
+    if not starts:
+        return None
+    closing: dict[int, int] | None = None
+    for i in reversed(starts):
+        j = i
+        while j < len(text) and text[j] in " \t":
+            j += 1
+        if j < len(text) and text[j] == "{":
+            if closing is None:
+                closing = _closing_braces(text)
+            end = closing.get(j)
+            if end is not None:
+                return text[j + 1 : end]
+        elif j > i:  # `\boxed 5`: TeX takes one token; policies write one word
+            word = _BOX_WORD.match(text, j)
+            if word:
+                return word.group(0)
+    return None
 
 
 def _clean_phrase_answer(answer: str) -> str:
@@ -90,16 +99,17 @@ def extract_answer(text: str, *, last_number_fallback: bool = False) -> str | No
 
     Order: the last complete `\\boxed{}`/`\\fbox{}` (nested braces allowed); else the last
     "Final Answer: ..." / "The (final) answer is ..." line; else GSM8K's `#### ...`; else, only
-    when `last_number_fallback`, the last number in the text.
+    when `last_number_fallback`, the last number in the text. Texts over `MAX_SOLUTION_CHARS` and
+    answers over `MAX_EXTRACTED_CHARS` give None. Linear time in the text.
     """
-    if not text:
+    if not text or too_long(text) is not None:
         return None
     if "\x00" in text:
         text = text.replace("\x00", "")
     boxed = last_boxed(text)
     if boxed is not None:
         boxed = boxed.strip()
-        return boxed or None
+        return boxed if 0 < len(boxed) <= MAX_EXTRACTED_CHARS else None
     for pattern in (*_ANSWER_PHRASES, _GSM8K_MARK):
         last = None
         for last in pattern.finditer(text):
@@ -113,7 +123,7 @@ def extract_answer(text: str, *, last_number_fallback: bool = False) -> str | No
                     break
                 answer = _clean_phrase_answer(inner.group(1))
             if answer:
-                return answer
+                return answer if len(answer) <= MAX_EXTRACTED_CHARS else None
     if last_number_fallback:
         numbers = _LAST_NUMBER.findall(text[-10_000:])
         if numbers:
