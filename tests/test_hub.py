@@ -204,3 +204,28 @@ def test_auth_errors_name_the_repo_and_how_to_log_in(known, fake_hub, status, ca
 def test_bad_repo_id_is_named(known, capsys):
     assert main(["push", known, "--repo-id", "no-slash"]) == 2
     assert "'no-slash' is not a Hub repo id" in capsys.readouterr().err
+
+
+def test_a_first_part_with_only_skipped_problems_still_loads(tmp_path):
+    # The demo's case: the first flush held only skipped problems, so its step shard has 0 rows.
+    from apsgen.io.store import OutputStore
+    from test_export import KNOWN_TREE, problem
+
+    out = make_output(tmp_path / "out", [], [problem("p0", "skipped", "all_wrong")])
+    OutputStore(out).write_part(1, KNOWN_TREE, [problem("p1", n_steps=len(KNOWN_TREE))])
+    folder = build_hub_folder(out, tmp_path / "hub")
+    assert "steps" in folder.configs and not any(f.endswith("part-00000.parquet") and "steps" in f for f in folder.files)
+    for config in folder.configs:
+        assert datasets.load_dataset(str(folder.path), config, split="train").num_rows > 0
+    assert datasets.load_dataset(str(folder.path), "problems", split="train").num_rows == 2
+
+
+def test_a_config_without_rows_is_left_out_not_shipped_empty(tmp_path):
+    from test_export import problem
+
+    out = make_output(tmp_path / "out", [], [problem("p0", "skipped", "all_wrong")])
+    folder = build_hub_folder(out, tmp_path / "hub")
+    assert folder.configs == ["problems"]
+    assert datasets.load_dataset(str(folder.path), "problems", split="train").num_rows == 1
+    card = (folder.path / "README.md").read_text()
+    assert "config_name: steps" not in card

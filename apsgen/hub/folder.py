@@ -4,7 +4,10 @@
     job.yaml                       the job spec that produced the data (reproduce with `apsgen run`)
     data/steps/part-XXXXX.parquet  the canonical step rows (MC values, counts, provenance)
     data/problems/part-XXXXX.parquet  one row per problem (cost, skip reason, verifier outcomes)
-    data/<format>/part-XXXXX.parquet  each export format, hard labels at the card's threshold
+    data/<format>/part-XXXXX.parquet  each export format, hard labels as the card says
+
+No data file is empty: a part with no rows (a flush whose problems were all skipped) is left out,
+and so is a config with no rows at all, because the `datasets` loader fails on empty Parquet files.
 """
 
 from __future__ import annotations
@@ -44,12 +47,23 @@ def _copy_parts(store: OutputStore, sub: str, dest: Path) -> None:
     for num, src in parts:
         with store.fs.open_input_stream(src) as f, open(dest / f"part-{num:05d}.parquet", "wb") as out:
             shutil.copyfileobj(f, out, length=1 << 20)
-    if not parts:
-        # Keep every declared config loadable: an empty part with the canonical columns.
-        import pyarrow.parquet as pq
 
-        table = store.read_steps() if sub == "data" else store.read_problems()
-        pq.write_table(table, dest / "part-00000.parquet")
+
+def _drop_empty(config_dir: Path) -> bool:
+    """Remove 0-row Parquet files (the `datasets` loader and the Hub viewer fail on them, alone or
+    beside others); True when the config still has data."""
+    import pyarrow.parquet as pq
+
+    kept = False
+    for path in sorted(config_dir.glob("*.parquet")):
+        if pq.read_metadata(path).num_rows == 0:
+            path.unlink()
+            path.with_suffix(".jsonl").unlink(missing_ok=True)
+        else:
+            kept = True
+    if not kept:
+        shutil.rmtree(config_dir, ignore_errors=True)
+    return kept
 
 
 def build_hub_folder(
@@ -81,7 +95,11 @@ def build_hub_folder(
     _copy_parts(store, "problems", dest / "data" / "problems")
     if formats:
         export(output, formats, str(dest / "data"), threshold=threshold)
-    configs = [*CANONICAL_CONFIGS, *(f for f in FORMATS if f in set(formats))]
+    declared = [*CANONICAL_CONFIGS, *(f for f in FORMATS if f in set(formats))]
+    # A config with no rows is left out rather than shipped empty: it would not load.
+    configs = [c for c in declared if _drop_empty(dest / "data" / c)]
+    if declared != configs:
+        log.info("hub folder: configs without rows left out: %s", ", ".join(c for c in declared if c not in configs))
     stats = compute_stats(output)
     first = store.read_steps().slice(0, 1).to_pylist() if stats.steps else []
     (dest / "job.yaml").write_text(yaml.safe_dump(manifest.spec, sort_keys=False, allow_unicode=True))
