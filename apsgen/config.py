@@ -198,8 +198,14 @@ class SearchSpec(_Strict):
         description="sequential rule: the error rate at which a correct prefix may be called wrong (a first "
         "error located too early).",
     )
+    pool_evidence: float = Field(
+        1.5,
+        ge=1,
+        description="sequential rule: a non-root state's wrong rollouts join the pool only with this many times "
+        "the evidence a 'correct' verdict needs (searches started there inherit any doubt about it).",
+    )
     pool_max_per_state: int = Field(
-        8,
+        16,
         ge=1,
         description="Wrong rollouts one non-root state may put in the pool: a state that is wrong after all "
         "cannot fill the pool with searches for an error that lies before it.",

@@ -135,6 +135,7 @@ def render_card(
         f"{': ' + ', '.join(f'{k} {v}' for k, v in stats.skipped.items()) if stats.skipped else ''}) |",
         f"| excluded as contaminated | {stats.excluded} |",
         f"| annotated steps | {stats.steps} ({labelled} with an MC value) |",
+        f"| label rule verdicts | {', '.join(f'{k} {v}' for k, v in stats.verdicts.items()) or 'n/a'} |",
         f"| positive / negative (MC > 0) | {stats.positive_mc0} / {stats.negative_mc0} |",
         f"| positive / negative (MC > 0.5) | {stats.positive_mc05} / {stats.negative_mc05} |",
         f"| first errors located | {stats.first_errors} |",

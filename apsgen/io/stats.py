@@ -80,6 +80,8 @@ class DatasetStats:
     generated_tokens: int
     prompt_tokens: int
     verifier_outcomes: dict[str, int] = field(default_factory=dict)
+    verdicts: dict[str, int] = field(default_factory=dict)  # the label rule's: correct / wrong / undecided
+    first_errors_by_step: dict[int, int] = field(default_factory=dict)  # step index -> first errors located
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,6 +110,9 @@ class DatasetStats:
             f"{self.bad_rows} bad rows",
             f"  steps         {self.steps} annotated ({self.unlabelled_steps} without MC), "
             f"{self.first_errors} first errors",
+            "  verdicts      " + (", ".join(f"{k} {v}" for k, v in sorted(self.verdicts.items())) or "none")
+            + "; first errors by step index: "
+            + (", ".join(f"{k}: {v}" for k, v in sorted(self.first_errors_by_step.items())) or "none"),
             f"  labels MC>0   {self.positive_mc0} positive, {self.negative_mc0} negative "
             f"(positive ratio {self.positive_ratio:.3f})",
             f"  labels MC>0.5 {self.positive_mc05} positive, {self.negative_mc05} negative "
@@ -150,6 +155,8 @@ def compute_stats(output: str) -> DatasetStats:
     hist = [0] * HIST_BINS
     exact0 = exact1 = steps = unlabelled = pos0 = pos05 = first_errors = 0
     sources: Counter = Counter()
+    verdicts: Counter = Counter()
+    by_step: Counter = Counter()
     path_lengths: list[float] = []
     # Shard by shard, so a large output never sits in memory at once.
     for _, path in step_shards(store):
@@ -159,6 +166,10 @@ def compute_stats(output: str) -> DatasetStats:
             for r in tree:
                 sources[r["label_source"]] += 1
                 first_errors += bool(r["is_first_error"])
+                if r["is_first_error"]:
+                    by_step[r["step_index"]] += 1
+                if r.get("verdict") is not None:  # outputs before schema v2 have none
+                    verdicts[r["verdict"]] += 1
                 mc = r["mc_value"]
                 if mc is None:
                     unlabelled += 1
@@ -202,4 +213,6 @@ def compute_stats(output: str) -> DatasetStats:
         generated_tokens=sum(p["generated_tokens"] for p in problems),
         prompt_tokens=sum(p["prompt_tokens"] for p in problems),
         verifier_outcomes=dict(outcomes),
+        verdicts=dict(sorted(verdicts.items())),
+        first_errors_by_step=dict(sorted(by_step.items())),
     )

@@ -52,8 +52,9 @@ class RunSummary:
     prompt_tokens: int = 0
     generated_tokens: int = 0
     steps: int = 0
-    positive: int = 0
-    negative: int = 0
+    positive: int = 0  # verdict correct
+    negative: int = 0  # verdict wrong
+    undecided: int = 0
     first_errors: int = 0
     worker_restarts: int = 0
     wall_s: float = 0.0
@@ -74,8 +75,8 @@ class RunSummary:
             f"  input         {self.bad_rows} bad rows, {self.duplicates} duplicates, {self.excluded} excluded",
             f"  rollouts      {self.rollouts} in {self.policy_calls} policy calls",
             f"  tokens        {self.generated_tokens} generated ({rate:.0f}/s), {self.prompt_tokens} prompt",
-            f"  labels        {self.steps} steps: {self.positive} positive (MC>0), {self.negative} negative (MC=0), "
-            f"{self.first_errors} first errors located",
+            f"  labels        {self.steps} steps: {self.positive} correct, {self.negative} wrong, "
+            f"{self.undecided} undecided; {self.first_errors} first errors located",
             f"  wall time     {self.wall_s:.1f}s" + (f", {self.worker_restarts} worker restarts" if self.worker_restarts else ""),
         ]
         for pid, err in list(self.failed.items())[:5]:
@@ -361,6 +362,7 @@ def _account(summary: RunSummary, result) -> None:
     summary.steps += len(result.steps)
     summary.positive += result.n_positive
     summary.negative += result.n_negative
+    summary.undecided += result.n_undecided
     summary.first_errors += result.n_first_errors
 
 

@@ -131,6 +131,7 @@ class SequentialRule(LabelRule):
         return {
             "k": s.k,
             "k_max": s.k_max,
+            "pool_evidence": s.pool_evidence,
             "correct_ratio": s.correct_ratio,
             "wrong_ratio": s.wrong_ratio,
             "false_correct_rate": s.false_correct_rate,
@@ -175,7 +176,7 @@ class SequentialRule(LabelRule):
         # with twice the evidence, since every search started there inherits the doubt.
         if reference is None or mc.value is None or mc.value >= 1:
             return False
-        return self.llr(mc, reference) >= 2 * self.bounds()[0]
+        return self.llr(mc, reference) >= self.search.pool_evidence * self.bounds()[0]
 
 
 RULES: dict[str, type[LabelRule]] = {r.name: r for r in (PaperRule, ThresholdRule, SequentialRule)}

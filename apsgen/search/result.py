@@ -72,8 +72,14 @@ class ProblemResult:
 
     @property
     def n_positive(self) -> int:
-        return sum(1 for s in self.steps if s.mc_value is not None and s.mc_value > 0)
+        """Steps the label rule found correct."""
+        return sum(1 for s in self.steps if s.verdict == "correct")
 
     @property
     def n_negative(self) -> int:
-        return sum(1 for s in self.steps if s.mc_value is not None and s.mc_value == 0)
+        """Steps the label rule found wrong."""
+        return sum(1 for s in self.steps if s.verdict == "wrong")
+
+    @property
+    def n_undecided(self) -> int:
+        return sum(1 for s in self.steps if s.verdict == "undecided")
