@@ -49,6 +49,8 @@ async def run_search(
     try:
         result = await runner(ctx)
     except Exception as e:  # noqa: BLE001 - an application error ends this question, not the run
+        if ctx.cost.n_rollouts == 0:
+            raise  # nothing paid for: the caller records the error and a re-run tries again
         # Keep what was paid for: every state estimated so far is a label, and the problem row
         # says why the search stopped.
         log.warning("problem %s: search failed after %d rollouts: %s", problem.id, ctx.cost.n_rollouts, e)
