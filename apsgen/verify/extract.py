@@ -33,23 +33,35 @@ def too_long(text: str) -> str | None:
     return None
 
 
-def _closing_braces(text: str) -> dict[int, int]:
-    """For every `{` that is closed, the index of its `}`: one pass with a stack (linear).
+# A brace or an escaped character: `\\{` and `\\}` are literal braces, not grouping. Scanning these
+# tokens with a regex skips ordinary text in C, not in a Python loop.
+_BRACE_TOKEN = re.compile(r"\\.|[{}]", re.S)
 
-    `\\{` and `\\}` are literal braces, not grouping."""
+
+def _matching_brace(text: str, start: int) -> int | None:
+    """Index of the `}` closing the `{` at `start`, or None when it is never closed."""
+    depth = 0
+    for m in _BRACE_TOKEN.finditer(text, start):
+        token = m.group()
+        if token == "{":
+            depth += 1
+        elif token == "}":
+            depth -= 1
+            if depth == 0:
+                return m.start()
+    return None
+
+
+def _closing_braces(text: str, start: int) -> dict[int, int]:
+    """For every `{` at or after `start` that is closed, the index of its `}` (one stack pass)."""
     closing: dict[int, int] = {}
     stack: list[int] = []
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == "{":
-            stack.append(i)
-        elif c == "}" and stack:
-            closing[stack.pop()] = i
-        i += 1
+    for m in _BRACE_TOKEN.finditer(text, start):
+        token = m.group()
+        if token == "{":
+            stack.append(m.start())
+        elif token == "}" and stack:
+            closing[stack.pop()] = m.start()
     return closing
 
 
@@ -59,20 +71,22 @@ _BOX_WORD = re.compile(r"[^\s$]+")
 
 def last_boxed(text: str) -> str | None:
     """The content of the last complete box in `text` (`\\boxed{...}` with nested braces, or
-    `\\boxed 5`); unclosed boxes are skipped. Linear in the text: one regex pass for the box
-    commands and one stack pass for the braces, whatever a degenerate output holds."""
+    `\\boxed 5`); unclosed boxes are skipped. Linear in the text: the last box is matched
+    directly (the usual case), and only if it is unclosed does one stack pass over the text from
+    the first box on decide the others, whatever a degenerate output holds."""
     starts = [m.end() for m in _BOX.finditer(text)]
-    if not starts:
-        return None
     closing: dict[int, int] | None = None
-    for i in reversed(starts):
+    for n, i in enumerate(reversed(starts)):
         j = i
         while j < len(text) and text[j] in " \t":
             j += 1
         if j < len(text) and text[j] == "{":
-            if closing is None:
-                closing = _closing_braces(text)
-            end = closing.get(j)
+            if n == 0:
+                end = _matching_brace(text, j)
+            else:
+                if closing is None:
+                    closing = _closing_braces(text, starts[0])
+                end = closing.get(j)
             if end is not None:
                 return text[j + 1 : end]
         elif j > i:  # `\boxed 5`: TeX takes one token; policies write one word
