@@ -82,17 +82,46 @@ class LabelRule:
         return self.search.pool_max_per_state
 
 
-class PaperRule(LabelRule):
-    name = "paper"
+class ThresholdRule(LabelRule):
+    """MC > a threshold is correct; no evidence (nothing graded, or every rollout excluded) is undecided.
+    The reference plays no part, so the verdict stores none."""
+
+    name = "threshold"
+
+    def threshold(self) -> float:
+        return self.search.mc_threshold
+
+    def pool_floor(self) -> float:
+        return max(self.search.mc_threshold, self.search.pool_min_mc)
+
+    def params(self) -> dict[str, float | int | str]:
+        return {"mc_threshold": self.search.mc_threshold, "pool_min_mc": self.search.pool_min_mc}
 
     def decide(self, mc: MCStats, reference: float | None) -> Decision:
-        c, n = graded(mc)
-        if n == 0 and mc.source == "rollouts":
-            return Decision("undecided", reference=reference)
+        _, n = graded(mc)
         value = mc.value
-        if value is None:
-            return Decision("undecided", reference=reference)
-        return Decision("correct" if value > 0 else "wrong", reference=reference)
+        if value is None or (n == 0 and mc.source == "rollouts"):
+            return Decision("undecided")
+        return Decision("correct" if value > self.threshold() else "wrong")
+
+    def admits(self, mc: MCStats, reference: float | None) -> bool:
+        value = mc.value
+        return value is not None and self.pool_floor() < value < 1 and self.decide(mc, reference).verdict == "correct"
+
+
+class PaperRule(ThresholdRule):
+    """Luo et al. 2024: MC > 0 is correct, and nothing else bounds the pool."""
+
+    name = "paper"
+
+    def threshold(self) -> float:
+        return 0.0
+
+    def pool_floor(self) -> float:
+        return 0.0
+
+    def params(self) -> dict[str, float | int | str]:
+        return {}
 
     def admits_root(self, mc: MCStats) -> bool:
         value = mc.value
@@ -100,25 +129,6 @@ class PaperRule(LabelRule):
 
     def max_per_state(self) -> int | None:
         return None  # the paper bounds nothing
-
-
-class ThresholdRule(LabelRule):
-    name = "threshold"
-
-    def params(self) -> dict[str, float | int | str]:
-        return {"mc_threshold": self.search.mc_threshold, "pool_min_mc": self.search.pool_min_mc}
-
-    def decide(self, mc: MCStats, reference: float | None) -> Decision:
-        c, n = graded(mc)
-        value = mc.value
-        if value is None or (n == 0 and mc.source == "rollouts"):
-            return Decision("undecided", reference=reference)
-        return Decision("correct" if value > self.search.mc_threshold else "wrong", reference=reference)
-
-    def admits(self, mc: MCStats, reference: float | None) -> bool:
-        value = mc.value
-        floor = max(self.search.mc_threshold, self.search.pool_min_mc)
-        return value is not None and floor < value < 1 and self.decide(mc, reference).verdict == "correct"
 
 
 class SequentialRule(LabelRule):
@@ -161,7 +171,7 @@ class SequentialRule(LabelRule):
         if mc.source in ("wrong_solution", "correct_solution"):
             return Decision("correct" if mc.source == "correct_solution" else "wrong", reference=reference)
         ref = 0.5 if reference is None else reference
-        c, n = graded(mc)
+        _, n = graded(mc)
         score = self.llr(mc, ref) if n else 0.0
         upper, lower = self.bounds()
         if n and score >= upper:

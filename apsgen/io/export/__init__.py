@@ -153,7 +153,8 @@ def export(
             report.rows[fmt.name] += len(rows)
     for fmt in fmts:
         if not report.files[fmt.name]:
-            # An empty config must still load: one empty part with the format's columns.
+            # One empty part with the format's columns, so a reader of this folder finds the schema.
+            # (`datasets` cannot load a 0-row file: the Hub folder leaves such parts out.)
             empty = fmt.schema.with_metadata({**meta, "apsgen_format": fmt.name}).empty_table()
             target = f"{root.rstrip('/')}/{fmt.name}/part-00000.parquet"
             report.files[fmt.name].extend(_write(fs, target, empty, jsonl))
