@@ -30,8 +30,14 @@ def _size_category(n: int) -> str:
     return "1M<n<10M"
 
 
+def default_config(configs: list[str]) -> str:
+    """The config `load_dataset(repo)` opens: the canonical steps when it has rows."""
+    return "steps" if "steps" in configs else configs[0]
+
+
 def card_metadata(manifest: Manifest, stats: DatasetStats, configs: list[str]) -> dict[str, Any]:
     hub = manifest.spec.get("hub") or {}
+    default = default_config(configs)
     return {
         "license": hub.get("license") or "apache-2.0",
         "language": ["en"],
@@ -42,7 +48,7 @@ def card_metadata(manifest: Manifest, stats: DatasetStats, configs: list[str]) -
         "configs": [
             {
                 "config_name": name,
-                **({"default": True} if name == "steps" else {}),
+                **({"default": True} if name == default else {}),
                 "data_files": [{"split": "train", "path": f"data/{name}/*.parquet"}],
             }
             for name in configs
@@ -68,6 +74,7 @@ def render_card(
     repo_id: str | None = None,
     provenance: dict[str, Any] | None = None,
     build: str | None = None,
+    empty_configs: list[str] | None = None,
 ) -> str:
     """README.md text: YAML front matter, then the card body."""
     spec = manifest.spec
@@ -100,6 +107,8 @@ def render_card(
         "|---|---|",
         config_rows,
         "",
+        *([f"Left out because they have no rows yet: {', '.join(f'`{c}`' for c in empty_configs)}.", ""]
+          if empty_configs else []),
         (
             "Hard labels in the export configs are the label rule's verdicts (a path ends at its first `-`; "
             "undecided steps carry no label)"
@@ -112,7 +121,7 @@ def render_card(
         "```python",
         "from datasets import load_dataset",
         f'ds = load_dataset("{repo}", "trl", split="train")' if "trl" in configs
-        else f'ds = load_dataset("{repo}", "steps", split="train")',
+        else f'ds = load_dataset("{repo}", "{default_config(configs)}", split="train")',
         "```",
         "",
         "## How the labels were made",

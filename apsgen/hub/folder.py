@@ -6,8 +6,10 @@
     data/problems/part-XXXXX.parquet  one row per problem (cost, skip reason, verifier outcomes)
     data/<format>/part-XXXXX.parquet  each export format, hard labels as the card says
 
-No data file is empty: a part with no rows (a flush whose problems were all skipped) is left out,
-and so is a config with no rows at all, because the `datasets` loader fails on empty Parquet files.
+Every config is written as few large files (`apsgen.io.compact`: about 512 MB of data per file,
+32 MB row groups), byte-identical for the same rows, so a re-push uploads only files whose content
+changed. No file is empty: a config without rows is left out of the folder and the card (a Parquet
+file without rows does not load in `datasets` or the Hub viewer).
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 import yaml
 
 from apsgen.hub.card import render_card
-from apsgen.io.export import DEFAULT_THRESHOLD, FORMATS, export, step_shards
+from apsgen.io.compact import compact_tables
+from apsgen.io.export import DEFAULT_THRESHOLD, FORMATS, export
+from apsgen.io.schema import problem_schema, step_schema
 from apsgen.io.stats import compute_stats
 from apsgen.io.store import OutputStore
 
@@ -37,33 +43,29 @@ class HubFolderError(ValueError):
 @dataclass
 class HubFolder:
     path: Path
-    configs: list[str]
+    configs: list[str]  # configs with rows, as the card declares them
+    empty_configs: list[str] = field(default_factory=list)  # asked for, but without rows: left out
     files: list[str] = field(default_factory=list)  # relative paths, sorted
 
 
-def _copy_parts(store: OutputStore, sub: str, dest: Path) -> None:
-    dest.mkdir(parents=True, exist_ok=True)
-    parts = step_shards(store) if sub == "data" else sorted(store.shards(sub).items())
-    for num, src in parts:
-        with store.fs.open_input_stream(src) as f, open(dest / f"part-{num:05d}.parquet", "wb") as out:
-            shutil.copyfileobj(f, out, length=1 << 20)
+def _write_canonical(store: OutputStore, dest: Path) -> dict[str, int]:
+    """data/steps and data/problems as compacted files; rows per config."""
+    fs = pafs.LocalFileSystem()
+    pairs = store.committed_pairs()
+    steps = compact_tables(fs, str(dest / "steps"), step_schema(),
+                           (pq.read_table(d, filesystem=store.fs) for _, d, _ in pairs))
+    problems = compact_tables(fs, str(dest / "problems"), problem_schema(),
+                              (pq.read_table(p, filesystem=store.fs) for _, _, p in pairs))
+    return {"steps": steps.rows, "problems": problems.rows}
 
 
-def _drop_empty(config_dir: Path) -> bool:
-    """Remove 0-row Parquet files (the `datasets` loader and the Hub viewer fail on them, alone or
-    beside others); True when the config still has data."""
-    import pyarrow.parquet as pq
-
-    kept = False
-    for path in sorted(config_dir.glob("*.parquet")):
-        if pq.read_metadata(path).num_rows == 0:
-            path.unlink()
-            path.with_suffix(".jsonl").unlink(missing_ok=True)
-        else:
-            kept = True
-    if not kept:
-        shutil.rmtree(config_dir, ignore_errors=True)
-    return kept
+def _first_step(store: OutputStore) -> list[dict]:
+    """The first step row (its provenance goes into the card), without reading every shard."""
+    for _, data, _ in store.committed_pairs():
+        table = pq.read_table(data, filesystem=store.fs)
+        if table.num_rows:
+            return table.slice(0, 1).to_pylist()
+    return []
 
 
 def build_hub_folder(
@@ -91,23 +93,24 @@ def build_hub_folder(
         shutil.rmtree(dest / "data", ignore_errors=True)
     dest.mkdir(parents=True, exist_ok=True)
     formats = list(FORMATS) if formats is None else formats
-    _copy_parts(store, "data", dest / "data" / "steps")
-    _copy_parts(store, "problems", dest / "data" / "problems")
+    rows = _write_canonical(store, dest / "data")
+    if not rows["problems"]:
+        raise HubFolderError(f"{output} holds no finished problem yet; run the job before pushing it")
     if formats:
-        export(output, formats, str(dest / "data"), threshold=threshold)
-    declared = [*CANONICAL_CONFIGS, *(f for f in FORMATS if f in set(formats))]
-    # A config with no rows is left out rather than shipped empty: it would not load.
-    configs = [c for c in declared if _drop_empty(dest / "data" / c)]
-    if declared != configs:
-        log.info("hub folder: configs without rows left out: %s", ", ".join(c for c in declared if c not in configs))
+        rows.update(export(output, formats, str(dest / "data"), threshold=threshold).rows)
+    wanted = [*CANONICAL_CONFIGS, *(f for f in FORMATS if f in set(formats))]
+    configs = [c for c in wanted if rows.get(c)]
+    empty = [c for c in wanted if not rows.get(c)]
+    for name in empty:
+        shutil.rmtree(dest / "data" / name, ignore_errors=True)
     stats = compute_stats(output)
-    first = store.read_steps().slice(0, 1).to_pylist() if stats.steps else []
+    first = _first_step(store)
     (dest / "job.yaml").write_text(yaml.safe_dump(manifest.spec, sort_keys=False, allow_unicode=True))
     card = render_card(
         manifest=manifest, stats=stats, configs=configs, threshold=threshold, repo_id=repo_id,
-        provenance=first[0] if first else None, build=build,
+        provenance=first[0] if first else None, build=build, empty_configs=empty,
     )
     (dest / "README.md").write_text(card, encoding="utf-8")
     files = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
     log.debug("hub folder %s: %d files", dest, len(files))
-    return HubFolder(path=dest, configs=configs, files=files)
+    return HubFolder(path=dest, configs=configs, empty_configs=empty, files=files)

@@ -4,16 +4,21 @@ Layout (a local path or any pyarrow filesystem URI, e.g. s3://bucket/run):
 
     data/part-00000.parquet      step rows (canonical schema)
     problems/part-00000.parquet  one row per finished problem; written last, it commits the
-                                 step shard of the same number
+                                 step shard of the same name
+    data/part-00000-00041.parquet, problems/part-00000-00041.parquet
+                                 a compacted pair: parts 0 to 41 merged (`apsgen compact`)
     manifest.json                job, fingerprint, spec, failed problems, running totals
 
 Every file is written under a temporary name and renamed. A step shard whose problem shard is
 missing (a crash between the two renames) is removed on open, so a resumed run never holds a
-problem twice and never loses one it reported finished.
+problem twice and never loses one it reported finished. A committed compacted pair supersedes
+the parts its range covers: readers skip them and `repair` deletes them, so a compaction stopped
+at any point leaves every row readable exactly once.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import os
@@ -29,7 +34,14 @@ from apsgen.io.schema import problem_schema, step_schema
 
 log = logging.getLogger(__name__)
 
-_PART = re.compile(r"part-(\d{5,})\.parquet$")
+_PART = re.compile(r"part-(\d{5,})(?:-(\d{5,}))?\.parquet$")
+
+
+def _covered(first: int, last: int, live: dict[int, int]) -> bool:
+    """Whether parts first..last lie inside one of the (disjoint) live ranges."""
+    starts = sorted(live)
+    i = bisect.bisect_right(starts, first) - 1
+    return i >= 0 and live[starts[i]] >= last
 
 
 class FingerprintMismatch(RuntimeError):
@@ -89,14 +101,39 @@ class OutputStore:
         self.fs.move(tmp, final)
 
     def shards(self, sub: str) -> dict[int, str]:
-        """Part number -> path of the shards in `data` or `problems` (committed or not)."""
+        """First part number -> path of the readable shards in `data` or `problems` (committed or
+        not), leaving out those a committed compacted pair supersedes."""
+        live = self._live_ranges()
+        return {first: path for (first, last), path in self._ranged(sub).items()
+                if live.get(first) == last or (first not in live and not _covered(first, last, live))}
+
+    def _ranged(self, sub: str) -> dict[tuple[int, int], str]:
+        """(first, last) part number -> path of every shard file in `data` or `problems`."""
         sel = pafs.FileSelector(self.path(sub), allow_not_found=True)
         out = {}
         for info in self.fs.get_file_info(sel):
-            m = _PART.search(info.path)
+            m = _PART.search(info.path.rsplit("/", 1)[-1])
             if m and info.type == pafs.FileType.File:
-                out[int(m.group(1))] = info.path
+                first = int(m.group(1))
+                out[(first, int(m.group(2) or first))] = info.path
         return out
+
+    def _live_ranges(self) -> dict[int, int]:
+        """First -> last part of the committed pairs that no wider committed pair covers."""
+        committed = sorted(set(self._ranged("problems")) & set(self._ranged("data")), key=lambda r: (r[0], -r[1]))
+        live: dict[int, int] = {}
+        reach = -1
+        for first, last in committed:
+            if last > reach:
+                live[first] = last
+                reach = last
+        return live
+
+    def superseded(self) -> list[str]:
+        """Paths of shards (either folder) inside a committed compacted pair's range."""
+        live = self._live_ranges()
+        return [path for sub in ("data", "problems") for (first, last), path in self._ranged(sub).items()
+                if live.get(first) != last and _covered(first, last, live)]
 
     def exists(self) -> bool:
         return self.fs.get_file_info(self.path("manifest.json")).type == pafs.FileType.File
@@ -111,10 +148,14 @@ class OutputStore:
         self.write_bytes("manifest.json", manifest.to_json().encode())
 
     def repair(self) -> int:
-        """Remove step shards no problem shard commits, and leftover temporary files."""
-        committed = self.shards("problems")
+        """Remove step shards no problem shard commits, shards a compaction superseded, and
+        leftover temporary files."""
+        for path in self.superseded():
+            log.info("removing %s (merged into a compacted shard)", path)
+            self.fs.delete_file(path)
+        committed = set(self._ranged("problems"))
         removed = 0
-        for num, path in self.shards("data").items():
+        for num, path in self._ranged("data").items():
             if num not in committed:
                 log.warning("removing uncommitted shard %s (an earlier run stopped mid-write)", path)
                 self.fs.delete_file(path)
@@ -127,15 +168,21 @@ class OutputStore:
         return removed
 
     def next_part(self) -> int:
-        nums = list(self.shards("problems")) + list(self.shards("data"))
-        return max(nums) + 1 if nums else 0
+        lasts = [last for sub in ("problems", "data") for (_, last) in self._ranged(sub)]
+        return max(lasts) + 1 if lasts else 0
+
+    def committed_pairs(self) -> list[tuple[str, str, str]]:
+        """(name, step shard path, problem shard path) of every readable committed pair, in order."""
+        data, problems = self.shards("data"), self.shards("problems")
+        return [(problems[n].rsplit("/", 1)[-1], data[n], problems[n])
+                for n in sorted(problems) if n in data]
 
     def read_problems(self) -> pa.Table:
-        parts = [pq.read_table(p, filesystem=self.fs) for _, p in sorted(self.shards("problems").items())]
+        parts = [pq.read_table(p, filesystem=self.fs) for _, _, p in self.committed_pairs()]
         return pa.concat_tables(parts) if parts else problem_schema().empty_table()
 
     def read_steps(self) -> pa.Table:
-        parts = [pq.read_table(p, filesystem=self.fs) for _, p in sorted(self.shards("data").items())]
+        parts = [pq.read_table(p, filesystem=self.fs) for _, p, _ in self.committed_pairs()]
         return pa.concat_tables(parts) if parts else step_schema().empty_table()
 
     def done_ids(self) -> set[str]:

@@ -2,13 +2,13 @@
 
 `export(OUT_DIR, formats, dest)` reads the output shard by shard (a problem's rows never span two
 shards, so memory stays one shard deep) and writes `dest/<format>/part-XXXXX.parquet` (and
-`.jsonl` on request), part numbers following the source shards. Hard labels come from the
-stored verdicts, or from MC at `threshold` when one is given (see formats.py).
+`.jsonl` on request) as few large files (`apsgen.io.compact`): the same output always gives the
+same bytes, and a format with no rows writes no file. Hard labels come from the stored verdicts,
+or from MC at `threshold` when one is given (see formats.py).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +26,7 @@ from apsgen.io.export.formats import (
     get_format,
     label_description,
 )
+from apsgen.io.compact import CompactWriter
 from apsgen.io.store import OutputStore, open_fs
 
 log = logging.getLogger(__name__)
@@ -52,9 +53,9 @@ class ExportReport:
 
 
 def step_shards(store: OutputStore) -> list[tuple[int, str]]:
-    """(part number, path) of the committed step shards, in order."""
+    """(position, path) of the committed step shards, in order."""
     # The store owns the layout; its listing is the one place that knows the shard names.
-    return sorted(store.shards("data").items())
+    return [(i, data) for i, (_, data, _) in enumerate(store.committed_pairs())]
 
 
 def iter_trees(table: pa.Table) -> Iterator[list[dict[str, Any]]]:
@@ -98,20 +99,6 @@ def _clear_parts(fs: pafs.FileSystem, folder: str) -> None:
             fs.delete_file(info.path)
 
 
-def _write(fs: pafs.FileSystem, path: str, table: pa.Table, jsonl: bool) -> list[str]:
-    tmp = path + ".tmp"
-    pq.write_table(table, tmp, filesystem=fs, compression="zstd")
-    fs.move(tmp, path)
-    written = [path]
-    if jsonl:
-        jpath = path[: -len(".parquet")] + ".jsonl"
-        with fs.open_output_stream(jpath) as f:
-            for row in table.to_pylist():
-                f.write((json.dumps(row, ensure_ascii=False) + "\n").encode())
-        written.append(jpath)
-    return written
-
-
 def export(
     output: str,
     formats: Iterable[str],
@@ -133,30 +120,26 @@ def export(
     dest = dest or f"{output.rstrip('/')}/exports"
     fs, root = open_fs(dest)
     report = ExportReport(dest=dest, threshold=threshold)
-    shards = step_shards(store)
+    meta = {"apsgen_threshold": "verdict" if threshold is None else str(threshold), "apsgen_fingerprint": manifest.fingerprint}
+    writers: dict[str, CompactWriter] = {}
     for fmt in fmts:
         folder = f"{root.rstrip('/')}/{fmt.name}"
         fs.create_dir(folder, recursive=True)
         _clear_parts(fs, folder)
-        report.rows[fmt.name] = 0
-        report.files[fmt.name] = []
-    meta = {"apsgen_threshold": "verdict" if threshold is None else str(threshold), "apsgen_fingerprint": manifest.fingerprint}
-    for num, path in shards:
+        schema = fmt.schema.with_metadata({**meta, "apsgen_format": fmt.name})
+        writers[fmt.name] = CompactWriter(fs, folder, schema, jsonl=jsonl)
+    for _, path in step_shards(store):
         table = pq.read_table(path, filesystem=store.fs)
         for fmt in fmts:
             rows = export_rows(fmt, table, threshold)
-            if not rows:
-                continue
-            out = pa.Table.from_pylist(rows, schema=fmt.schema.with_metadata({**meta, "apsgen_format": fmt.name}))
-            target = f"{root.rstrip('/')}/{fmt.name}/part-{num:05d}.parquet"
-            report.files[fmt.name].extend(_write(fs, target, out, jsonl))
-            report.rows[fmt.name] += len(rows)
+            if rows:
+                writers[fmt.name].write(pa.Table.from_pylist(rows, schema=writers[fmt.name].schema))
     for fmt in fmts:
-        if not report.files[fmt.name]:
-            # One empty part with the format's columns, so a reader of this folder finds the schema.
-            # (`datasets` cannot load a 0-row file: the Hub folder leaves such parts out.)
-            empty = fmt.schema.with_metadata({**meta, "apsgen_format": fmt.name}).empty_table()
-            target = f"{root.rstrip('/')}/{fmt.name}/part-00000.parquet"
-            report.files[fmt.name].extend(_write(fs, target, empty, jsonl))
-        log.debug("export %s: %d rows", fmt.name, report.rows[fmt.name])
+        writer = writers[fmt.name]
+        names = writer.close()
+        report.rows[fmt.name] = writer.rows
+        report.files[fmt.name] = [f"{root.rstrip('/')}/{fmt.name}/{n}" for n in names]
+        if jsonl:
+            report.files[fmt.name] += [f[: -len(".parquet")] + ".jsonl" for f in report.files[fmt.name]]
+        log.debug("export %s: %d rows", fmt.name, writer.rows)
     return report
