@@ -132,7 +132,7 @@ def materialise_build(store: OutputStore, entry: BuildEntry) -> OutputStore:
     data = store.shards("data")
     entry.parts = sorted(n for n in problems if n >= entry.first_part)
     for num in entry.parts:
-        name = f"part-{num:05d}.parquet"
+        name = problems[num].rsplit("/", 1)[-1]  # part-N, or part-N-M once `apsgen compact` merged parts
         if num in data:
             _copy(store.fs, data[num], build.path("data", name))
         _copy(store.fs, problems[num], build.path("problems", name))  # last: it commits the pair
