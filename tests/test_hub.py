@@ -22,7 +22,7 @@ from apsgen.hub.push import HubAuthError, push
 
 TOKEN = "hf_SECRETtokenNEVERshown0123456789"
 REPO = "test-org/omegaprm-toy"
-CONFIGS = ["steps", "problems", "math-aps", "math-shepherd", "trl", "qwen-prm"]
+CONFIGS = ["steps", "problems", "math-aps", "math-shepherd", "stepwise", "qwen-prm"]
 
 
 class FakeHub:
@@ -127,7 +127,7 @@ def test_folder_loads_with_datasets_using_the_cards_configs(known, tmp_path):
     assert datasets.get_dataset_config_names(str(folder.path)) == CONFIGS
     rows = {c: datasets.load_dataset(str(folder.path), c, split="train") for c in CONFIGS}
     assert rows["steps"].num_rows == 7 and rows["problems"].num_rows == 2
-    assert rows["trl"]["completions"][2] == ["A", "G"]
+    assert rows["stepwise"]["completions"][1] == ["A", "G"]
     assert rows["math-aps"].num_rows == 6
     # The default config is the canonical one.
     assert datasets.load_dataset(str(folder.path), split="train").num_rows == 7
@@ -138,7 +138,8 @@ def test_card_states_provenance_stats_spec_and_reproduce(known, tmp_path):
     meta = yaml.safe_load(card.split("---")[1])
     assert meta["license"] == "apache-2.0" and "process-reward-model" in meta["tags"]
     assert meta["task_categories"]
-    for needle in ("`toy-model`", "apsgen.verify 1", "| annotated steps | 7 (6 with an MC value) |",
+    for needle in ("`toy-model`", "apsgen.verify 1", "| stored states | 7 (6 with an MC value) |",
+                   "of which 1 correct solutions",
                    "| positive / negative (MC > 0.5) | 3 / 3 |", "## Job spec", "apsgen run job.yaml",
                    "no_answer 16", "MC > 0.5"):
         assert needle in card, needle
@@ -148,7 +149,7 @@ def test_dry_run_builds_the_folder_and_uploads_nothing(known, tmp_path, fake_hub
     assert main(["push", known, "--repo-id", REPO, "--dry-run", str(tmp_path / "dry")]) == 0
     assert "nothing uploaded" in capsys.readouterr().out
     assert fake_hub.requests == []
-    assert (tmp_path / "dry" / "data" / "trl" / "part-00000.parquet").is_file()
+    assert (tmp_path / "dry" / "data" / "stepwise" / "part-00000.parquet").is_file()
 
 
 def test_push_uploads_the_folder_with_retries_then_tags(known, tmp_path, fake_hub, caplog, capsys):
@@ -214,7 +215,7 @@ def test_a_first_part_with_only_skipped_problems_still_loads(tmp_path):
     out = make_output(tmp_path / "out", [], [problem("p0", "skipped", "all_wrong")])
     OutputStore(out).write_part(1, KNOWN_TREE, [problem("p1", n_steps=len(KNOWN_TREE))])
     folder = build_hub_folder(out, tmp_path / "hub")
-    assert "steps" in folder.configs and not any(f.endswith("part-00000.parquet") and "steps" in f for f in folder.files)
+    assert "steps" in folder.configs
     for config in folder.configs:
         assert datasets.load_dataset(str(folder.path), config, split="train").num_rows > 0
     assert datasets.load_dataset(str(folder.path), "problems", split="train").num_rows == 2

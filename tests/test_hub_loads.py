@@ -109,5 +109,5 @@ def test_folder_with_every_config_loads(tmp_path):
     out = make_output(tmp_path / "out")
     folder = build_hub_folder(out, tmp_path / "hub", repo_id="org/name")
     rows = load_every_config(folder.path)
-    assert set(rows) == {"steps", "problems", "math-aps", "math-shepherd", "trl", "qwen-prm"}
+    assert set(rows) == {"steps", "problems", "math-aps", "math-shepherd", "stepwise", "qwen-prm"}
     assert all(n > 0 for n in rows.values())

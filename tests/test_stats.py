@@ -30,7 +30,8 @@ def test_counts_labels_histogram_and_outcomes(known):
     assert (s.positive_mc0, s.negative_mc0, s.positive_mc05, s.negative_mc05) == (4, 2, 3, 3)
     assert s.mc_histogram == [2, 0, 0, 0, 0, 1, 1, 1, 0, 1]
     assert (s.mc_exact_zero, s.mc_exact_one) == (2, 1)
-    assert s.paths == 3 and s.steps_per_path.max == 3 and s.steps_per_path.mean == pytest.approx(2.667)
+    # Paths of 3, 2 and (the correct solution, every state a step) 4 steps.
+    assert (s.paths, s.correct_paths) == (3, 1) and s.steps_per_path.max == 4 and s.steps_per_path.mean == 3
     assert s.verifier_outcomes == {"correct": 40, "wrong": 24, "no_answer": 16, "truncated": 0, "timeout": 0}
     assert s.rollouts_per_problem.mean == 40 and s.generated_tokens == 800
     assert s.label_sources == {"correct_solution": 1, "rollouts": 5, "wrong_solution": 1}

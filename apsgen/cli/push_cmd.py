@@ -18,6 +18,8 @@ def register(sub) -> None:
     p.add_argument("--format", dest="formats", default="all", metavar="F[,F...]",
                    help="export configs to include (default all; 'none' for steps and problems only)")
     p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="relabel the exports from MC at this threshold (default: the stored verdicts)")
+    p.add_argument("--no-correct-paths", dest="correct_paths", action="store_false",
+                   help="leave the correct sampled solutions out of the path configs (in by default)")
     p.add_argument("--dry-run", metavar="DIR", help="build the exact folder that would be uploaded in DIR; upload nothing")
     p.set_defaults(func=run)
 
@@ -25,7 +27,9 @@ def register(sub) -> None:
 def _formats(text: str) -> list[str]:
     from apsgen.io.export import FORMATS
 
-    names = [f.strip() for f in text.split(",") if f.strip()]
+    from apsgen.io.export import ALIASES
+
+    names = [ALIASES.get(f.strip(), f.strip()) for f in text.split(",") if f.strip()]
     if names == ["none"]:
         return []
     return list(FORMATS) if names == ["all"] else names
@@ -52,7 +56,7 @@ def run(args) -> int:
             if repo_id:
                 check_repo_id(repo_id)
             folder = build_hub_folder(args.output_dir, args.dry_run, formats=_formats(args.formats),
-                                      threshold=args.threshold, repo_id=repo_id)
+                                      threshold=args.threshold, repo_id=repo_id, correct_paths=args.correct_paths)
             print(f"dry run: {len(folder.files)} files in {folder.path} (configs {', '.join(folder.configs)}); "
                   f"nothing uploaded")
             for f in folder.files:
@@ -61,7 +65,7 @@ def run(args) -> int:
         if not repo_id:
             raise UserError("no --repo-id given and the job spec has no hub.repo_id; pass --repo-id ORG/NAME")
         result = push(args.output_dir, repo_id, private=args.private, revision=args.revision, tag=args.tag,
-                      formats=_formats(args.formats), threshold=args.threshold)
+                      formats=_formats(args.formats), threshold=args.threshold, correct_paths=args.correct_paths)
     except (HubError, HubFolderError, ExportError) as e:
         raise UserError(str(e)) from None
     print(result.render())

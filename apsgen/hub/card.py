@@ -120,7 +120,7 @@ def render_card(
         "",
         "```python",
         "from datasets import load_dataset",
-        f'ds = load_dataset("{repo}", "trl", split="train")' if "trl" in configs
+        f'ds = load_dataset("{repo}", "stepwise", split="train")' if "stepwise" in configs
         else f'ds = load_dataset("{repo}", "{default_config(configs)}", split="train")',
         "```",
         "",
@@ -143,12 +143,13 @@ def render_card(
         f"| problems done | {stats.problems_done} ({stats.searched} searched, {sum(stats.skipped.values())} skipped"
         f"{': ' + ', '.join(f'{k} {v}' for k, v in stats.skipped.items()) if stats.skipped else ''}) |",
         f"| excluded as contaminated | {stats.excluded} |",
-        f"| annotated steps | {stats.steps} ({labelled} with an MC value) |",
+        f"| stored states | {stats.steps} ({labelled} with an MC value) |",
         f"| label rule verdicts | {', '.join(f'{k} {v}' for k, v in stats.verdicts.items()) or 'n/a'} |",
         f"| positive / negative (MC > 0) | {stats.positive_mc0} / {stats.negative_mc0} |",
         f"| positive / negative (MC > 0.5) | {stats.positive_mc05} / {stats.negative_mc05} |",
         f"| first errors located | {stats.first_errors} |",
-        f"| solution paths | {stats.paths} (steps per path: mean {stats.steps_per_path.mean}, "
+        f"| solution paths | {stats.paths}, of which {stats.correct_paths} correct solutions (all steps good) "
+        f"(steps per path: mean {stats.steps_per_path.mean}, "
         f"max {stats.steps_per_path.max}) |",
         f"| rollouts | {stats.rollouts} (mean {stats.rollouts_per_problem.mean} per problem) |",
         f"| generated tokens | {stats.generated_tokens} |",

@@ -25,7 +25,7 @@ import yaml
 
 from apsgen.hub.card import render_card
 from apsgen.io.compact import compact_tables
-from apsgen.io.export import DEFAULT_THRESHOLD, FORMATS, export
+from apsgen.io.export import ALIASES, DEFAULT_THRESHOLD, FORMATS, export
 from apsgen.io.schema import problem_schema, step_schema
 from apsgen.io.stats import compute_stats
 from apsgen.io.store import OutputStore
@@ -76,6 +76,7 @@ def build_hub_folder(
     threshold: float | None = DEFAULT_THRESHOLD,
     repo_id: str | None = None,
     build: str | None = None,
+    correct_paths: bool = True,
 ) -> HubFolder:
     """Write the upload folder for the job output at `output` into `dest` (created or refreshed)."""
     store = OutputStore(output)
@@ -92,12 +93,12 @@ def build_hub_folder(
             )
         shutil.rmtree(dest / "data", ignore_errors=True)
     dest.mkdir(parents=True, exist_ok=True)
-    formats = list(FORMATS) if formats is None else formats
+    formats = list(FORMATS) if formats is None else [ALIASES.get(f, f) for f in formats]
     rows = _write_canonical(store, dest / "data")
     if not rows["problems"]:
         raise HubFolderError(f"{output} holds no finished problem yet; run the job before pushing it")
     if formats:
-        rows.update(export(output, formats, str(dest / "data"), threshold=threshold).rows)
+        rows.update(export(output, formats, str(dest / "data"), threshold=threshold, correct_paths=correct_paths).rows)
     wanted = [*CANONICAL_CONFIGS, *(f for f in FORMATS if f in set(formats))]
     configs = [c for c in wanted if rows.get(c)]
     empty = [c for c in wanted if not rows.get(c)]

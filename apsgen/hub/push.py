@@ -131,6 +131,7 @@ def push(
     tag: str | None = None,
     formats: list[str] | None = None,
     threshold: float | None = DEFAULT_THRESHOLD,
+    correct_paths: bool = True,
     build: str | None = None,
     commit_message: str | None = None,
     api: Any = None,
@@ -149,7 +150,8 @@ def push(
         return with_retries(fn, what=what, repo_id=repo_id, max_retries=max_retries, backoff_s=backoff_s, sleep=sleep)
 
     with tempfile.TemporaryDirectory(prefix="apsgen-push-") as tmp:
-        folder = build_hub_folder(output, tmp, formats=formats, threshold=threshold, repo_id=repo_id, build=build)
+        folder = build_hub_folder(output, tmp, formats=formats, threshold=threshold, repo_id=repo_id, build=build,
+                                  correct_paths=correct_paths)
         if private is None:
             from apsgen.io.store import OutputStore
 

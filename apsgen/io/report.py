@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from apsgen.io.export import iter_trees, step_shards
-from apsgen.io.export.paths import full_text, labelled_parents, solution_paths
+from apsgen.io.export.paths import full_text, solution_paths, tree_parents
 from apsgen.io.stats import HIST_BINS, DatasetStats, compute_stats
 from apsgen.io.store import OutputStore
 from apsgen.io.svgplot import bar_chart, histogram
@@ -22,8 +22,8 @@ _GOOD, _BAD, _GREY = "#59a14f", "#e15759", "#9d9d9d"
 
 
 def tree_payload(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """One tree as the viewer draws it: nodes with their nearest annotated ancestor and own text."""
-    parents = labelled_parents(rows, with_unlabelled=True)
+    """One tree as the viewer draws it: nodes with their parent (by id) and own text."""
+    parents = tree_parents(rows)
     by_id = {r["node_id"]: r for r in rows}
     nodes = []
     for nid in sorted(parents):

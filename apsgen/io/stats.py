@@ -61,7 +61,7 @@ class DatasetStats:
     duplicates: int
     bad_rows: int
     steps: int
-    unlabelled_steps: int  # MC null: every rollout excluded
+    unlabelled_steps: int  # MC null: not estimated (a state of the stored tree), or every rollout excluded
     positive_mc0: int  # MC > 0: the search's notion of a still-correct prefix
     negative_mc0: int
     positive_mc05: int  # MC > 0.5: MATH-APS's export label
@@ -71,7 +71,8 @@ class DatasetStats:
     mc_histogram: list[int]  # HIST_BINS equal bins over [0, 1]
     mc_exact_zero: int
     mc_exact_one: int
-    paths: int
+    paths: int  # solution paths the path exports write, correct ones included
+    correct_paths: int  # of those, correct sampled solutions (all steps good)
     steps_per_path: Distribution
     rollouts_per_problem: Distribution
     generated_tokens_per_problem: Distribution
@@ -120,7 +121,7 @@ class DatasetStats:
             f"  MC histogram  [0,1] in {HIST_BINS} bins: {bins}  (exactly 0: {self.mc_exact_zero}, "
             f"exactly 1: {self.mc_exact_one})",
             f"  label source  " + (", ".join(f"{k} {v}" for k, v in sorted(self.label_sources.items())) or "none"),
-            f"  paths         {self.paths}; steps per path mean {d.mean}, median {d.median}, p90 {d.p90}, max {d.max}",
+            f"  paths         {self.paths} ({self.correct_paths} correct solutions); steps per path mean {d.mean}, median {d.median}, p90 {d.p90}, max {d.max}",
             f"  per problem   rollouts mean {self.rollouts_per_problem.mean} (max {self.rollouts_per_problem.max}), "
             f"generated tokens mean {self.generated_tokens_per_problem.mean} "
             f"(max {self.generated_tokens_per_problem.max})",
@@ -158,6 +159,7 @@ def compute_stats(output: str) -> DatasetStats:
     verdicts: Counter = Counter()
     by_step: Counter = Counter()
     path_lengths: list[float] = []
+    correct_paths = 0
     # Shard by shard, so a large output never sits in memory at once.
     for _, path in step_shards(store):
         table = pq.read_table(path, filesystem=store.fs)
@@ -179,7 +181,9 @@ def compute_stats(output: str) -> DatasetStats:
                 exact1 += mc == 1
                 pos0 += mc > 0
                 pos05 += mc > 0.5
-            path_lengths.extend(len(p.segments) for p in solution_paths(tree))
+            paths = solution_paths(tree)
+            path_lengths.extend(len(p.segments) for p in paths)
+            correct_paths += sum(p.correct for p in paths)
     labelled = steps - unlabelled
     run = _last_search_run(manifest.runs)
     return DatasetStats(
@@ -205,6 +209,7 @@ def compute_stats(output: str) -> DatasetStats:
         mc_exact_zero=exact0,
         mc_exact_one=exact1,
         paths=len(path_lengths),
+        correct_paths=correct_paths,
         steps_per_path=Distribution.of(path_lengths),
         rollouts_per_problem=Distribution.of([p["n_rollouts"] for p in problems]),
         generated_tokens_per_problem=Distribution.of([p["generated_tokens"] for p in problems]),

@@ -1,18 +1,30 @@
-"""Label extraction: every state with an MC estimate becomes a StepLabel; the cost becomes the result."""
+"""Label extraction: every state of the tree becomes a StepLabel (the whole tree is stored, states
+without an estimate included, so readers follow parent ids); the cost becomes the result."""
 
 from __future__ import annotations
 
 from apsgen.search.context import SearchContext
-from apsgen.search.label_rule import LabelRule
+from apsgen.search.label_rule import Decision, LabelRule
+from apsgen.search.mc_stats import MCStats
 from apsgen.search.result import ProblemResult, StepLabel
-from apsgen.search.tree import State
+from apsgen.search.steps import StepSplitter
+from apsgen.search.tree import Rollout, State
+
+
+# Correct sampled solutions stored per question as step paths (all steps good): enough to give a
+# PRM positive paths beside the located errors without outgrowing them (OmegaPRM's rows).
+CORRECT_SOLUTIONS_PER_QUESTION = 4
 
 
 def step_label(state: State, rule: LabelRule) -> StepLabel:
-    assert state.mc is not None
-    mc = state.mc
+    mc = state.mc or MCStats(n_rollouts=0, n_correct=0, n_wrong=0, source="unestimated")
     parent = state.parent
-    decision = state.decision if state.decision is not None else rule.decide(mc, None)
+    if state.decision is not None:
+        decision = state.decision
+    elif state.mc is None:
+        decision = Decision("undecided")  # nobody estimated it: no evidence, no reference
+    else:
+        decision = rule.decide(mc, None)
     return StepLabel(
         node_id=state.node_id,
         parent_id=None if parent is None or parent.is_root else parent.node_id,
@@ -35,8 +47,26 @@ def step_label(state: State, rule: LabelRule) -> StepLabel:
     )
 
 
-def labelled_states(ctx: SearchContext) -> list[State]:
-    return [s for s in ctx.dag.states() if not s.is_root and s.mc is not None]
+def stored_states(ctx: SearchContext) -> list[State]:
+    """The states that become rows: all but the root, estimated or not."""
+    return [s for s in ctx.dag.states() if not s.is_root]
+
+
+def add_correct_solutions(ctx: SearchContext, rollouts: list[Rollout], splitter: StepSplitter) -> int:
+    """Put up to CORRECT_SOLUTIONS_PER_QUESTION distinct correct solutions into the tree as steps;
+    each one's last state carries its verdict (MC 1). Costs no rollout. Returns how many."""
+    added: set[str] = set()
+    for rollout in rollouts:
+        if len(added) == CORRECT_SOLUTIONS_PER_QUESTION:
+            break
+        if not rollout.is_correct or rollout.full_text in added:
+            continue
+        bounds = splitter.boundaries(rollout.full_text, len(rollout.state.prefix))
+        last = ctx.dag.path(rollout.state, rollout.text, bounds)[-1]
+        if last.mc is None:
+            last.mc = MCStats.known(correct=True)
+        added.add(rollout.full_text)
+    return len(added)
 
 
 def fill_cost(result: ProblemResult, ctx: SearchContext) -> ProblemResult:
@@ -60,7 +90,7 @@ def searched_result(ctx: SearchContext, *, mode: str, step_mode: str, **extra: o
         step_mode=step_mode,
         root_mc=root.mc.value if root.mc is not None else None,
         root_mc_source="screening" if root.mc is not None and root.mc.source == "screening" else "fresh",
-        steps=[step_label(s, ctx.rule) for s in labelled_states(ctx)],
+        steps=[step_label(s, ctx.rule) for s in stored_states(ctx)],
         **extra,  # type: ignore[arg-type]
     )
     result.n_first_errors = sum(1 for s in result.steps if s.is_first_error)

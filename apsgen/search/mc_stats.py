@@ -18,7 +18,8 @@ class MCStats:
     n_unparseable: int = 0
     n_timeouts: int = 0
     invalid: InvalidPolicy = "wrong"
-    source: Literal["rollouts", "screening", "wrong_solution", "correct_solution"] = "rollouts"
+    # "unestimated": a state of the tree nobody estimated (stored so the tree is whole)
+    source: Literal["rollouts", "screening", "wrong_solution", "correct_solution", "unestimated"] = "rollouts"
 
     @property
     def n_invalid(self) -> int:

@@ -12,7 +12,7 @@ import logging
 from apsgen.search.binary_search import locate_first_error
 from apsgen.search.context import SearchContext
 from apsgen.search.label_rule import Decision
-from apsgen.search.labels import fill_cost, searched_result
+from apsgen.search.labels import add_correct_solutions, fill_cost, searched_result
 from apsgen.search.mc_stats import MCStats
 from apsgen.search.result import ProblemResult
 from apsgen.search.screening import Screening, screen
@@ -87,6 +87,7 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
             stop = "rollout_budget"
             break
 
+    add_correct_solutions(ctx, screening.rollouts, splitter)
     result = searched_result(
         ctx,
         mode="omegaprm",

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 SkipReason = Literal["all_correct", "all_wrong", "no_answers", "only_invalid_failures"]
-LabelSource = Literal["rollouts", "screening", "wrong_solution", "correct_solution"]
+LabelSource = Literal["rollouts", "screening", "wrong_solution", "correct_solution", "unestimated"]
 
 
 @dataclass
@@ -23,7 +23,7 @@ class StepLabel:
     step_index: int  # 0-based position of the step along its path
     char_start: int
     char_end: int
-    mc_value: float | None  # None only when every rollout was excluded (invalid_rollouts=exclude)
+    mc_value: float | None  # None: not estimated (n_rollouts 0), or every rollout excluded
     n_correct: int
     n_rollouts: int
     n_truncated: int = 0

@@ -19,6 +19,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from apsgen.io.export.formats import (
+    ALIASES,
     DEFAULT_THRESHOLD,
     FORMATS,
     ExportFormat,
@@ -31,7 +32,7 @@ from apsgen.io.store import OutputStore, open_fs
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_THRESHOLD", "FORMATS", "ExportError", "ExportReport", "export", "export_rows", "iter_trees"]
+__all__ = ["ALIASES", "DEFAULT_THRESHOLD", "FORMATS", "ExportError", "ExportReport", "export", "export_rows", "iter_trees"]
 
 
 class ExportError(ValueError):
@@ -66,11 +67,13 @@ def iter_trees(table: pa.Table) -> Iterator[list[dict[str, Any]]]:
     yield from trees.values()
 
 
-def export_rows(fmt: ExportFormat, table: pa.Table, threshold: float | None) -> list[dict[str, Any]]:
+def export_rows(
+    fmt: ExportFormat, table: pa.Table, threshold: float | None, *, correct_paths: bool = True
+) -> list[dict[str, Any]]:
     """The rows of `fmt` for a table of step rows."""
     out: list[dict[str, Any]] = []
     for tree in iter_trees(table):
-        out.extend(fmt.rows(tree, threshold))
+        out.extend(fmt.rows(tree, threshold, correct_paths))
     return out
 
 
@@ -86,9 +89,10 @@ def _resolve(formats: Iterable[str]) -> list[ExportFormat]:
     if not names:
         raise ExportError(f"no export format given; choose from: {', '.join(FORMATS)} (or all)")
     try:
-        return [get_format(n) for n in dict.fromkeys(names)]
+        fmts = [get_format(n) for n in names]
     except ValueError as e:
         raise ExportError(str(e)) from None
+    return list({f.name: f for f in fmts}.values())
 
 
 def _clear_parts(fs: pafs.FileSystem, folder: str) -> None:
@@ -106,8 +110,12 @@ def export(
     *,
     threshold: float | None = DEFAULT_THRESHOLD,
     jsonl: bool = False,
+    correct_paths: bool = True,
 ) -> ExportReport:
-    """Export a job's output folder in each of `formats` to `dest/<format>/` (default OUT/exports)."""
+    """Export a job's output folder in each of `formats` to `dest/<format>/` (default OUT/exports).
+
+    `correct_paths` adds the correct sampled solutions as all-good paths to the path formats.
+    """
     try:
         check_threshold(threshold)
     except ValueError as e:
@@ -120,7 +128,8 @@ def export(
     dest = dest or f"{output.rstrip('/')}/exports"
     fs, root = open_fs(dest)
     report = ExportReport(dest=dest, threshold=threshold)
-    meta = {"apsgen_threshold": "verdict" if threshold is None else str(threshold), "apsgen_fingerprint": manifest.fingerprint}
+    meta = {"apsgen_threshold": "verdict" if threshold is None else str(threshold),
+            "apsgen_fingerprint": manifest.fingerprint, "apsgen_correct_paths": str(correct_paths).lower()}
     writers: dict[str, CompactWriter] = {}
     for fmt in fmts:
         folder = f"{root.rstrip('/')}/{fmt.name}"
@@ -131,7 +140,7 @@ def export(
     for _, path in step_shards(store):
         table = pq.read_table(path, filesystem=store.fs)
         for fmt in fmts:
-            rows = export_rows(fmt, table, threshold)
+            rows = export_rows(fmt, table, threshold, correct_paths=correct_paths)
             if rows:
                 writers[fmt.name].write(pa.Table.from_pylist(rows, schema=writers[fmt.name].schema))
     for fmt in fmts:

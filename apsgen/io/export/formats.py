@@ -10,8 +10,10 @@ no label to train on). Outputs written before verdicts were stored fall back to 
 |---------------|--------------------|---------|
 | math-aps      | labelled state     | question, process, label (`+`/`-`) |
 | math-shepherd | solution path      | input (` ки` after each step), label (`+`/`-` in its place), task |
-| trl           | solution path      | prompt, completions, labels (bool), mc_values: TRL's stepwise supervision |
+| stepwise      | solution path      | prompt, completions, labels (bool), mc_values: stepwise supervision (`trl` is an alias) |
 | qwen-prm      | solution path      | query, response (each step followed by `<extra_0>`), labels, mc_values |
+
+Solution paths include the correct sampled solutions as all-good paths unless `correct_paths` is off.
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ LEGACY_THRESHOLD = 0.5  # for rows written before verdicts were stored
 SHEPHERD_TAG = "ки"  # Math-Shepherd's step tag; trainers find the label at its position
 QWEN_STEP_TOKEN = "<extra_0>"  # Qwen2.5-Math-PRM reads the reward at each of these tokens
 
+ALIASES = {"trl": "stepwise"}  # the name before TRL's PRMTrainer moved on; kept for old scripts
+
 
 @dataclass(frozen=True)
 class ExportFormat:
     name: str
     schema: pa.Schema
-    rows: Callable[[list[dict[str, Any]], float | None], list[dict[str, Any]]]  # (one tree's rows, threshold)
+    rows: Callable[[list[dict[str, Any]], float | None, bool], list[dict[str, Any]]]  # (tree rows, threshold, correct paths)
     doc: str
 
 
@@ -50,10 +54,11 @@ def step_is_good(mc_value: float | None, verdict: str | None, threshold: float |
 
 
 def labelled_segments(path: SolutionPath, threshold: float | None) -> list[tuple[Segment, bool]]:
-    """The path's segments with their labels, ending at the first `-` and before an undecided state."""
+    """The path's segments with their labels, ending at the first `-` and before an undecided state.
+    Every step of a correct sampled solution is good."""
     out: list[tuple[Segment, bool]] = []
     for seg in path.segments:
-        good = step_is_good(seg.mc_value, seg.verdict, threshold)
+        good = True if seg.on_correct_path else step_is_good(seg.mc_value, seg.verdict, threshold)
         if good is None:
             break
         out.append((seg, good))
@@ -71,16 +76,18 @@ def _steps(segments: list[tuple[Segment, bool]]) -> list[str]:
     return [s.text.strip() for s, _ in segments]
 
 
-def _labelled_paths(rows: list[dict[str, Any]], threshold: float | None) -> list[tuple[SolutionPath, list[tuple[Segment, bool]]]]:
+def _labelled_paths(
+    rows: list[dict[str, Any]], threshold: float | None, correct_paths: bool
+) -> list[tuple[SolutionPath, list[tuple[Segment, bool]]]]:
     out = []
-    for path in solution_paths(rows):
+    for path in solution_paths(rows, correct_paths=correct_paths):
         segments = labelled_segments(path, threshold)
         if segments:
             out.append((path, segments))
     return out
 
 
-def math_aps_rows(rows: list[dict[str, Any]], threshold: float | None) -> list[dict[str, Any]]:
+def math_aps_rows(rows: list[dict[str, Any]], threshold: float | None, correct_paths: bool) -> list[dict[str, Any]]:
     out = []
     for r in rows:
         good = step_is_good(r["mc_value"], r.get("verdict"), threshold)
@@ -89,9 +96,9 @@ def math_aps_rows(rows: list[dict[str, Any]], threshold: float | None) -> list[d
     return out
 
 
-def math_shepherd_rows(rows: list[dict[str, Any]], threshold: float | None) -> list[dict[str, Any]]:
+def math_shepherd_rows(rows: list[dict[str, Any]], threshold: float | None, correct_paths: bool) -> list[dict[str, Any]]:
     out = []
-    for path, segments in _labelled_paths(rows, threshold):
+    for path, segments in _labelled_paths(rows, threshold, correct_paths):
         steps = _steps(segments)
         signs = [_sign(good) for _, good in segments]
         out.append(
@@ -104,7 +111,7 @@ def math_shepherd_rows(rows: list[dict[str, Any]], threshold: float | None) -> l
     return out
 
 
-def trl_rows(rows: list[dict[str, Any]], threshold: float | None) -> list[dict[str, Any]]:
+def stepwise_rows(rows: list[dict[str, Any]], threshold: float | None, correct_paths: bool) -> list[dict[str, Any]]:
     return [
         {
             "prompt": path.question,
@@ -112,11 +119,11 @@ def trl_rows(rows: list[dict[str, Any]], threshold: float | None) -> list[dict[s
             "labels": [good for _, good in segments],
             "mc_values": [s.mc_value for s, _ in segments],
         }
-        for path, segments in _labelled_paths(rows, threshold)
+        for path, segments in _labelled_paths(rows, threshold, correct_paths)
     ]
 
 
-def qwen_prm_rows(rows: list[dict[str, Any]], threshold: float | None) -> list[dict[str, Any]]:
+def qwen_prm_rows(rows: list[dict[str, Any]], threshold: float | None, correct_paths: bool) -> list[dict[str, Any]]:
     return [
         {
             "query": path.question,
@@ -124,7 +131,7 @@ def qwen_prm_rows(rows: list[dict[str, Any]], threshold: float | None) -> list[d
             "labels": [good for _, good in segments],
             "mc_values": [s.mc_value for s, _ in segments],
         }
-        for path, segments in _labelled_paths(rows, threshold)
+        for path, segments in _labelled_paths(rows, threshold, correct_paths)
     ]
 
 
@@ -142,10 +149,11 @@ FORMATS: dict[str, ExportFormat] = {
             "math-shepherd",
             pa.schema([("input", _S), ("label", _S), ("task", _S)]),
             math_shepherd_rows,
-            "Math-Shepherd: one row per solution path, ' ки' after each step, + or - in its place in label.",
+            "Math-Shepherd: one row per solution path, ' ки' after each step, + or - in its place in label "
+            "(the input OpenRLHF-style PRM trainers read: input key `input`, label key `label`, placeholder ' ки').",
         ),
         ExportFormat(
-            "trl",
+            "stepwise",
             pa.schema(
                 [
                     ("prompt", _S),
@@ -154,8 +162,10 @@ FORMATS: dict[str, ExportFormat] = {
                     ("mc_values", pa.list_(pa.float64())),
                 ]
             ),
-            trl_rows,
-            "TRL stepwise supervision (PRMTrainer): one row per solution path.",
+            stepwise_rows,
+            "Stepwise supervision (prompt, completions, labels): one row per solution path, as axolotl's "
+            "`stepwise_supervised` datasets and TRL 1.x's `trl.experimental.prm` read it; mc_values keeps each "
+            "step's MC value (null on a correct path's unestimated steps).",
         ),
         ExportFormat(
             "qwen-prm",
@@ -175,6 +185,7 @@ FORMATS: dict[str, ExportFormat] = {
 
 
 def get_format(name: str) -> ExportFormat:
+    name = ALIASES.get(name, name)
     if name not in FORMATS:
         raise ValueError(f"unknown export format {name!r}; choose one of: {', '.join(FORMATS)}")
     return FORMATS[name]

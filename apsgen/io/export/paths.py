@@ -1,15 +1,19 @@
-"""Solution paths: the chains of labelled states of one search tree, rebuilt from step rows.
+"""Solution paths: the chains of states of one search tree, rebuilt from its step rows by id.
 
-A search tree is stored as annotated states (one step row each). Not every state of the tree is
-annotated: the binary search evaluates only some positions of a rollout, so a row's `parent_id`
-may name a state that has no row. A state whose every rollout was excluded has a row but no MC
-value. Neither kind carries a label, so both are folded into the next labelled state: its segment
-is all the text between its nearest labelled ancestor and its own end. That keeps each label at
-the end of the text it judges (the state's full prefix), which is what step-level PRM training
-reads, and invents no label for a step nobody estimated.
+Since steps schema version 3 every state the search created has a row (estimated or not), so a
+row's `parent_id` always names a row and a path is followed by ids alone. Outputs written before
+(versions 1 and 2) stored only estimated states: there a parent may have no row, and the nearest stored
+ancestor is found by text (the longest stored state whose full text the row's prefix starts with).
 
-A path runs from the root to a labelled leaf, and stops early at a located first error: every step
-after a first error is wrong by construction, and PRM datasets (PRM800K, Math-Shepherd) end there.
+Two kinds of path:
+
+- A searched path runs from the root to a leaf and stops early at a located first error (every
+  step after it is wrong by construction; PRM800K and Math-Shepherd end there too). Only states
+  with an MC value are its steps: a state without one is folded into the next estimated state, so
+  each label stays at the end of the text it judges and no label is invented.
+- A correct path is a sampled solution that reached the gold answer (its last state's
+  `label_source` is `correct_solution`): every state on it is a step, and every step is good. A
+  correct path through a located first error contradicts it and is left out.
 """
 
 from __future__ import annotations
@@ -20,12 +24,13 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Segment:
-    """One labelled state along a path: the text it adds since the previous labelled state."""
+    """One step along a path: the text it adds since the previous step."""
 
     node_id: int
-    text: str  # full_text(this) minus full_text(previous labelled state)
-    mc_value: float
+    text: str  # full_text(this) minus full_text(previous step)
+    mc_value: float | None  # None only on a correct path, for a state nobody estimated
     is_first_error: bool
+    on_correct_path: bool = False
     verdict: str | None = None  # the label rule's (None in outputs written before verdicts were stored)
 
 
@@ -35,6 +40,7 @@ class SolutionPath:
     question: str
     dataset: str
     segments: tuple[Segment, ...]
+    correct: bool = False  # a correct sampled solution (all steps good)
 
     @property
     def end_node(self) -> int:
@@ -45,80 +51,75 @@ def full_text(row: dict[str, Any]) -> str:
     return row["prefix"] + row["step_text"]
 
 
-def labelled_parents(rows: list[dict[str, Any]], *, with_unlabelled: bool = False) -> dict[int, int | None]:
-    """For each labelled state of one tree, its nearest labelled ancestor (None: the root).
-
-    `with_unlabelled` treats states without an MC value as nodes too (the tree viewer shows them).
-    """
+def tree_parents(rows: list[dict[str, Any]]) -> dict[int, int | None]:
+    """Each row's parent row (None: the root): by `parent_id`, or by text where the parent has no row."""
     by_id = {r["node_id"]: r for r in rows}
-    labelled = {nid: r for nid, r in by_id.items() if with_unlabelled or r["mc_value"] is not None}
-    # Longest first, so the first text match is the nearest ancestor.
-    by_length = sorted(labelled.values(), key=lambda r: (-len(full_text(r)), r["node_id"]))
-
-    def by_text(row: dict[str, Any]) -> int | None:
-        # The parent has no row: text only grows along a path, so the nearest labelled ancestor
-        # is the longest labelled state whose full text the row's prefix starts with.
-        prefix = row["prefix"]
-        for cand in by_length:
-            text = full_text(cand)
-            if len(text) <= len(prefix) and prefix.startswith(text) and cand["node_id"] != row["node_id"]:
-                return cand["node_id"]
-        return None
-
     parents: dict[int, int | None] = {}
-    for nid, row in labelled.items():
-        cur = row
-        parent: int | None = None
-        seen = {nid}
-        while True:
-            pid = cur["parent_id"]
-            if pid is None:
-                break
-            if pid in labelled:
-                parent = pid
-                break
-            if pid in by_id and pid not in seen:  # annotated without a label: keep climbing
-                seen.add(pid)
-                cur = by_id[pid]
-                continue
-            parent = by_text(cur)
-            break
-        parents[nid] = parent
+    by_length: list[dict[str, Any]] | None = None
+    for nid, row in by_id.items():
+        pid = row["parent_id"]
+        if pid is None or pid in by_id:
+            parents[nid] = pid
+            continue
+        if by_length is None:  # only old outputs get here; longest first = nearest ancestor
+            by_length = sorted(by_id.values(), key=lambda r: (-len(full_text(r)), r["node_id"]))
+        prefix = row["prefix"]
+        parents[nid] = next(
+            (c["node_id"] for c in by_length
+             if len(full_text(c)) <= len(prefix) and prefix.startswith(full_text(c)) and c["node_id"] != nid),
+            None,
+        )
     return parents
 
 
-def solution_paths(rows: list[dict[str, Any]]) -> list[SolutionPath]:
-    """The solution paths of one tree's step rows, ordered by their end state's node id."""
-    if not rows:
-        return []
-    parents = labelled_parents(rows)
-    by_id = {r["node_id"]: r for r in rows}
-    has_child = {p for p in parents.values() if p is not None}
-
-    ends: set[int] = set()
-    for leaf in (n for n in parents if n not in has_child):
-        chain = _chain(leaf, parents)
-        first_error = next((n for n in chain if by_id[n]["is_first_error"]), None)
-        ends.add(first_error if first_error is not None else leaf)
-    first = rows[0]
-    out = []
-    for end in sorted(ends):
-        chain = _chain(end, parents)
-        segments = []
-        prev_text = ""
-        for n in chain:
-            text = full_text(by_id[n])
-            segment = text[len(prev_text):] if text.startswith(prev_text) else text
-            row = by_id[n]
-            segments.append(Segment(n, segment, float(row["mc_value"]), bool(row["is_first_error"]), row.get("verdict")))
-            prev_text = text
-        out.append(SolutionPath(first["problem_id"], first["question"], first["dataset"], tuple(segments)))
-    return out
-
-
 def _chain(node: int, parents: dict[int, int | None]) -> list[int]:
-    """Root-first list of labelled states ending at `node`."""
+    """Root-first list of the rows ending at `node`."""
     chain = [node]
     while (p := parents[chain[-1]]) is not None and p not in chain:
         chain.append(p)
     return chain[::-1]
+
+
+def _segments(chain: list[int], by_id: dict[int, dict[str, Any]], correct: bool) -> tuple[Segment, ...]:
+    segments = []
+    prev_text = ""
+    for n in chain:
+        row = by_id[n]
+        if row["mc_value"] is None and not correct:
+            continue  # folded into the next estimated state
+        text = full_text(row)
+        segment = text[len(prev_text):] if text.startswith(prev_text) else text
+        segments.append(Segment(n, segment, row["mc_value"], bool(row["is_first_error"]), correct, row.get("verdict")))
+        prev_text = text
+    return tuple(segments)
+
+
+def solution_paths(rows: list[dict[str, Any]], *, correct_paths: bool = True) -> list[SolutionPath]:
+    """The solution paths of one tree's step rows, ordered by end state (searched before correct)."""
+    if not rows:
+        return []
+    parents = tree_parents(rows)
+    by_id = {r["node_id"]: r for r in rows}
+    has_child = {p for p in parents.values() if p is not None}
+    ends: dict[int, list[int]] = {}  # searched path end -> its chain
+    correct: set[int] = set()
+    for leaf in sorted(n for n in parents if n not in has_child):
+        chain = _chain(leaf, parents)
+        cut = next((i for i, n in enumerate(chain) if by_id[n]["is_first_error"]), None)
+        if by_id[leaf]["label_source"] == "correct_solution" and cut is None:
+            if correct_paths:
+                correct.add(leaf)
+            continue
+        if cut is None:  # no located error: the path ends at its last estimate
+            cut = max((i for i, n in enumerate(chain) if by_id[n]["mc_value"] is not None), default=None)
+        if cut is not None:
+            ends[chain[cut]] = chain[: cut + 1]
+    # An end inside another end's chain is a prefix of that path, not a path of its own.
+    inner = {n for chain in ends.values() for n in chain[:-1]}
+    searched = set(ends) - inner
+    first = rows[0]
+    out = []
+    for end, is_correct in [*((e, False) for e in sorted(searched)), *((e, True) for e in sorted(correct))]:
+        segments = _segments(_chain(end, parents), by_id, is_correct)
+        out.append(SolutionPath(first["problem_id"], first["question"], first["dataset"], segments, is_correct))
+    return out
