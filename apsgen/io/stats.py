@@ -109,7 +109,7 @@ class DatasetStats:
             f"{skipped} skipped ({reasons}), {self.failed} failed",
             f"  dropped       {self.excluded} excluded as contaminated, {self.duplicates} duplicates, "
             f"{self.bad_rows} bad rows",
-            f"  steps         {self.steps} annotated ({self.unlabelled_steps} without MC), "
+            f"  steps         {self.steps} stored states ({self.unlabelled_steps} without MC), "
             f"{self.first_errors} first errors",
             "  verdicts      " + (", ".join(f"{k} {v}" for k, v in sorted(self.verdicts.items())) or "none")
             + "; first errors by step index: "

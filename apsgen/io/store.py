@@ -150,9 +150,12 @@ class OutputStore:
     def repair(self) -> int:
         """Remove step shards no problem shard commits, shards a compaction superseded, and
         leftover temporary files."""
-        for path in self.superseded():
-            log.info("removing %s (merged into a compacted shard)", path)
+        merged = self.superseded()
+        for path in merged:
+            log.debug("removing %s (merged into a compacted shard)", path)
             self.fs.delete_file(path)
+        if merged:
+            log.info("removed %d shards merged into compacted shards", len(merged))
         committed = set(self._ranged("problems"))
         removed = 0
         for num, path in self._ranged("data").items():
