@@ -170,7 +170,7 @@ def compute_stats(output: str) -> DatasetStats:
                 first_errors += bool(r["is_first_error"])
                 if r["is_first_error"]:
                     by_step[r["step_index"]] += 1
-                if r.get("verdict") is not None:  # outputs before schema v2 have none
+                if r.get("verdict") is not None and r["label_source"] != "unestimated":  # none before schema v2
                     verdicts[r["verdict"]] += 1
                 mc = r["mc_value"]
                 if mc is None:

@@ -359,7 +359,7 @@ def _account(summary: RunSummary, result) -> None:
     summary.policy_calls += result.n_policy_calls
     summary.prompt_tokens += result.prompt_tokens
     summary.generated_tokens += result.generated_tokens
-    summary.steps += len(result.steps)
+    summary.steps += result.n_estimated
     summary.positive += result.n_positive
     summary.negative += result.n_negative
     summary.undecided += result.n_undecided

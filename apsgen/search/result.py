@@ -82,4 +82,10 @@ class ProblemResult:
 
     @property
     def n_undecided(self) -> int:
-        return sum(1 for s in self.steps if s.verdict == "undecided")
+        """Estimated steps the label rule left undecided (states nobody estimated are not counted)."""
+        return sum(1 for s in self.steps if s.verdict == "undecided" and s.label_source != "unestimated")
+
+    @property
+    def n_estimated(self) -> int:
+        """Stored states that carry an estimate or a solution's own verdict."""
+        return sum(1 for s in self.steps if s.label_source != "unestimated")
