@@ -145,7 +145,9 @@ def test_per_step_mc_labels_every_step_of_wrong_solutions() -> None:
     r = next(r for r in results if r.status == "searched")
     assert r.n_searches == 16 - r.screen_correct  # every wrong screening solution
     assert r.n_first_errors >= 1
-    assert {s.label_source for s in r.steps} <= {"rollouts", "wrong_solution"}
+    # states after a located first error are stored (the whole tree) but never estimated
+    assert {s.label_source for s in r.steps} <= {"rollouts", "wrong_solution", "unestimated"}
+    assert all(s.mc_value is None for s in r.steps if s.label_source == "unestimated")
 
 
 def test_label_rules_under_recovery() -> None:
