@@ -37,9 +37,31 @@ class DatasetSpec(_Strict):
         description="How the gold answer is written: a bare answer, a GSM8K solution ending in "
         "'#### 42', a MATH solution with \\boxed{...}, or auto (detect per row).",
     )
+    steps_column: str | None = Field(
+        None,
+        description="search.mode annotate: a column holding each row's solution as a list of steps to label.",
+    )
+    solution_column: str | None = Field(
+        None,
+        description="search.mode annotate: a column holding each row's solution as text, split into steps by "
+        "the job's step rule (search.step_mode).",
+    )
     limit: int | None = Field(None, ge=1)
     shuffle: bool = False
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _one_solution_column(self) -> DatasetSpec:
+        if self.steps_column is not None and self.solution_column is not None:
+            raise ValueError(
+                f"dataset: give steps_column ({self.steps_column!r}) or solution_column "
+                f"({self.solution_column!r}), not both"
+            )
+        return self
+
+    @property
+    def solution_source(self) -> str | None:
+        return self.steps_column or self.solution_column
 
 
 class PromptSpec(_Strict):
@@ -147,7 +169,17 @@ class SearchSpec(_Strict):
     """OmegaPRM parameters: the search's are those of Luo et al. 2024 (arXiv 2406.06592); the label rule's
     default is the sequential test, which `apsgen bench search` shows is right far more often."""
 
-    mode: Literal["omegaprm", "per_step_mc"] = "omegaprm"
+    mode: Literal["omegaprm", "per_step_mc", "annotate"] = Field(
+        "omegaprm",
+        description="omegaprm: sample solutions and search them (Luo et al. 2024); per_step_mc: estimate every "
+        "step of the sampled wrong solutions (Math-Shepherd); annotate: label the solutions the dataset gives "
+        "(dataset.steps_column or solution_column) with the policy as the completer.",
+    )
+    annotate: Literal["binary", "per_step"] = Field(
+        "binary",
+        description="annotate mode: a binary search for the first wrong step with the label rule, or every step's "
+        "MC in order (Math-Shepherd's way).",
+    )
     alpha: float = Field(0.5, gt=0, le=1)
     beta: float = Field(0.9, gt=0, le=1)
     length_scale: int = Field(500, ge=1, description="L: rollout length (tokens) that scales the beta term.")
@@ -267,6 +299,56 @@ class HubSpec(_Strict):
     license: str = "apache-2.0"
 
 
+JUDGE_SYSTEM = (
+    "You check math solutions step by step. Find the earliest step that contains an error (a wrong "
+    "calculation, a wrong claim, or a step that does not follow). Steps after a wrong step do not matter."
+)
+JUDGE_TEMPLATE = (
+    "Problem:\n{problem}\n\nSolution, split into numbered steps:\n{steps}\n\n"
+    "Which step is the first wrong one? Reply with its number in \\boxed{}, for example \\boxed{2}, "
+    "or \\boxed{none} if every step is correct."
+)
+
+
+class SimulatedJudgeSpec(_Strict):
+    accuracy: float = Field(
+        0.9, ge=0, le=1,
+        description="Chance the simulated judge names the planted first wrong step (or none) of what it is shown; "
+        "otherwise it names another step or none.",
+    )
+    unparseable_rate: float = Field(0.0, ge=0, le=1, description="Chance its reply has no verdict in it.")
+
+
+class JudgeSpec(_Strict):
+    """A second model that reads each labelled path and names its first wrong step, for the consensus filter
+    (Zhang et al. 2025, "The Lessons of Developing Process Reward Models")."""
+
+    backend: Literal["vllm", "openai", "simulated"] = Field(
+        "vllm",
+        description="vllm: an engine inside each search worker (the policy's own engine when `model` is the "
+        "policy's); openai: an OpenAI-compatible server (`openai.base_url`); simulated: tests and benchmarks.",
+    )
+    model: str | None = Field(None, description="The judge model (default: the policy's model).")
+    revision: str | None = None
+    system: str = Field(JUDGE_SYSTEM, description="The judge's instruction.")
+    template: str = Field(
+        JUDGE_TEMPLATE, description="The user message; {problem} and {steps} (numbered 1..n) are replaced (no other braces are special)."
+    )
+    max_tokens: int = Field(1024, ge=1, description="Tokens the judge may write before its verdict.")
+    temperature: float = Field(0.0, ge=0)
+    engine: EngineSpec = Field(default_factory=EngineSpec)
+    openai: OpenAISpec = Field(default_factory=OpenAISpec)
+    simulated: SimulatedJudgeSpec = Field(default_factory=SimulatedJudgeSpec)
+
+    @field_validator("template")
+    @classmethod
+    def _has_fields(cls, v: str) -> str:
+        missing = [f for f in ("{problem}", "{steps}") if f not in v]
+        if missing:
+            raise ValueError(f"judge.template lacks {', '.join(missing)}")
+        return v
+
+
 class JobSpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     description: str = ""
@@ -281,6 +363,9 @@ class JobSpec(_Strict):
     verify: VerifySpec = Field(default_factory=VerifySpec)
     runner: RunnerSpec = Field(default_factory=RunnerSpec)
     hub: HubSpec = Field(default_factory=HubSpec)
+    judge: JudgeSpec | None = Field(
+        None, description="An LLM judge for the consensus filter (off when absent): rows carry its verdict."
+    )
     output: str | None = Field(None, description="Output directory or URI; default out/<name>.")
 
     @model_validator(mode="after")
@@ -288,6 +373,17 @@ class JobSpec(_Strict):
         sim = self.policy.simulated
         if sim.min_steps > sim.max_steps:
             raise ValueError(f"policy.simulated.min_steps {sim.min_steps} > max_steps {sim.max_steps}")
+        given = self.dataset.solution_source
+        if self.search.mode == "annotate" and given is None:
+            raise ValueError(
+                "search.mode annotate labels given solutions: set dataset.steps_column (a list of steps per row) "
+                "or dataset.solution_column (the solution text)"
+            )
+        if self.search.mode != "annotate" and given is not None:
+            raise ValueError(
+                f"dataset column {given!r} holds solutions to label, which only search.mode annotate reads "
+                f"(search.mode is {self.search.mode!r})"
+            )
         return self
 
     def output_dir(self) -> str:

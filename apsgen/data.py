@@ -57,9 +57,58 @@ def normalise_text(text: str) -> str:
     return " ".join(text.split()).lower()
 
 
-def problem_id(question: str, answer: str) -> str:
-    digest = hashlib.sha256(f"{normalise_text(question)}\x00{normalise_text(answer)}".encode())
-    return digest.hexdigest()[:16]
+def problem_id(question: str, answer: str, solution: str | None = None) -> str:
+    """Stable id of a question with its gold answer (and, in annotate mode, the solution to label)."""
+    key = f"{normalise_text(question)}\x00{normalise_text(answer)}"
+    if solution is not None:
+        key += f"\x00{solution}"  # exact text: two solutions differing in a step are two items
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+# A given solution longer than this is a bad row: labelling it would mean prompts past any context.
+MAX_GIVEN_SOLUTION_CHARS = 100_000
+MAX_GIVEN_STEPS = 200
+
+
+def given_steps(value: Any) -> tuple[tuple[str, ...] | None, str | None]:
+    """(steps, None) for a usable list of steps, else (None, why not)."""
+    if value is None or isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        return None, f"expected a list of steps, got {type(value).__name__}"
+    steps = list(value)
+    if not steps:
+        return None, "the solution has no steps"
+    if len(steps) > MAX_GIVEN_STEPS:
+        return None, f"{len(steps)} steps (at most {MAX_GIVEN_STEPS})"
+    out = []
+    for i, step in enumerate(steps):
+        if not isinstance(step, str) or not step.strip():
+            return None, f"step {i} is empty or not text: {str(step)[:40]!r}"
+        out.append(step)
+    if sum(len(x) for x in out) > MAX_GIVEN_SOLUTION_CHARS:
+        return None, f"the solution is longer than {MAX_GIVEN_SOLUTION_CHARS} characters"
+    return tuple(out), None
+
+
+def given_text(value: Any) -> tuple[str | None, str | None]:
+    if value is None or not str(value).strip():
+        return None, "empty or missing solution"
+    text = str(value)
+    if len(text) > MAX_GIVEN_SOLUTION_CHARS:
+        return None, f"the solution is longer than {MAX_GIVEN_SOLUTION_CHARS} characters"
+    return text, None
+
+
+def join_steps(steps: tuple[str, ...]) -> tuple[str, list[int]]:
+    """A list of steps as one solution text (steps separated by a blank line, the delimiter the
+    policy's prompt asks for) and the offsets where each step but the last ends."""
+    parts = [s.strip() for s in steps]
+    text, bounds = "", []
+    for i, part in enumerate(parts):
+        text += part
+        if i < len(parts) - 1:
+            text += "\n\n"
+            bounds.append(len(text))
+    return text, bounds
 
 
 def gold_answer(value: Any, layout: str) -> str | None:
@@ -129,7 +178,12 @@ def load_problems(
 
     ds = _load_rows(spec)
     columns = list(ds.column_names)
-    for role, col in (("question", spec.question_column), ("answer", spec.answer_column)):
+    roles = [("question", spec.question_column), ("answer", spec.answer_column)]
+    if spec.steps_column is not None:
+        roles.append(("steps", spec.steps_column))
+    if spec.solution_column is not None:
+        roles.append(("solution", spec.solution_column))
+    for role, col in roles:
         if col not in columns:
             raise DatasetError(
                 f"{role} column {col!r} not found in {spec.path}; columns are: {', '.join(columns)} "
@@ -144,7 +198,7 @@ def load_problems(
     report = LoadReport(problems=[], source=spec.path, n_rows=len(ds))
     seen: set[str] = set()
     label = Path(spec.path).stem if _resolve_local(spec.path) else spec.path
-    for row_no, row in enumerate(ds.select_columns([spec.question_column, spec.answer_column])):
+    for row_no, row in enumerate(ds.select_columns([c for _, c in roles])):
         question = row[spec.question_column]
         question = str(question).strip() if question is not None else ""
         if not question:
@@ -164,12 +218,27 @@ def load_problems(
         if normalise_text(question) in excluded:
             report.n_excluded += 1
             continue
-        pid = problem_id(question, answer)
+        steps: tuple[str, ...] | None = None
+        solution: str | None = None
+        if spec.steps_column is not None:
+            steps, why = given_steps(row[spec.steps_column])
+            if steps is None:
+                report.bad_rows.append(BadRow(row_no, f"{spec.steps_column!r}: {why}"))
+                continue
+        if spec.solution_column is not None:
+            solution, why = given_text(row[spec.solution_column])
+            if solution is None:
+                report.bad_rows.append(BadRow(row_no, f"{spec.solution_column!r}: {why}"))
+                continue
+        given = join_steps(steps)[0] if steps is not None else solution
+        pid = problem_id(question, answer, given)
         if pid in seen:
             report.n_duplicates += 1
             continue
         seen.add(pid)
-        report.problems.append(Problem(id=pid, question=question, answer=answer, dataset=label, row=row_no))
+        report.problems.append(
+            Problem(id=pid, question=question, answer=answer, dataset=label, row=row_no, steps=steps, solution=solution)
+        )
     for bad in report.bad_rows[:20]:
         log.warning("%s row %d skipped: %s", spec.path, bad.row, bad.reason)
     if len(report.bad_rows) > 20:

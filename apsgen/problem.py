@@ -12,3 +12,11 @@ class Problem:
     answer: str  # the gold final answer alone (already extracted from a worked solution)
     dataset: str = ""
     row: int = -1  # row number in the source dataset, for messages
+    # A given solution to label (search.mode annotate): its steps, or its text to split by the job's
+    # step rule. None for questions whose solutions the policy samples.
+    steps: tuple[str, ...] | None = None
+    solution: str | None = None
+
+    @property
+    def has_solution(self) -> bool:
+        return self.steps is not None or self.solution is not None

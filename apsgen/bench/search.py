@@ -8,6 +8,12 @@ planted truth: a located first error is right when its step holds the first wron
 path; a state's verdict is right when it says "correct" exactly for prefixes without a planted
 error. Tokens are counted per *correctly* located first error. Report on seeds the rules were not
 tuned on (`--seeds`; the defaults were tuned on seed 1).
+
+A simulated LLM judge (`--judge-accuracy`, default 0.9: it names the planted first wrong step of the
+path it reads with that probability) reads every labelled path, as `judge:` does in a job; the
+consensus columns give the precision of the first errors it agreed with and the share it kept
+(what `apsgen export --consensus` would write). The simulated judge's mistakes are independent
+of the Monte Carlo ones, so these columns are an upper bound for a real judge.
 """
 
 from __future__ import annotations
@@ -54,6 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="a search setting for the label rules (not the baseline), e.g. --set k_max=48; repeatable",
     )
+    parser.add_argument("--judge-accuracy", type=float, default=0.9,
+                        help="accuracy of the simulated judge for the consensus columns (default 0.9; -1: no judge)")
     parser.add_argument("--json", action="store_true", help="print one JSON line instead of tables")
 
 
@@ -91,7 +99,8 @@ def score(problems: list[Problem], results: list[ProblemResult], spec: Simulated
         (
             "problems located right searches tokens zero_search "
             "right_root located_root right_pool located_pool searches_root "
-            "truth_correct said_wrong truth_wrong said_correct undecided_states"
+            "truth_correct said_wrong truth_wrong said_correct undecided_states "
+            "judged_located located_kept right_kept"
         ).split(),
         0,
     )
@@ -112,6 +121,11 @@ def score(problems: list[Problem], results: list[ProblemResult], spec: Simulated
                 c["right"] += good
                 c[f"located_{where}"] += 1
                 c[f"right_{where}"] += good
+                if s.judge_outcome is not None:
+                    c["judged_located"] += 1
+                    kept = s.judge_outcome == "agree"
+                    c["located_kept"] += kept
+                    c["right_kept"] += kept and good
             if s.verdict == "undecided":
                 c["undecided_states"] += 1
             elif off is None:
@@ -137,6 +151,11 @@ def figures(c: dict[str, Any]) -> dict[str, Any]:
         "false_wrong_rate": _ratio(c["said_wrong"], c["truth_correct"]),
         "false_correct_rate": _ratio(c["said_correct"], c["truth_wrong"]),
         "undecided_states": c["undecided_states"],
+        "consensus": {
+            "precision": _ratio(c["right_kept"], c["located_kept"]),
+            "kept": _ratio(c["located_kept"], c["judged_located"]),
+            "correct_per_question": _ratio(c["right_kept"], c["problems"]),
+        },
         "root": {"searches": c["searches_root"], "located": c["located_root"], "precision": _ratio(c["right_root"], c["located_root"])},
         "pool": {
             "searches": c["searches"] - c["searches_root"],
@@ -147,6 +166,8 @@ def figures(c: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_cell(cell: tuple[float, tuple[float, float], int, str], seeds: list[int], args: argparse.Namespace) -> dict[str, Any]:
+    from apsgen.config import SimulatedJudgeSpec
+    from apsgen.judge import SimulatedJudge
     from apsgen.verify import Verifier
 
     recover, success, k, rule = cell
@@ -158,10 +179,17 @@ def run_cell(cell: tuple[float, tuple[float, float], int, str], seeds: list[int]
         for seed in seeds:
             problems = simulated_problems(args.problems, spec, seed=seed)
             policy = SimulatedPolicy(spec, seed=seed)
+            judge = (
+                SimulatedJudge(SimulatedJudgeSpec(accuracy=args.judge_accuracy), seed=seed, policy_spec=spec)
+                if args.judge_accuracy >= 0 else None
+            )
 
             async def all_problems() -> list[ProblemResult]:
                 return await asyncio.gather(
-                    *(run_search(p, policy, verifier, search, Sampling(max_tokens=1024), seed=seed) for p in problems)
+                    *(
+                        run_search(p, policy, verifier, search, Sampling(max_tokens=1024), seed=seed, judge=judge)
+                        for p in problems
+                    )
                 )
 
             counts = score(problems, asyncio.run(all_problems()), spec)
@@ -209,6 +237,7 @@ def run(args: argparse.Namespace) -> int:
             "hard_step_rate": args.hard_step_rate,
             "max_searches": args.max_searches,
             "screen_samples": args.screen_samples,
+            "judge_accuracy": args.judge_accuracy if args.judge_accuracy >= 0 else None,
             "wall_s": round(time.perf_counter() - t0, 1),
         },
         "cells": cells,
@@ -228,9 +257,10 @@ def format_tables(report: dict[str, Any]) -> str:
         f"hard steps {s['hard_step_rate']}, max_searches {s['max_searches']}, {s['wall_s']} s; "
         f"default rule: {report['default_rule']}",
         "precision = located first errors at the planted step; recall = right / searches; "
-        "tok/right = generated tokens per correctly located first error",
+        "tok/right = generated tokens per correctly located first error; cons prec / kept = precision of the "
+        f"first errors a simulated judge (accuracy {s['judge_accuracy']}) agreed with, and the share it kept",
         f"{'recover':>7} {'success':>9} {'k':>3} {'rule':>11} {'precision':>9} {'recall':>6} {'right/q':>7} "
-        f"{'tok/right':>9} {'vs psmc':>7} {'0-search':>8} {'F-wrong':>7} {'F-corr':>7} {'root prec':>9} {'pool prec':>9}",
+        f"{'tok/right':>9} {'vs psmc':>7} {'0-search':>8} {'F-wrong':>7} {'F-corr':>7} {'root prec':>9} {'pool prec':>9} {'cons prec':>9} {'kept':>5}",
     ]
     base = {(c["recover"], tuple(c["success"]), c["k"]): c for c in report["cells"] if c["rule"] == BASELINE}
     for c in report["cells"]:
@@ -241,6 +271,7 @@ def format_tables(report: dict[str, Any]) -> str:
             f"{_f(c['precision'], '.3f'):>9} {_f(c['recall'], '.3f'):>6} {_f(c['correct_per_question'], '.1f'):>7} "
             f"{_f(c['tokens_per_correct'], ',.0f'):>9} {_f(speedup, '.2f'):>7} {c['zero_search_questions']:>8} "
             f"{_f(c['false_wrong_rate'], '.3f'):>7} {_f(c['false_correct_rate'], '.3f'):>7} "
-            f"{_f(c['root']['precision'], '.3f'):>9} {_f(c['pool']['precision'], '.3f'):>9}"
+            f"{_f(c['root']['precision'], '.3f'):>9} {_f(c['pool']['precision'], '.3f'):>9} "
+            f"{_f(c['consensus']['precision'], '.3f'):>9} {_f(c['consensus']['kept'], '.2f'):>5}"
         )
     return "\n".join(lines)

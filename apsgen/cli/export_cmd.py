@@ -1,4 +1,4 @@
-"""`apsgen export OUT_DIR --format F [--threshold T] [--output DIR] [--jsonl] [--no-correct-paths]`."""
+"""`apsgen export OUT_DIR --format F [--threshold T] [--output DIR] [--jsonl] [--no-correct-paths] [--consensus]`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ def register(sub) -> None:
     p.add_argument("--jsonl", action="store_true", help="also write JSON Lines beside each Parquet file")
     p.add_argument("--no-correct-paths", dest="correct_paths", action="store_false",
                    help="leave out the correct sampled solutions (exported as all-good paths by default)")
+    p.add_argument("--consensus", action="store_true",
+                   help="keep only the paths the job's LLM judge agreed with (needs a job run with `judge:`)")
     p.set_defaults(func=run)
 
 
@@ -26,7 +28,7 @@ def run(args) -> int:
 
     try:
         report = export(args.output_dir, args.formats, args.output, threshold=args.threshold, jsonl=args.jsonl,
-                        correct_paths=args.correct_paths)
+                        correct_paths=args.correct_paths, consensus=args.consensus)
     except ExportError as e:
         raise UserError(str(e)) from None
     print(report.render())

@@ -148,6 +148,10 @@ def render_card(
         f"| positive / negative (MC > 0) | {stats.positive_mc0} / {stats.negative_mc0} |",
         f"| positive / negative (MC > 0.5) | {stats.positive_mc05} / {stats.negative_mc05} |",
         f"| first errors located | {stats.first_errors} |",
+        *([f"| given solutions labelled (annotate mode) | {stats.given_solutions} |"] if stats.given_solutions else []),
+        *([f"| LLM-judge consensus | {stats.consensus_paths} of {stats.judged_paths} judged paths agree "
+           f"({100 * (stats.consensus_fraction or 0):.1f}% kept by `apsgen export --consensus`; "
+           f"{stats.judge_unparseable} replies without a verdict) |"] if stats.judged_paths else []),
         f"| solution paths | {stats.paths}, of which {stats.correct_paths} correct solutions (all steps good) "
         f"(steps per path: mean {stats.steps_per_path.mean}, "
         f"max {stats.steps_per_path.max}) |",

@@ -66,6 +66,9 @@ def step_rows(problem: Problem, result: ProblemResult, prov: Provenance, created
             "reference_value": s.reference_value,
             "parent_mc": s.parent_mc,
             "label_rule": result.label_rule,
+            "solution_source": result.solution_source,
+            "judge_first_error": s.judge_first_error,
+            "judge_outcome": s.judge_outcome,
         }
         for s in result.steps
     ]
@@ -91,6 +94,11 @@ def problem_row(problem: Problem, result: ProblemResult, fingerprint: str, creat
         "stop_reason": result.stop_reason,
         "label_rule": result.label_rule,
         "error": result.error,
+        "solution_source": result.solution_source,
+        "solution_outcome": result.solution_outcome,
+        "n_judged_paths": result.n_judged_paths,
+        "n_consensus_paths": result.n_consensus_paths,
+        "n_judge_unparseable": result.n_judge_unparseable,
         "n_policy_calls": result.n_policy_calls,
         "n_rollouts": result.n_rollouts,
         "prompt_tokens": result.prompt_tokens,

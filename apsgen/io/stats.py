@@ -83,6 +83,14 @@ class DatasetStats:
     verifier_outcomes: dict[str, int] = field(default_factory=dict)
     verdicts: dict[str, int] = field(default_factory=dict)  # the label rule's: correct / wrong / undecided
     first_errors_by_step: dict[int, int] = field(default_factory=dict)  # step index -> first errors located
+    judged_paths: int = 0  # labelled paths an LLM judge read (judge: in the job)
+    consensus_paths: int = 0  # of those, where it named the located first wrong step (or none, with none)
+    judge_unparseable: int = 0  # of those, replies without a verdict
+    given_solutions: int = 0  # problems whose solution came from the dataset (search.mode annotate)
+
+    @property
+    def consensus_fraction(self) -> float | None:
+        return self.consensus_paths / self.judged_paths if self.judged_paths else None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,6 +137,14 @@ class DatasetStats:
             f"{self.prompt_tokens} prompt tokens",
             f"  verifier      {outcomes or 'no rollouts'}",
         ]
+        if self.given_solutions:
+            lines.insert(2, f"  given         {self.given_solutions} solutions from the dataset labelled (annotate mode)")
+        if self.judged_paths:
+            lines.append(
+                f"  judge         {self.consensus_paths} of {self.judged_paths} judged paths agree "
+                f"({100 * (self.consensus_fraction or 0):.1f}%: what `apsgen export --consensus` keeps), "
+                f"{self.judge_unparseable} replies without a verdict"
+            )
         return "\n".join(lines)
 
 
@@ -220,4 +236,8 @@ def compute_stats(output: str) -> DatasetStats:
         verifier_outcomes=dict(outcomes),
         verdicts=dict(sorted(verdicts.items())),
         first_errors_by_step=dict(sorted(by_step.items())),
+        judged_paths=sum(p.get("n_judged_paths") or 0 for p in problems),
+        consensus_paths=sum(p.get("n_consensus_paths") or 0 for p in problems),
+        judge_unparseable=sum(p.get("n_judge_unparseable") or 0 for p in problems),
+        given_solutions=sum(p.get("solution_source") == "given" for p in problems),
     )

@@ -104,9 +104,15 @@ class OpenAIPolicy(ChatPromptPolicy):
         if self._session is None:
             await self.start()
         assert self.prompts is not None
+        return await self.generate_text(self.prompts.render(question, prefix), n, sampling)
+
+    async def generate_text(self, prompt: str, n: int, sampling: Sampling) -> Generation:
+        """n completions of a fully rendered prompt (the judge renders its own with this model's template)."""
+        if self._session is None:
+            await self.start()
         payload: dict[str, Any] = {
             "model": self.served_model,
-            "prompt": self.prompts.render(question, prefix),
+            "prompt": prompt,
             "n": n,
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,

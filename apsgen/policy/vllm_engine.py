@@ -114,6 +114,13 @@ class VLLMPolicy(ChatPromptPolicy):
     async def generate(self, question: str, prefix: str, n: int, sampling: Sampling) -> Generation:
         if self._engine is None:
             await self.start()
+        assert self.prompts is not None
+        return await self.generate_text(self.prompts.render(question, prefix), n, sampling)
+
+    async def generate_text(self, prompt: str, n: int, sampling: Sampling) -> Generation:
+        """n completions of a fully rendered prompt (the judge renders its own on this engine)."""
+        if self._engine is None:
+            await self.start()
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind
 
@@ -126,7 +133,6 @@ class VLLMPolicy(ChatPromptPolicy):
             seed=sampling.seed,
             output_kind=RequestOutputKind.FINAL_ONLY,
         )
-        prompt = self.prompts.render(question, prefix)
         final = None
         async for out in self._engine.generate(prompt, params, f"apsgen-{next(self._ids)}"):
             final = out

@@ -15,7 +15,7 @@ def label_settings(spec: JobSpec) -> dict:
     policy["dtype"] = spec.policy.engine.dtype
     if spec.policy.backend != "simulated":
         policy.pop("simulated")
-    return {
+    settings = {
         "search": spec.search.model_dump(),
         "policy": policy,
         "sampling": spec.sampling.model_dump(),
@@ -23,6 +23,9 @@ def label_settings(spec: JobSpec) -> dict:
         "seed": spec.seed,
         "answer_format": spec.dataset.answer_format,
     }
+    if spec.judge is not None:  # its verdicts are in the rows (absent: fingerprints stay as before)
+        settings["judge"] = spec.judge.model_dump(exclude={"engine", "openai"})
+    return settings
 
 
 def fingerprint(spec: JobSpec) -> str:

@@ -100,6 +100,11 @@ class SearchWorker:
 
         v = self.spec.verify
         self.verifier = Verifier(timeout_s=v.timeout_s, workers=v.workers, last_number_fallback=v.last_number_fallback)
+        self.judge: Any = None
+        if self.spec.judge is not None:
+            from apsgen.judge import make_judge
+
+            self.judge = make_judge(self.spec.judge, self.spec.policy, policy=policy, seed=self.spec.seed)
         s = self.spec.sampling
         self.sampling = Sampling(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens, stop=tuple(s.stop))
         self._started: asyncio.Task | None = None
@@ -148,7 +153,8 @@ class SearchWorker:
         await self._start()  # an engine that cannot start fails the call: the driver sees a lost worker
         try:
             result = await run_search(
-                problem, self.policy, self.verifier, self.spec.search, self.sampling, seed=self.spec.seed
+                problem, self.policy, self.verifier, self.spec.search, self.sampling, seed=self.spec.seed,
+                judge=self.judge,
             )
             return SearchOutcome(problem.id, result=result)
         except Exception as e:  # an application error belongs to this problem, not to the run
@@ -177,5 +183,7 @@ class SearchWorker:
         return list(getattr(self.policy, "requests", []))
 
     async def shutdown(self) -> None:
+        if self.judge is not None:
+            await self.judge.close()
         await self.policy.close()
         self.verifier.close()

@@ -29,12 +29,15 @@ async def run_search(
     sampling: Sampling,
     *,
     seed: int,
+    judge: object | None = None,
 ) -> ProblemResult:
-    """Search one question. `verifier` needs `async acheck_batch(solutions, gold, truncated)`.
+    """Search one question. `verifier` needs `async acheck_batch(solutions, gold, truncated)`;
+    `judge` (an `apsgen.judge.Judge`), when given, reads every labelled path of the result.
 
     All state is local to this call, so many calls can run concurrently on one policy/verifier;
     request seeds derive from (seed, problem.id, prefix, call number), so a seed fixes the labels.
     """
+    from apsgen.search.annotate import run_annotate
     from apsgen.search.omegaprm import run_omegaprm
     from apsgen.search.per_step_mc import run_per_step_mc
 
@@ -44,8 +47,10 @@ async def run_search(
         runner = run_omegaprm
     elif search.mode == "per_step_mc":
         runner = run_per_step_mc
+    elif search.mode == "annotate":
+        runner = run_annotate
     else:  # the spec validates mode; this guards hand-built specs
-        raise ValueError(f"search.mode {search.mode!r}: expected 'omegaprm' or 'per_step_mc'")
+        raise ValueError(f"search.mode {search.mode!r}: expected 'omegaprm', 'per_step_mc' or 'annotate'")
     try:
         result = await runner(ctx)
     except Exception as e:  # noqa: BLE001 - an application error ends this question, not the run
@@ -57,5 +62,9 @@ async def run_search(
         result = searched_result(ctx, mode=search.mode, step_mode=search.step_mode, stop_reason="error")
         result.status = "failed"
         result.error = "".join(traceback.format_exception_only(type(e), e)).strip()[:2000]
+    if judge is not None and result.steps:
+        from apsgen.judge.consensus import judge_result
+
+        await judge_result(judge, problem, result)  # type: ignore[arg-type]
     result.elapsed_s = time.perf_counter() - t0
     return result

@@ -34,6 +34,10 @@ class StepLabel:
     verdict: str = "undecided"  # the label rule's: correct | wrong | undecided
     reference_value: float | None = None  # what the rule judged the evidence against
     parent_mc: float | None = None  # MC of the parent state (the root's for a first step), if estimated
+    # Set on the last state of each path the judge read (see apsgen.judge): its first wrong step
+    # along that path (0-based; -1: none) and whether it agrees with the located one.
+    judge_first_error: int | None = None
+    judge_outcome: str | None = None  # agree | disagree | unparseable
 
 
 @dataclass
@@ -61,11 +65,18 @@ class ProblemResult:
     chunk_tokens: int | None = None  # step size in tokens mode, from the screening samples' mean length
     n_first_errors: int = 0  # states labelled is_first_error
     n_undecided_searches: int = 0  # searches the label rule ended without a label
-    stop_reason: Literal["max_searches", "rollout_budget", "empty_pool", "done", "error"] | None = None
+    # omegaprm / per_step_mc: max_searches, rollout_budget, empty_pool, done, error;
+    # annotate: located, no_error, undecided, rollout_budget, done (skipped), error
+    stop_reason: str | None = None
     label_rule: str = ""  # the rule and its parameters, JSON
     searches_from_root: int = 0  # searches whose rollout started at the root (the rest: from the pool)
     first_error_origin: dict[int, str] = field(default_factory=dict)  # node id -> "root" | "pool" (not stored)
     error: str | None = None  # why a failed search stopped (its labels so far are kept)
+    solution_source: str = "sampled"  # sampled by the policy, or given by the dataset (annotate mode)
+    solution_outcome: str | None = None  # annotate mode: the verifier's outcome for the given solution
+    n_judged_paths: int = 0  # paths the judge read (judge: set)
+    n_consensus_paths: int = 0  # of those, where its first wrong step is the located one
+    n_judge_unparseable: int = 0  # of those, replies with no verdict in them
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

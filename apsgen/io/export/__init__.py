@@ -68,12 +68,12 @@ def iter_trees(table: pa.Table) -> Iterator[list[dict[str, Any]]]:
 
 
 def export_rows(
-    fmt: ExportFormat, table: pa.Table, threshold: float | None, *, correct_paths: bool = True
+    fmt: ExportFormat, table: pa.Table, threshold: float | None, *, correct_paths: bool = True, consensus: bool = False
 ) -> list[dict[str, Any]]:
     """The rows of `fmt` for a table of step rows."""
     out: list[dict[str, Any]] = []
     for tree in iter_trees(table):
-        out.extend(fmt.rows(tree, threshold, correct_paths))
+        out.extend(fmt.rows(tree, threshold, correct_paths, consensus))
     return out
 
 
@@ -103,6 +103,16 @@ def _clear_parts(fs: pafs.FileSystem, folder: str) -> None:
             fs.delete_file(info.path)
 
 
+def judged_paths(store: OutputStore) -> int:
+    """Paths the job's judge read, over the committed problem rows (0 without a judge)."""
+    total = 0
+    for _, _, problems in store.committed_pairs():
+        table = pq.read_table(problems, filesystem=store.fs)
+        if "n_judged_paths" in table.column_names:
+            total += sum(v or 0 for v in table.column("n_judged_paths").to_pylist())
+    return total
+
+
 def export(
     output: str,
     formats: Iterable[str],
@@ -111,10 +121,12 @@ def export(
     threshold: float | None = DEFAULT_THRESHOLD,
     jsonl: bool = False,
     correct_paths: bool = True,
+    consensus: bool = False,
 ) -> ExportReport:
     """Export a job's output folder in each of `formats` to `dest/<format>/` (default OUT/exports).
 
-    `correct_paths` adds the correct sampled solutions as all-good paths to the path formats.
+    `correct_paths` adds the correct sampled solutions as all-good paths to the path formats;
+    `consensus` keeps only the paths the job's LLM judge agreed with.
     """
     try:
         check_threshold(threshold)
@@ -125,11 +137,22 @@ def export(
     manifest = store.read_manifest()
     if manifest is None:
         raise ExportError(f"no apsgen output at {output} (manifest.json missing); pass the folder `apsgen run` wrote")
+    if consensus:
+        if threshold is not None:
+            raise ExportError(
+                f"--consensus keeps paths the judge agreed with under the stored verdicts; it cannot be combined "
+                f"with --threshold {threshold} (the relabelled paths are not the ones the judge read)"
+            )
+        if not judged_paths(store):
+            raise ExportError(
+                f"{output} has no judge verdicts: add a `judge:` section to the job and run it (into a new "
+                f"--output, or with --new-version) before exporting with --consensus"
+            )
     dest = dest or f"{output.rstrip('/')}/exports"
     fs, root = open_fs(dest)
     report = ExportReport(dest=dest, threshold=threshold)
     meta = {"apsgen_threshold": "verdict" if threshold is None else str(threshold),
-            "apsgen_fingerprint": manifest.fingerprint, "apsgen_correct_paths": str(correct_paths).lower()}
+            "apsgen_fingerprint": manifest.fingerprint, "apsgen_correct_paths": str(correct_paths).lower(), "apsgen_consensus": str(consensus).lower()}
     writers: dict[str, CompactWriter] = {}
     for fmt in fmts:
         folder = f"{root.rstrip('/')}/{fmt.name}"
@@ -140,7 +163,7 @@ def export(
     for _, path in step_shards(store):
         table = pq.read_table(path, filesystem=store.fs)
         for fmt in fmts:
-            rows = export_rows(fmt, table, threshold, correct_paths=correct_paths)
+            rows = export_rows(fmt, table, threshold, correct_paths=correct_paths, consensus=consensus)
             if rows:
                 writers[fmt.name].write(pa.Table.from_pylist(rows, schema=writers[fmt.name].schema))
     for fmt in fmts:

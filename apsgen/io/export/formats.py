@@ -14,6 +14,7 @@ no label to train on). Outputs written before verdicts were stored fall back to 
 | qwen-prm      | solution path      | query, response (each step followed by `<extra_0>`), labels, mc_values |
 
 Solution paths include the correct sampled solutions as all-good paths unless `correct_paths` is off.
+With `consensus` only paths the LLM judge agreed with are written (math-aps: only states on them).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ ALIASES = {"trl": "stepwise"}  # the name before TRL's PRMTrainer moved on; kept
 class ExportFormat:
     name: str
     schema: pa.Schema
-    rows: Callable[[list[dict[str, Any]], float | None, bool], list[dict[str, Any]]]  # (tree rows, threshold, correct paths)
+    # (one tree's rows, threshold, correct paths, consensus only)
+    rows: Callable[[list[dict[str, Any]], float | None, bool, bool], list[dict[str, Any]]]
     doc: str
 
 
@@ -77,28 +79,37 @@ def _steps(segments: list[tuple[Segment, bool]]) -> list[str]:
 
 
 def _labelled_paths(
-    rows: list[dict[str, Any]], threshold: float | None, correct_paths: bool
+    rows: list[dict[str, Any]], threshold: float | None, correct_paths: bool, consensus: bool = False
 ) -> list[tuple[SolutionPath, list[tuple[Segment, bool]]]]:
+    """The labelled paths of one tree; with `consensus`, only those whose judge agreed (its verdict
+    is stored on the path's last labelled state, see apsgen.judge.consensus)."""
+    outcome = {r["node_id"]: r.get("judge_outcome") for r in rows} if consensus else {}
     out = []
     for path in solution_paths(rows, correct_paths=correct_paths):
         segments = labelled_segments(path, threshold)
-        if segments:
+        if segments and (not consensus or outcome.get(segments[-1][0].node_id) == "agree"):
             out.append((path, segments))
     return out
 
 
-def math_aps_rows(rows: list[dict[str, Any]], threshold: float | None, correct_paths: bool) -> list[dict[str, Any]]:
+def math_aps_rows(rows: list[dict[str, Any]], threshold: float | None, correct_paths: bool, consensus: bool = False) -> list[dict[str, Any]]:
+    keep = (
+        {seg.node_id for _, segments in _labelled_paths(rows, threshold, True, True) for seg, _ in segments}
+        if consensus else None
+    )
     out = []
     for r in rows:
+        if keep is not None and r["node_id"] not in keep:
+            continue
         good = step_is_good(r["mc_value"], r.get("verdict"), threshold)
         if good is not None:
             out.append({"question": r["question"], "process": full_text(r).rstrip(), "label": _sign(good)})
     return out
 
 
-def math_shepherd_rows(rows: list[dict[str, Any]], threshold: float | None, correct_paths: bool) -> list[dict[str, Any]]:
+def math_shepherd_rows(rows: list[dict[str, Any]], threshold: float | None, correct_paths: bool, consensus: bool = False) -> list[dict[str, Any]]:
     out = []
-    for path, segments in _labelled_paths(rows, threshold, correct_paths):
+    for path, segments in _labelled_paths(rows, threshold, correct_paths, consensus):
         steps = _steps(segments)
         signs = [_sign(good) for _, good in segments]
         out.append(
@@ -111,7 +122,7 @@ def math_shepherd_rows(rows: list[dict[str, Any]], threshold: float | None, corr
     return out
 
 
-def stepwise_rows(rows: list[dict[str, Any]], threshold: float | None, correct_paths: bool) -> list[dict[str, Any]]:
+def stepwise_rows(rows: list[dict[str, Any]], threshold: float | None, correct_paths: bool, consensus: bool = False) -> list[dict[str, Any]]:
     return [
         {
             "prompt": path.question,
@@ -119,11 +130,11 @@ def stepwise_rows(rows: list[dict[str, Any]], threshold: float | None, correct_p
             "labels": [good for _, good in segments],
             "mc_values": [s.mc_value for s, _ in segments],
         }
-        for path, segments in _labelled_paths(rows, threshold, correct_paths)
+        for path, segments in _labelled_paths(rows, threshold, correct_paths, consensus)
     ]
 
 
-def qwen_prm_rows(rows: list[dict[str, Any]], threshold: float | None, correct_paths: bool) -> list[dict[str, Any]]:
+def qwen_prm_rows(rows: list[dict[str, Any]], threshold: float | None, correct_paths: bool, consensus: bool = False) -> list[dict[str, Any]]:
     return [
         {
             "query": path.question,
@@ -131,7 +142,7 @@ def qwen_prm_rows(rows: list[dict[str, Any]], threshold: float | None, correct_p
             "labels": [good for _, good in segments],
             "mc_values": [s.mc_value for s, _ in segments],
         }
-        for path, segments in _labelled_paths(rows, threshold, correct_paths)
+        for path, segments in _labelled_paths(rows, threshold, correct_paths, consensus)
     ]
 
 

@@ -1,0 +1,1 @@
+"""Evaluations of apsgen's labels against human ones."""

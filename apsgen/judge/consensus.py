@@ -1,0 +1,61 @@
+"""Judging a search result's labelled paths, the same paths the exports write.
+
+The paths are built from the result's step rows by `apsgen.io.export.paths.solution_paths` and
+labelled by the stored verdicts (`labelled_segments`: a path ends at its first `-`, and before a
+state the rule left undecided), so the judge reads exactly the steps a PRM would train on. The
+located first wrong step is the path's `-` step (none on an all-`+` path). The judge's verdict and
+whether it agrees are stored on the path's last state; the problem row counts them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+from typing import Any
+
+from apsgen.io.export.formats import labelled_segments
+from apsgen.io.export.paths import solution_paths
+from apsgen.judge import Judge
+from apsgen.problem import Problem
+from apsgen.search.result import ProblemResult
+
+
+def judged_paths(problem: Problem, result: ProblemResult) -> list[tuple[int, int, list[str]]]:
+    """(end node id, located first wrong step or -1, step texts) per labelled path."""
+    rows: list[dict[str, Any]] = [
+        {**asdict(s), "question": problem.question, "problem_id": problem.id, "dataset": problem.dataset}
+        for s in result.steps
+    ]
+    out: list[tuple[int, int, list[str]]] = []
+    seen: set[int] = set()
+    for path in solution_paths(rows, correct_paths=True):
+        segments = labelled_segments(path, None)
+        if not segments:
+            continue
+        end = segments[-1][0].node_id
+        if end in seen:
+            continue
+        seen.add(end)
+        located = next((i for i, (_, good) in enumerate(segments) if not good), -1)
+        out.append((end, located, [seg.text.strip() for seg, _ in segments]))
+    return out
+
+
+async def judge_result(judge: Judge, problem: Problem, result: ProblemResult) -> ProblemResult:
+    """Ask the judge about every labelled path of `result` (concurrently) and record its verdicts."""
+    paths = judged_paths(problem, result)
+    replies = await asyncio.gather(*(judge.first_error(problem.question, steps) for _, _, steps in paths))
+    by_node = {s.node_id: s for s in result.steps}
+    for (end, located, _), reply in zip(paths, replies, strict=True):
+        step = by_node[end]
+        step.judge_first_error = reply.first_error
+        if reply.first_error is None:
+            step.judge_outcome = "unparseable"
+            result.n_judge_unparseable += 1
+        elif reply.first_error == located:
+            step.judge_outcome = "agree"
+            result.n_consensus_paths += 1
+        else:
+            step.judge_outcome = "disagree"
+        result.n_judged_paths += 1
+    return result
