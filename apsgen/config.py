@@ -278,9 +278,18 @@ class SearchSpec(_Strict):
 
 
 class VerifySpec(_Strict):
-    timeout_s: float = Field(2.0, gt=0)
+    """The answer checker; its policy choices are documented in apsgen/verify/POLICY.md."""
+
+    timeout_s: float = Field(2.0, gt=0, description="Hard limit per symbolic check (the worker is killed past it).")
     workers: int | None = Field(None, ge=1, description="Symbolic-check worker processes (default: 1).")
-    last_number_fallback: bool = False
+    last_number_fallback: bool = Field(
+        False, description="With no boxed answer, no answer phrase and no closing math block, take the last number."
+    )
+    trailing_math_answer: bool = Field(
+        True,
+        description="With no boxed answer and no answer phrase, take the math block the solution ends with "
+        "(`Answer \\[ 9 \\]`, `... is $\\frac{5}{6}$.`).",
+    )
 
 
 class RunnerSpec(_Strict):

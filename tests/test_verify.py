@@ -174,7 +174,8 @@ def test_injections_never_run_in_the_parser_itself(
     monkeypatch.chdir(tmp_path)
     for text in INJECTIONS:
         assert equivalent_symbolic("5", text) is False
-        assert equivalent_symbolic(text, text.replace("PWNED", "OTHER")) is False
+        if "PWNED" in text:  # two different injections are not one answer (math-verify included)
+            assert equivalent_symbolic(text, text.replace("PWNED", "OTHER")) is False
     assert list(tmp_path.iterdir()) == []
 
 

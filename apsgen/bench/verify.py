@@ -61,6 +61,25 @@ def _load_cases() -> tuple[list[Any], list[str]]:
     return CASES, [*ADVERSARIAL, *INJECTIONS]
 
 
+def _load_families() -> list[Any]:
+    tests = _REPO / "tests"
+    if not (tests / "verify_families.py").exists():
+        raise SystemExit(f"apsgen bench verify: family table not found at {tests / 'verify_families.py'}")
+    sys.path.insert(0, str(tests))
+    try:
+        from verify_families import FAMILIES
+    finally:
+        sys.path.remove(str(tests))
+    return FAMILIES
+
+
+def apsgen_gold(gold: str) -> str:
+    """The gold answer as a job hands it to the verifier (dataset.answer_format: auto)."""
+    from apsgen.data import gold_answer
+
+    return gold_answer(gold, "auto") or gold
+
+
 def _load_golds(path: Path) -> list[str]:
     if not path.exists():
         raise SystemExit(f"apsgen bench verify: {path} not found; pass --data PATH to MATH500 jsonl")
@@ -227,7 +246,8 @@ def _math_verify_child() -> None:
         started = time.perf_counter()
         try:
             if gold not in gold_cache:  # a search parses its gold once per problem
-                gold_cache[gold] = parse(f"${gold}$", extraction_config=config, parsing_timeout=2)
+                wrapped = any(m in gold for m in ("$", "\\(", "\\[", "\\boxed"))
+                gold_cache[gold] = parse(gold if wrapped else f"${gold}$", extraction_config=config, parsing_timeout=2)
             text = pred if is_solution else f"${pred}$"
             parsed = parse(text, extraction_config=config, parsing_timeout=2)
             ok = bool(verify(gold_cache[gold], parsed, timeout_seconds=2))
@@ -296,6 +316,21 @@ def run(args: argparse.Namespace) -> int:
             per_category[case.category][name][0] += got == case.expected
             per_category[case.category][name][1] += 1
 
+    # (1b) the family table: solution endings, extraction included
+    families = _load_families()
+    f_expected = [c.expected for c in families]
+    f_a_ok, _, _, _ = _run_apsgen([(apsgen_gold(c.gold), c.pred) for c in families], solutions=True)
+    f_m_ok, _, _, _ = _run_math_verify([(c.gold, c.pred, True) for c in families])
+    per_family: dict[str, dict[str, list[int]]] = defaultdict(
+        lambda: {"apsgen": [0, 0, 0], "math_verify": [0, 0, 0]}  # right, cases, false positives
+    )
+    for case, a, m in zip(families, f_a_ok, f_m_ok):
+        for name, got in (("apsgen", a), ("math_verify", m)):
+            row = per_family[case.family][name]
+            row[0] += got == case.expected
+            row[1] += 1
+            row[2] += got and not case.expected
+
     # (2) the realistic stream: apsgen on all of it, both on the same subsample
     s_ok, s_lat, s_cpu, s_stats = _run_apsgen([(g, s) for g, s, _ in stream], solutions=True)
     s_expected = [e for _, _, e in stream]
@@ -319,6 +354,11 @@ def run(args: argparse.Namespace) -> int:
             "table": table[name],
             "stream": streams[name],
             "per_category": {c: round(v[name][0] / v[name][1], 3) for c, v in sorted(per_category.items())},
+            "per_family": {f: {"accuracy": round(v[name][0] / v[name][1], 3), "cases": v[name][1],
+                               "false_positives": v[name][2]} for f, v in sorted(per_family.items())},
+            "family_accuracy": round(sum(v[name][0] for v in per_family.values())
+                                     / max(1, sum(v[name][1] for v in per_family.values())), 4),
+            "family_false_positives": sum(v[name][2] for v in per_family.values()),
         }
         for name in ("apsgen", "math_verify")
     }
@@ -363,6 +403,15 @@ def _print_table(report: dict[str, Any]) -> None:
           f"math-verify {report['math_verify']['table']['adversarial_correct']}; "
           f"math-verify ran injected code: {report['math_verify']['ran_injected_code']}")
     print(f"apsgen verifier stats (stream): {report['apsgen']['verifier_stats']}")
+    fa, fm = report["apsgen"]["per_family"], report["math_verify"]["per_family"]
+    print(f"family table (tests/verify_families.py, solution endings, extraction included): "
+          f"apsgen {report['apsgen']['family_accuracy']:.3f} ({report['apsgen']['family_false_positives']} false "
+          f"positives), math-verify {report['math_verify']['family_accuracy']:.3f} "
+          f"({report['math_verify']['family_false_positives']} false positives)")
+    print(f"  {'family':22}{'cases':>6}{'apsgen':>8}{'math-verify':>12}{'FP a/m':>8}")
+    for fam in fa:
+        print(f"  {fam:22}{fa[fam]['cases']:>6}{fa[fam]['accuracy']:>8.3f}{fm[fam]['accuracy']:>12.3f}"
+              f"{fa[fam]['false_positives']:>5}/{fm[fam]['false_positives']}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@ does both for one solution, and `Verifier` is the batch form the search uses on 
 """
 
 from apsgen.verify.extract import extract_answer
+
+# 2: a closing math block is an answer, several boxes make a list answer, decimals rounded at six
+# significant digits, e-notation, clock times, math-verify behind apsgen's own symbolic parse.
+__version__ = "2"
 from apsgen.verify.verdict import Outcome, Verdict
 from apsgen.verify.verifier import Verifier, check, equivalent
 

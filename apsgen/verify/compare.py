@@ -31,10 +31,15 @@ def compare_cheap(gold: str, pred: str) -> bool | None:
         return True
     if not pred or not gold or len(pred) > MAX_ANSWER_CHARS or len(gold) > MAX_ANSWER_CHARS:
         return False
+    gold_time, pred_time = _TIME.fullmatch(gold), _TIME.fullmatch(pred)
+    if gold_time or pred_time:  # `11:00` is a clock time, not the ratio 11/0
+        if gold_time and pred_time:
+            return tuple(map(int, gold_time.groups("0"))) == tuple(map(int, pred_time.groups("0")))
+        return False
     gold_value = parse_rational(gold)
     pred_value = parse_rational(pred)
     if gold_value is not None and pred_value is not None:
-        return gold_value == pred_value
+        return gold_value == pred_value or rounded_match(gold_value, pred, pred_value)
     gold_word = len(gold) > 1 and _WORD.fullmatch(gold) is not None
     pred_word = len(pred) > 1 and _WORD.fullmatch(pred) is not None
     if gold_word or pred_word:
@@ -42,6 +47,29 @@ def compare_cheap(gold: str, pred: str) -> bool | None:
         # one-letter variables.
         return gold_word and pred_word and gold.casefold() == pred.casefold()
     return compare_shapes(shape_of(gold), shape_of(pred))
+
+
+_TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
+_PLAIN_DECIMAL = re.compile(r"[+-]?\d*\.(\d+)")
+# A decimal stands for an exact answer only when written this precisely (math-verify rounds at
+# six digits too); `0.67` for 2/3 is a different, wrong answer.
+MIN_ROUNDED_DIGITS = 6
+
+
+def rounded_match(gold: Fraction, pred: str, value: Fraction) -> bool:
+    """`0.714286` for 5/7: a decimal with at least MIN_ROUNDED_DIGITS significant digits equal to
+    the gold value correctly rounded to its decimal places."""
+    m = _PLAIN_DECIMAL.fullmatch(pred)
+    if m is None:
+        return False
+    places = len(m.group(1))
+    significant = pred.lstrip("+-").replace(".", "").lstrip("0")
+    if len(significant) < MIN_ROUNDED_DIGITS or places > 40:
+        return False
+    scale = 10**places
+    scaled = gold * scale
+    nearest = (scaled.numerator * 2 + scaled.denominator) // (2 * scaled.denominator)  # half up
+    return Fraction(nearest, scale) == value
 
 
 def _all(results: list[bool | None]) -> bool | None:

@@ -96,6 +96,43 @@ def last_boxed(text: str) -> str | None:
     return None
 
 
+def all_boxed(text: str) -> list[str]:
+    """The contents of every complete `\\boxed{...}` in `text`, in order (one linear stack pass)."""
+    starts = [m.end() for m in _BOX.finditer(text)]
+    if not starts:
+        return []
+    closing = _closing_braces(text, starts[0])
+    out = []
+    for i in starts:
+        j = i
+        while j < len(text) and text[j] in " \t":
+            j += 1
+        end = closing.get(j) if j < len(text) and text[j] == "{" else None
+        if end is not None:
+            out.append(text[j + 1 : end].strip())
+    return out
+
+
+# A solution that ends with a math block (`\\[ 9 \\]`, `$$ 9 $$`, `\\( 9 \\)`, `$9$`) announces
+# its answer there, as "Answer \\[ 9 \\]" or "so the probability is $\\frac{5}{6}$." do.
+_MATH_BLOCK_ENDS = (("\\]", "\\["), ("$$", "$$"), ("\\)", "\\("), ("$", "$"))
+
+
+def trailing_math(text: str) -> str | None:
+    """The content of the math block that ends `text` (trailing punctuation aside), or None."""
+    tail = text.rstrip(" \t\r\n.;,!")
+    for close, open_ in _MATH_BLOCK_ENDS:
+        if tail.endswith(close):
+            start = tail.rfind(open_, 0, len(tail) - len(close))
+            if start < 0:
+                return None
+            content = tail[start + len(open_) : len(tail) - len(close)].strip()
+            if close == "$" and tail.endswith("$$"):
+                continue
+            return content if 0 < len(content) <= MAX_EXTRACTED_CHARS else None
+    return None
+
+
 def _clean_phrase_answer(answer: str) -> str:
     # str methods, not a `...$` regex: a backtracking regex is quadratic on a 1 MB junk line.
     answer = answer.rstrip(" \t\r.;,!")
@@ -108,13 +145,18 @@ def _clean_phrase_answer(answer: str) -> str:
     return answer.strip().strip("$").strip()
 
 
-def extract_answer(text: str, *, last_number_fallback: bool = False) -> str | None:
+def extract_answer(
+    text: str, *, last_number_fallback: bool = False, trailing_math_answer: bool = True, list_items: int = 0
+) -> str | None:
     """Return the final answer written in `text`, or None when there is none.
 
     Order: the last complete `\\boxed{}`/`\\fbox{}` (nested braces allowed); else the last
-    "Final Answer: ..." / "The (final) answer is ..." line; else GSM8K's `#### ...`; else, only
-    when `last_number_fallback`, the last number in the text. Texts over `MAX_SOLUTION_CHARS` and
-    answers over `MAX_EXTRACTED_CHARS` give None. Linear time in the text.
+    "Final Answer: ..." / "The (final) answer is ..." line; else GSM8K's `#### ...`; else, when
+    `trailing_math_answer`, the math block the text ends with; else, only when
+    `last_number_fallback`, the last number in the text. When the gold answer is a list of
+    `list_items` >= 2 items and the last box holds one item, the last `list_items` boxes together
+    are the answer ("the roots are \\boxed{2} and \\boxed{7}"). Texts over `MAX_SOLUTION_CHARS`
+    and answers over `MAX_EXTRACTED_CHARS` give None. Linear time in the text. See POLICY.md.
     """
     if not text or too_long(text) is not None:
         return None
@@ -123,6 +165,10 @@ def extract_answer(text: str, *, last_number_fallback: bool = False) -> str | No
     boxed = last_boxed(text)
     if boxed is not None:
         boxed = boxed.strip()
+        if list_items >= 2 and "," not in boxed:
+            boxes = all_boxed(text)
+            if len(boxes) >= list_items:
+                boxed = ", ".join(boxes[-list_items:])
         return boxed if 0 < len(boxed) <= MAX_EXTRACTED_CHARS else None
     for pattern in (*_ANSWER_PHRASES, _GSM8K_MARK):
         last = None
@@ -138,6 +184,10 @@ def extract_answer(text: str, *, last_number_fallback: bool = False) -> str | No
                 answer = _clean_phrase_answer(inner.group(1))
             if answer:
                 return answer if len(answer) <= MAX_EXTRACTED_CHARS else None
+    if trailing_math_answer:
+        math = trailing_math(text)
+        if math is not None:
+            return math
     if last_number_fallback:
         numbers = _LAST_NUMBER.findall(text[-10_000:])
         if numbers:

@@ -26,10 +26,16 @@ _UNIT_WORDS = {
     "cent", "cents", "dollar", "dollars", "second", "seconds", "minute", "minutes", "hour",
     "hours", "day", "days", "week", "weeks", "month", "months", "year", "years", "people",
     "students", "times", "ways", "pounds", "ounces", "gallons", "liters", "grams", "kg",
-    "g", "mg", "lb", "lbs", "oz", "points", "percent", "calories", "marbles", "apples",
+    "g", "mg", "lb", "lbs", "oz", "points", "percent", "pct", "calories", "marbles", "apples",
 }
 _THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
-_ASSIGNMENT = re.compile(r"^\\?[a-zA-Z](?:_\{?[a-zA-Z0-9]+\}?)?\s*(?:=|\\in)\s*(?=\S)")
+_VAR = r"\\?[a-zA-Z](?:_\{?[a-zA-Z0-9]+\}?)?"
+# `x = 11`, `x \in [0,1]`, `(p,q,r) = (3,2,7)`, `V_1:V_2 = 11:21`: the value is the right-hand side.
+_ASSIGNMENT = re.compile(
+    rf"^(?:{_VAR}|\(\s*{_VAR}(?:\s*,\s*{_VAR})+\s*\)|{_VAR}(?:\s*:\s*{_VAR})+)\s*(?:=|\\in)\s*(?=\S)"
+)
+_ARRAY_ENV = re.compile(r"\\begin\{array\}\{[^{}]*\}")
+_MATRIX_ENVS = ("bmatrix", "Bmatrix", "vmatrix", "Vmatrix", "smallmatrix", "matrix")
 _CHOICE = re.compile(r"^\(?([A-E])\)?$")
 _FRAC_SHORT = re.compile(
     r"\\frac\s*(\d|\{[^{}]*\}|\\[a-zA-Z]+|[a-zA-Z])\s*(\d|\{[^{}]*\}|\\[a-zA-Z]+|[a-zA-Z])"
@@ -108,6 +114,14 @@ def _normalize(answer: str) -> str:
     for mark in _DEGREE_MARKS:
         s = s.replace(mark, "")
     s = s.replace("\x01", "\\\\")
+    if "\\begin" in s:  # one spelling for a matrix: pmatrix (the brackets around an array go too)
+        s = _ARRAY_ENV.sub("\\\\begin{pmatrix}", s).replace("\\end{array}", "\\end{pmatrix}")
+        for env in _MATRIX_ENVS:
+            s = s.replace("\\begin{%s}" % env, "\\begin{pmatrix}").replace("\\end{%s}" % env, "\\end{pmatrix}")
+        t = s.strip()
+        if t[:1] in "[(" and t[-1:] in "])" and t[1:].lstrip().startswith("\\begin{pmatrix}") \
+                and t[:-1].rstrip().endswith("\\end{pmatrix}"):
+            s = t[1:-1]
     s = _strip_text_wrappers(s)
     s = re.sub(r"\s+", " ", s).strip()
     s = _strip_units(s)

@@ -20,7 +20,8 @@ _SIMPLE_FRACTION = re.compile(
 )
 _MIXED_NUMBER = re.compile(rf"([+-]?)(\d+)\\frac\{{(\d+)\}}\{{(\d+)\}}")
 _REPEATING = re.compile(r"([+-]?)(\d*)\.(\d*)\\overline\{(\d{1,20})\}")
-_SCIENTIFIC = re.compile(rf"([+-]?{_NUM})(?:\\times|\\cdot)10\^\{{?([+-]?\d{{1,3}})\}}?")
+_E_NOTATION = re.compile(rf"([+-]?{_NUM})[eE]([+-]?\d{{1,3}})")
+_SCIENTIFIC = re.compile(rf"([+-]?{_NUM})(?:\\times|\\cdot)\s*10\^\{{?([+-]?\d{{1,3}})\}}?")
 
 
 def _signed(sign: str, value: Fraction) -> Fraction:
@@ -51,6 +52,9 @@ def parse_rational(s: str) -> Fraction | None:
         value = Fraction(int(whole or "0")) + (Fraction(int(fixed), 10 ** len(fixed)) if fixed else 0)
         value += Fraction(int(block), (10 ** len(block) - 1) * 10 ** len(fixed))
         return _signed(sign, value)
+    match = _E_NOTATION.fullmatch(s)
+    if match:  # `6.02e23`, as calculators and code print it
+        return Fraction(match.group(1)) * Fraction(10) ** int(match.group(2))
     match = _SCIENTIFIC.fullmatch(s)
     if match:
         return Fraction(match.group(1)) * Fraction(10) ** int(match.group(2))

@@ -19,6 +19,13 @@ from sympy.logic.boolalg import BooleanFunction
 
 from apsgen.verify.guard import refusal_reason
 
+try:  # loaded here, before the fork server forks workers, so no check pays for the import
+    import math_verify  # noqa: F401
+except ImportError:  # pragma: no cover
+    math_verify = None
+# It warns on every call that its own timeouts are off: here the pool's hard kill is the timeout.
+logging.getLogger("math_verify").setLevel(logging.ERROR)
+
 logger = logging.getLogger(__name__)
 
 _DIGITS = 40
@@ -42,12 +49,47 @@ def parse(text: str) -> sympy.Basic | None:
     return expr
 
 
-def equivalent_symbolic(gold: str, pred: str) -> bool:
-    """True when the two normalised answers denote the same mathematical object."""
+def equivalent_symbolic(gold: str, pred: str, raw: tuple[str, str] | None = None) -> bool:
+    """True when the two normalised answers denote the same mathematical object.
+
+    apsgen's own parse and comparison decide whenever both sides parse: its value comparison is
+    relative and exact, so wrong-but-close answers (`1/2^99` vs `1/2^98`) stay wrong. Only when a
+    side does not parse does math-verify (its LaTeX extraction, never its `parse_expr` path) get
+    the raw answers `raw` (else the normalised ones): it reads forms this parser does not."""
     a, b = parse(gold), parse(pred)
-    if a is None or b is None:
+    if a is not None and b is not None:
+        return objects_equal(a, b)
+    gold_raw, pred_raw = raw or (gold, pred)
+    if refusal_reason(gold_raw) is not None or refusal_reason(pred_raw) is not None:
+        return False  # what the guard refuses reaches no parser at all
+    return math_verify_equal(gold_raw, pred_raw)
+
+
+_MV_CONFIG: list | None = None
+
+
+def math_verify_equal(gold: str, pred: str) -> bool:
+    """math-verify's verdict on two answers, inside this worker: LaTeX extraction only (its
+    expression extractor hands text to sympy's `parse_expr`, which evaluates Python), and its own
+    signal timeouts off, so only the pool's hard kill bounds the time."""
+    global _MV_CONFIG
+    try:
+        from math_verify import LatexExtractionConfig
+        from math_verify import parse as mv_parse
+        from math_verify import verify as mv_verify
+    except ImportError:  # pragma: no cover - a base install has it (pyproject)
         return False
-    return objects_equal(a, b)
+    if _MV_CONFIG is None:
+        _MV_CONFIG = [LatexExtractionConfig(boxed_match_priority=0)]
+
+    def wrapped(text: str) -> str:
+        return text if any(m in text for m in ("$", "\\(", "\\[", "\\boxed")) else f"${text}$"
+
+    gold_parsed = mv_parse(wrapped(gold), extraction_config=_MV_CONFIG, parsing_timeout=None)
+    pred_parsed = mv_parse(wrapped(pred), extraction_config=_MV_CONFIG, parsing_timeout=None)
+    if not gold_parsed or not pred_parsed:
+        return False
+    return bool(mv_verify(gold_parsed, pred_parsed, timeout_seconds=None))
 
 
 def objects_equal(a: object, b: object) -> bool:

@@ -36,6 +36,7 @@ class Verifier:
         timeout_s: float = 2.0,
         workers: int | None = None,
         last_number_fallback: bool = False,
+        trailing_math_answer: bool = True,
         cache_size: int = 200_000,
     ) -> None:
         if timeout_s <= 0:
@@ -43,6 +44,7 @@ class Verifier:
         self.timeout_s = timeout_s
         self.workers = workers
         self.last_number_fallback = last_number_fallback
+        self.trailing_math_answer = trailing_math_answer
         self.cache_size = cache_size
         self._cache: OrderedDict[_Key, SymbolicResult] = OrderedDict()
         self._inflight: dict[_Key, Future[SymbolicResult]] = {}
@@ -124,8 +126,14 @@ class Verifier:
             raise ValueError(
                 f"truncated has {len(truncated)} flags for {len(solutions)} solutions"
             )
+        items = list_items(normalize(gold))
         answers = [
-            extract_answer(solution, last_number_fallback=self.last_number_fallback)
+            extract_answer(
+                solution,
+                last_number_fallback=self.last_number_fallback,
+                trailing_math_answer=self.trailing_math_answer,
+                list_items=items,
+            )
             for solution in solutions
         ]
         return self._start_answers(answers, gold, truncated)
@@ -224,6 +232,24 @@ class Verifier:
         with self._lock:
             self._stats[verdict.outcome.value] += 1
         return verdict
+
+
+def list_items(gold: str) -> int:
+    """How many items a list answer has (`2,7` or `\\{3,8\\}`: 2); 0 for anything else (a tuple,
+    an interval, a single value). Top-level commas only; linear."""
+    if gold.startswith("\\{") and gold.endswith("\\}"):
+        gold = gold[2:-2]
+    elif gold[:1] in "([" or "," not in gold:
+        return 0
+    depth = commas = 0
+    for c in gold:
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c == "," and depth == 0:
+            commas += 1
+    return commas + 1 if commas else 0
 
 
 _default: Verifier | None = None

@@ -1,0 +1,212 @@
+"""A second, independent case table for the answer checker, by family.
+
+Written for this repository from the families public graders' test suites cover (Math-Verify,
+NeMo-Skills, the Qwen2.5-Math grader, hendrycks MATH, lm-eval minerva, prm800k) and the gaps the
+verifier issue lists; every case is new (other numbers, other expressions), none is copied.
+Unlike tests/verify_cases.py, whose predictions are bare answers, a prediction here is the end of
+a solution as a model writes it, so extraction is part of what is measured. `apsgen bench verify`
+scores apsgen and math-verify on it side by side, per family; tests/test_verify_families.py holds
+apsgen to at least math-verify's accuracy on every family with more than 5 cases.
+
+Conventions (see apsgen/verify/POLICY.md): a list answer is unordered unless it is a tuple or an
+interval; a decimal is accepted for a fraction only when written to at least six significant
+digits; units and currency around a number are ignored; an answer written as an assignment or
+equation (`x = 11`) matches its right-hand side; text answers compare case- and space-insensitively.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class FamilyCase(NamedTuple):
+    family: str
+    gold: str
+    pred: str  # the end of a solution, as a model writes it
+    expected: bool
+
+
+def _f(family: str, rows: list[tuple[str, str, bool]]) -> list[FamilyCase]:
+    return [FamilyCase(family, g, p, e) for g, p, e in rows]
+
+
+FAMILIES: list[FamilyCase] = [
+    # The final answer is not in \boxed: display or inline math at the end, or an announcing phrase.
+    *_f("unboxed_answer", [
+        ("17", "Adding the two groups gives the total.\n\nAnswer \\[ 17 \\]", True),
+        ("17", "So the number of marbles is\n$$ 17 $$", True),
+        ("\\frac{5}{6}", "Therefore the probability is \\( \\frac{5}{6} \\).", True),
+        ("3\\sqrt{2}", "The distance is therefore $3\\sqrt{2}$.", True),
+        ("64", "Final Answer: The final answer is $64$. I hope it is correct.", True),
+        ("-4", "the final answer is -4", True),
+        ("17", "Answer \\[ 71 \\]", False),
+        ("\\frac{5}{6}", "Therefore the probability is \\( \\frac{6}{5} \\).", False),
+        ("64", "Final Answer: The final answer is $46$. I hope it is correct.", False),
+    ]),
+    # The gold answer itself wrapped in math delimiters, or given as a whole worked solution.
+    *_f("wrapped_gold", [
+        ("$23$", "The answer is $\\boxed{23}$.", True),
+        ("\\(\\frac{2}{9}\\)", "so we get \\boxed{\\frac{2}{9}}", True),
+        ("$\\$4.75$", "He pays \\boxed{4.75} dollars.", True),
+        ("We add 9 and 14 to get $9+14=\\boxed{23}$.", "The answer is \\boxed{23}.", True),
+        ("Since the roots sum to $7$, the answer is $\\boxed{7}$.", "So \\boxed{7}.", True),
+        ("$23$", "The answer is $\\boxed{32}$.", False),
+        ("We add 9 and 14 to get $9+14=\\boxed{23}$.", "The answer is \\boxed{14}.", False),
+    ]),
+    # An answer written as an equation or assignment against its bare value (or vice versa).
+    *_f("equation_answer", [
+        ("13", "Solving the linear equation, \\boxed{x = 13}", True),
+        ("(5,1,4)", "The triple is \\boxed{(a,b,c)=(5,1,4)}.", True),
+        ("9:16", "The ratio is \\boxed{A_1:A_2=9:16}.", True),
+        ("y = -2x + 5", "The line is \\boxed{y=5-2x}.", True),
+        ("8", "so \\boxed{n=8}", True),
+        ("x=-3", "\\boxed{-3}", True),
+        ("13", "Solving the linear equation, \\boxed{x = 31}", False),
+        ("(5,1,4)", "The triple is \\boxed{(a,b,c)=(5,4,1)}.", False),
+    ]),
+    # Several boxes that together make the answer (all roots, both coordinates ...).
+    *_f("multiple_boxes", [
+        ("2, 7", "The roots are \\boxed{2} and \\boxed{7}.", True),
+        ("-1, 1, 4", "So $x=\\boxed{4}$, $x=\\boxed{-1}$ or $x=\\boxed{1}$.", True),
+        ("\\{3, 8\\}", "Hence the solutions are \\boxed{3} and \\boxed{8}.", True),
+        ("5, 6", "The two values are \\boxed{6} and \\boxed{5}.", True),
+        ("2, 7", "The roots are \\boxed{2} and \\boxed{8}.", False),
+        ("-1, 1, 4", "So $x=\\boxed{4}$ or $x=\\boxed{-1}$.", False),
+    ]),
+    # Intervals against inequalities describing the same set.
+    *_f("interval_inequality", [
+        ("[-3, 5]", "so \\boxed{-3 \\le x \\le 5}", True),
+        ("(2, \\infty)", "The solution set is \\boxed{x > 2}.", True),
+        ("(-\\infty, 4]", "Therefore \\boxed{x \\leq 4}.", True),
+        ("x \\in [0, 6)", "\\boxed{0 \\le x < 6}", True),
+        ("-1 < x < 3", "\\boxed{(-1, 3)}", True),
+        ("[-3, 5]", "so \\boxed{-3 < x \\le 5}", False),
+        ("(2, \\infty)", "The solution set is \\boxed{x \\ge 2}.", False),
+    ]),
+    # Relation commands and ASCII relations.
+    *_f("relation_symbols", [
+        ("x > 7", "\\boxed{x \\gt 7}", True),
+        ("x < -2", "\\boxed{x \\lt -2}", True),
+        ("y \\neq 3", "\\boxed{y != 3}", True),
+        ("a \\ne 0", "\\boxed{a \\neq 0}", True),
+        ("x \\geq 1", "\\boxed{x >= 1}", True),
+        ("x > 7", "\\boxed{x \\lt 7}", False),
+        ("y \\neq 3", "\\boxed{y = 3}", False),
+    ]),
+    # Percent written as words or with the sign.
+    *_f("percent", [
+        ("35\\%", "The discount is \\boxed{35 percent}.", True),
+        ("35", "\\boxed{35\\%}", True),
+        ("12.5\\%", "\\boxed{12.5 pct}", True),
+        ("60\\%", "so \\boxed{60} percent of the students", True),
+        ("8\\%", "\\boxed{8 \\text{ percent}}", True),
+        ("35\\%", "The discount is \\boxed{53 percent}.", False),
+        ("12.5\\%", "\\boxed{125 pct}", False),
+    ]),
+    # Units and currency around a number.
+    *_f("units_currency", [
+        ("14", "The rope is \\boxed{14 \\text{ cm}} long.", True),
+        ("\\$3.20", "She pays \\boxed{3.2}.", True),
+        ("2500", "The total is \\boxed{\\$2,500}.", True),
+        ("45", "\\boxed{45^\\circ}", True),
+        ("9", "\\boxed{9\\,\\mathrm{m}^2}", True),
+        ("7", "\\boxed{7 \\text{ hours}}", True),
+        ("14", "The rope is \\boxed{41 \\text{ cm}} long.", False),
+        ("\\$3.20", "She pays \\boxed{\\$3.02}.", False),
+    ]),
+    # A decimal for a fraction: accepted at six or more significant digits, never coarser.
+    *_f("rounded_decimal", [
+        ("\\frac{5}{7}", "\\boxed{0.714286}", True),
+        ("\\frac{1}{3}", "\\boxed{0.333333}", True),
+        ("\\frac{8}{3}", "\\boxed{2.666667}", True),
+        ("\\frac{2}{11}", "\\boxed{0.1818182}", True),
+        ("\\frac{1}{4}", "\\boxed{0.25}", True),
+        ("\\frac{5}{7}", "\\boxed{0.71}", False),
+        ("\\frac{1}{3}", "\\boxed{0.3}", False),
+        ("\\frac{8}{3}", "\\boxed{2.666668}", False),
+    ]),
+    # Scientific notation in its written forms.
+    *_f("scientific", [
+        ("3.1\\times10^{8}", "\\boxed{3.1e8}", True),
+        ("4.5 \\times 10^{-3}", "\\boxed{0.0045}", True),
+        ("7\\cdot 10^{4}", "\\boxed{70000}", True),
+        ("2.5E6", "\\boxed{2.5\\times 10^6}", True),
+        ("1.2 \\times 10^{5}", "\\boxed{120,000}", True),
+        ("3.1\\times10^{8}", "\\boxed{3.1e7}", False),
+        ("4.5 \\times 10^{-3}", "\\boxed{0.045}", False),
+    ]),
+    # Matrices and vectors in different environments.
+    *_f("matrix", [
+        ("\\begin{pmatrix} 2 & -1 \\\\ 0 & 5 \\end{pmatrix}",
+         "\\boxed{\\begin{bmatrix} 2 & -1 \\\\ 0 & 5 \\end{bmatrix}}", True),
+        ("\\begin{pmatrix} 3 \\\\ -4 \\end{pmatrix}", "\\boxed{\\left[\\begin{array}{c} 3 \\\\ -4 \\end{array}\\right]}", True),
+        ("\\begin{pmatrix} 1 & 0 \\\\ 0 & 1 \\end{pmatrix}", "\\boxed{\\begin{matrix} 1 & 0 \\\\ 0 & 1 \\end{matrix}}", True),
+        ("\\begin{pmatrix} \\frac{1}{2} \\\\ 6 \\end{pmatrix}", "\\boxed{\\begin{pmatrix} 0.5 \\\\ 6 \\end{pmatrix}}", True),
+        ("\\begin{pmatrix} 2 & -1 \\\\ 0 & 5 \\end{pmatrix}",
+         "\\boxed{\\begin{bmatrix} 2 & 0 \\\\ -1 & 5 \\end{bmatrix}}", False),
+        ("\\begin{pmatrix} 3 \\\\ -4 \\end{pmatrix}", "\\boxed{\\begin{pmatrix} -4 \\\\ 3 \\end{pmatrix}}", False),
+    ]),
+    # Wrong answers that are numerically close or look alike: must be rejected.
+    *_f("close_but_wrong", [
+        ("\\frac{1}{3^{60}}", "\\boxed{\\frac{1}{3^{61}}}", False),
+        ("\\frac{1}{1998!}", "\\boxed{\\frac{1}{1999!}}", False),
+        ("2-\\frac{1}{\\pi}", "\\boxed{2+\\frac{1}{\\pi}}", False),
+        ("11:00", "\\boxed{1:00}", False),
+        ("10^{-30}", "\\boxed{0}", False),
+        ("\\sqrt{2}", "\\boxed{1.41}", False),
+        ("1000001", "\\boxed{1000000}", False),
+        ("\\frac{1}{3^{60}}", "\\boxed{3^{-60}}", True),
+        ("11:00", "\\boxed{11:00}", True),
+    ]),
+    # Everyday equivalent forms (MATH, GSM8K).
+    *_f("fraction_forms", [
+        ("\\frac{7}{4}", "\\boxed{\\dfrac{7}{4}}", True),
+        ("\\frac{7}{4}", "\\boxed{7/4}", True),
+        ("\\frac{7}{4}", "\\boxed{1.75}", True),
+        ("\\frac{7}{4}", "\\boxed{1\\frac{3}{4}}", True),
+        ("-\\frac{2}{5}", "\\boxed{\\frac{-2}{5}}", True),
+        ("\\frac{7}{4}", "\\boxed{\\frac{4}{7}}", False),
+        ("-\\frac{2}{5}", "\\boxed{\\frac{2}{5}}", False),
+    ]),
+    *_f("radicals_pi", [
+        ("4\\sqrt{3}", "\\boxed{\\sqrt{48}}", True),
+        ("\\frac{\\sqrt{6}}{3}", "\\boxed{\\frac{2}{\\sqrt{6}}}", True),
+        ("6\\pi", "\\boxed{6 \\pi}", True),
+        ("\\frac{\\pi}{4}", "\\boxed{0.25\\pi}", True),
+        ("2+\\sqrt{5}", "\\boxed{\\sqrt{5}+2}", True),
+        ("4\\sqrt{3}", "\\boxed{\\sqrt{12}}", False),
+        ("6\\pi", "\\boxed{3\\pi}", False),
+    ]),
+    *_f("sets_tuples", [
+        ("\\{1, 4, 9\\}", "\\boxed{\\{9, 1, 4\\}}", True),
+        ("1, 4, 9", "\\boxed{9, 4, 1}", True),
+        ("(2, -3)", "\\boxed{(2,-3)}", True),
+        ("(2, -3)", "\\boxed{(-3, 2)}", False),
+        ("\\{1, 4, 9\\}", "\\boxed{\\{1, 4\\}}", False),
+        ("(0, 1) \\cup (3, 5)", "\\boxed{(3,5) \\cup (0,1)}", True),
+    ]),
+    *_f("expressions", [
+        ("x^2 - 9", "\\boxed{(x-3)(x+3)}", True),
+        ("2a + 6", "\\boxed{2(a+3)}", True),
+        ("\\frac{x+1}{2}", "\\boxed{\\frac{1}{2}x+\\frac{1}{2}}", True),
+        ("3n^2", "\\boxed{3 n^{2}}", True),
+        ("x^2 - 9", "\\boxed{(x-3)^2}", False),
+        ("2a + 6", "\\boxed{2a+3}", False),
+    ]),
+    *_f("text_answers", [
+        ("\\text{Tuesday}", "\\boxed{Tuesday}", True),
+        ("\\text{(B)}", "\\boxed{B}", True),
+        ("\\textbf{(D)}", "The correct option is \\boxed{(D)}.", True),
+        ("\\text{even}", "\\boxed{\\text{Even}}", True),
+        ("\\text{Tuesday}", "\\boxed{Thursday}", False),
+        ("\\text{(B)}", "\\boxed{C}", False),
+    ]),
+    *_f("integers_thousands", [
+        ("4096", "\\boxed{4,096}", True),
+        ("1200000", "\\boxed{1{,}200{,}000}", True),
+        ("-38", "\\boxed{-38.0}", True),
+        ("15", "The answer is 15.", True),
+        ("4096", "\\boxed{4,069}", False),
+        ("-38", "\\boxed{38}", False),
+    ]),
+]
