@@ -8,6 +8,7 @@ BENCHES = {
     "search": "every label rule and per-step MC on a grid of simulated worlds: precision, recall, tokens per correct first error",
     "verify": "the answer verifier vs math-verify: accuracy, checks/s, latency",
     "overhead": "the pipeline's CPU time per rollout (driver + workers, engine excluded) with an instant policy",
+    "scale": "a 100,000-problem simulated run: driver CPU per rollout, peak RSS, parts, resume time",
     "engine": "generated tokens/s: apsgen's whole pipeline vs the bare vLLM engine on the same requests",
 }
 

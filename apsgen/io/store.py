@@ -184,12 +184,21 @@ class OutputStore:
         parts = [pq.read_table(p, filesystem=self.fs) for _, _, p in self.committed_pairs()]
         return pa.concat_tables(parts) if parts else problem_schema().empty_table()
 
+    def read_problem_columns(self, columns: list[str]) -> pa.Table:
+        """Some columns of every committed problem row (a run's totals need no question text)."""
+        parts = [pq.read_table(p, columns=columns, filesystem=self.fs) for _, _, p in self.committed_pairs()]
+        return pa.concat_tables(parts) if parts else problem_schema().empty_table().select(columns)
+
     def read_steps(self) -> pa.Table:
         parts = [pq.read_table(p, filesystem=self.fs) for _, p, _ in self.committed_pairs()]
         return pa.concat_tables(parts) if parts else step_schema().empty_table()
 
     def done_ids(self) -> set[str]:
-        return set(self.read_problems().column("problem_id").to_pylist())
+        """Ids of every committed problem: the id column alone is read from each shard."""
+        done: set[str] = set()
+        for _, _, path in self.committed_pairs():
+            done.update(pq.read_table(path, columns=["problem_id"], filesystem=self.fs).column(0).to_pylist())
+        return done
 
     def write_part(self, num: int, steps: list[dict[str, Any]], problems: list[dict[str, Any]]) -> None:
         """Write one shard pair; the problem shard goes last and commits the pair."""

@@ -58,10 +58,12 @@ class RunSummary:
     first_errors: int = 0
     worker_restarts: int = 0
     wall_s: float = 0.0
+    problems_by_node: Counter = field(default_factory=Counter)  # Ray node id -> problems it finished
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
         d["skipped"] = dict(self.skipped)
+        d["problems_by_node"] = dict(self.problems_by_node)
         return d
 
     def render(self) -> str:
@@ -79,6 +81,9 @@ class RunSummary:
             f"{self.undecided} undecided; {self.first_errors} first errors located",
             f"  wall time     {self.wall_s:.1f}s" + (f", {self.worker_restarts} worker restarts" if self.worker_restarts else ""),
         ]
+        if len(self.problems_by_node) > 1:
+            lines.append("  nodes         " + ", ".join(
+                f"{node[:8]} {n}" for node, n in sorted(self.problems_by_node.items())) + " problems")
         for pid, err in list(self.failed.items())[:5]:
             lines.append(f"  failed {pid}: {err.splitlines()[-1][:160]}")
         return "\n".join(lines)
@@ -289,6 +294,7 @@ class _Feed:
         except ray.exceptions.RayError as e:  # lost object, task error outside the search: infrastructure
             self.retry(problem, f"{type(e).__name__}: {_last_line(e)}")
             return
+        self.summary.problems_by_node[outcome.node] += 1
         if outcome.error is not None:
             self.summary.failed[problem.id] = outcome.error
             self.progress.update(failed=1)
@@ -367,7 +373,7 @@ def _account(summary: RunSummary, result) -> None:
 
 
 def _totals(store: OutputStore) -> dict[str, float]:
-    t = store.read_problems()
+    t = store.read_problem_columns(["status", "n_rollouts", "generated_tokens", "n_steps", "elapsed_s"])
     if t.num_rows == 0:
         return {}
     status = Counter(t.column("status").to_pylist())

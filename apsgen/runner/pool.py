@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from apsgen.config import JobSpec
-from apsgen.runner.placement import worker_resources
+from apsgen.runner.placement import on_cluster, worker_resources
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,10 @@ class WorkerPool:
         self.resources = worker_resources(spec, ray.cluster_resources().get("GPU", 0.0))
         # max_restarts=0: the driver replaces a dead worker itself, so it knows which problems
         # to requeue; Ray restarting it behind our back would hide that.
+        # On a cluster the engines spread over the nodes (one GPU box each, not all on the first).
+        strategy = {"scheduling_strategy": "SPREAD"} if on_cluster() else {}
         self.cls = ray.remote(SearchWorker).options(
-            max_concurrency=spec.runner.max_concurrent_trees + 8, max_restarts=0, **self.resources
+            max_concurrency=spec.runner.max_concurrent_trees + 8, max_restarts=0, **self.resources, **strategy
         )
         self.actors: list[Any] = [self._new() for _ in range(spec.runner.num_workers)]
         self.restarts = 0

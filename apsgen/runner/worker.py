@@ -40,6 +40,7 @@ class SearchOutcome:
     problem_id: str
     result: ProblemResult | None = None
     error: str | None = None
+    node: str = ""  # the Ray node that searched it (where a run's work went, per node)
 
 
 class _InstrumentedPolicy:
@@ -159,11 +160,16 @@ class SearchWorker:
                 problem, self.policy, self.verifier, self.spec.search, self.sampling, seed=self.spec.seed,
                 judge=self.judge,
             )
-            return SearchOutcome(problem.id, result=result)
+            return SearchOutcome(problem.id, result=result, node=self._node_id())
         except Exception as e:  # an application error belongs to this problem, not to the run
             log.warning("problem %s failed: %s", problem.id, e)
             detail = "".join(traceback.format_exception_only(type(e), e)).strip()
             return SearchOutcome(problem.id, error=detail[:2000])
+
+    def _node_id(self) -> str:
+        import ray
+
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
 
     def stats(self) -> dict[str, Any]:
         return {"verifier": self.verifier.stats()}
