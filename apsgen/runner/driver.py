@@ -233,6 +233,9 @@ def _record_run(store: OutputStore, manifest: Manifest, summary: RunSummary) -> 
     store.write_manifest(manifest)
 
 
+COLLECT_S = 0.1  # how long the driver lets results gather before it takes them
+
+
 class _Feed:
     """Feeds problems to the workers with backpressure and commits results as they come back."""
 
@@ -256,11 +259,10 @@ class _Feed:
 
         self.submit()
         while self.in_flight:
+            # One wait per COLLECT_S for everything finished by then: a wait costs time in the number
+            # of refs it is given, so waking per result would cost the driver O(in flight) each.
             refs = list(self.in_flight)
-            ready, rest = ray.wait(refs, num_returns=1, timeout=1.0)
-            if ready and rest:  # take everything already finished in one go
-                more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
-                ready += more
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=COLLECT_S)
             for ref in ready:
                 if ref in self.in_flight:  # a lost worker's other refs were already requeued
                     self.collect(ref)
