@@ -94,10 +94,23 @@ class EngineSpec(_Strict):
 
 class OpenAISpec(_Strict):
     base_url: str = "http://127.0.0.1:8000/v1"
+    base_urls: list[str] = Field(
+        default_factory=list,
+        description="A fleet: several servers of the same model (used instead of base_url). Each search tree "
+        "sticks to one server, so its prefixes stay in that server's cache; new trees go to the server with "
+        "the fewest requests in flight; a server that stops answering is taken out and its trees move.",
+    )
     api_key_env: str = "OPENAI_API_KEY"
-    max_concurrency: int = Field(32, ge=1)
-    max_retries: int = Field(5, ge=0)
+    max_concurrency: int = Field(32, ge=1, description="Requests in flight per server.")
+    max_retries: int = Field(5, ge=0, description="Retries per request on one server (a fleet fails over after 2).")
     timeout_s: float = Field(600, gt=0)
+    retry_down_after_s: float = Field(
+        60, gt=0, description="A fleet server taken out is tried again after this many seconds."
+    )
+
+    @property
+    def urls(self) -> list[str]:
+        return [u.rstrip("/") for u in (self.base_urls or [self.base_url])]
 
 
 class SimulatedSpec(_Strict):

@@ -332,3 +332,117 @@ def test_real_server_through_the_pipeline(real_server, tmp_path):
     problems = OutputStore(out).read_problems()
     assert sorted(problems.column("problem_id").to_pylist()) == sorted(set(problems.column("problem_id").to_pylist()))
     assert problems.num_rows == 2
+
+
+# -- fleets: several servers of one model ---------------------------------------------------
+
+
+def _fleet(ports: list[int], **openai) -> OpenAIPolicy:
+    spec = PolicySpec(
+        backend="openai",
+        model="served-model",
+        prompt=PromptSpec(use_chat_template=False),
+        openai=OpenAISpec(base_urls=[f"http://127.0.0.1:{p}/v1" for p in ports], **openai),
+    )
+    return OpenAIPolicy(spec)
+
+
+def test_fleet_trees_stick_to_a_server_and_balance_by_load():
+    async def go():
+        async with ScriptedServer([], delay_s=0.05) as a, ScriptedServer([], delay_s=0.05) as b:
+            policy = _fleet([a.port, b.port])
+            await policy.start()
+            questions = [f"question {i}?" for i in range(8)]
+            # Each tree makes three requests in a row, all trees at once.
+            async def tree(q: str) -> None:
+                for step in range(3):
+                    await policy.generate(q, f"step {step}", 2, Sampling(max_tokens=5, seed=step))
+            await asyncio.gather(*(tree(q) for q in questions))
+            await policy.close()
+            return a, b, policy
+
+    a, b, policy = _run(go())
+    where = {}
+    for name, server in (("a", a), ("b", b)):
+        for post in server.posts:
+            q = post["prompt"].split("Question: ")[-1].split("\n")[0]
+            where.setdefault(q, set()).add(name)
+    assert all(len(s) == 1 for s in where.values())  # every tree on one server only
+    assert len(a.posts) == len(b.posts) == 12  # 8 trees x 3 requests, split evenly
+    assert not policy.failures
+
+
+def test_fleet_takes_a_dead_server_out_and_moves_its_trees():
+    async def go():
+        async with ScriptedServer([], delay_s=0.01) as a:
+            b = ScriptedServer([], delay_s=0.01)
+            await b.__aenter__()
+            policy = _fleet([a.port, b.port], max_retries=3)
+            await policy.start()
+            sampling = Sampling(max_tokens=5, seed=1)
+            first = [await policy.generate(f"q{i}?", "", 2, sampling) for i in range(4)]
+            on_b = [q for q, s in policy._trees.items() if s.url.endswith(f":{b.port}/v1")]
+            await b.__aexit__()  # the server stops answering mid-run
+            again = [await policy.generate(f"q{i}?", "more", 2, sampling) for i in range(4)]
+            stats = policy.fleet_stats()
+            await policy.close()
+            return a, b, policy, first, again, on_b, stats
+
+    a, b, policy, first, again, on_b, stats = _run(go())
+    assert on_b, "some trees started on the second server"
+    assert len(first) == len(again) == 4 and all(len(g.samples) == 2 for g in again)  # nothing lost
+    assert policy.failures[f"http://127.0.0.1:{b.port}/v1"] >= 1  # its failure counted
+    assert stats[f"http://127.0.0.1:{b.port}/v1"]["out"] is True
+    assert all(policy._trees[q].url.endswith(f":{a.port}/v1") for q in on_b)  # its trees moved
+
+
+def test_the_last_live_server_is_never_taken_out():
+    async def go():
+        async with ScriptedServer([503] * 10) as a:
+            policy = _fleet([a.port, _free_port()], max_retries=1)
+            await policy.start()  # the second one does not exist: left out at start
+            with pytest.raises(ServerError, match="503"):
+                await policy.generate("q?", "", 1, Sampling(max_tokens=5))
+            await policy.close()
+            return policy
+
+    policy = _run(go())
+    assert sum(policy.failures.values()) == 1  # the missing server, at start
+
+
+@pytest.mark.slow
+@pytest.mark.engine
+def test_fleet_of_a_real_server_and_one_killed_mid_run(real_server, tmp_path):
+    # One real `vllm serve` and a scripted server that answers in the served model's name, run in
+    # its own thread; the scripted one is shut down while the pipeline runs.
+    import threading
+
+    from apsgen.io.store import OutputStore
+    from apsgen.runner.driver import run_job
+
+    loop = asyncio.new_event_loop()
+    scripted = ScriptedServer([], delay_s=0.5, models=["smollm2"])
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    asyncio.run_coroutine_threadsafe(scripted.__aenter__(), loop).result(timeout=30)
+    out = str(tmp_path / "out")
+    spec = _demo_spec(real_server, out, 4)
+    spec.policy.openai.base_urls = [real_server, f"http://127.0.0.1:{scripted.port}/v1"]
+    spec.policy.openai.max_retries = 2
+
+    def kill_when_used() -> None:
+        deadline = time.monotonic() + 120
+        while not scripted.posts and time.monotonic() < deadline:
+            time.sleep(0.2)
+        asyncio.run_coroutine_threadsafe(scripted.__aexit__(), loop).result(timeout=30)
+
+    killer = threading.Thread(target=kill_when_used)
+    killer.start()
+    try:
+        summary = run_job(spec, output=out, show_progress=False)
+    finally:
+        killer.join(timeout=150)
+        loop.call_soon_threadsafe(loop.stop)
+    assert scripted.posts, "the scripted server took trees before it went down"
+    assert not summary.failed, summary.failed
+    ids = OutputStore(out).read_problems().column("problem_id").to_pylist()
+    assert len(ids) == len(set(ids)) == 4  # nothing lost, nothing twice
