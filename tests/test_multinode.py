@@ -56,6 +56,7 @@ class Cluster:
         self.gcs = _free_port()
         self.address = f"127.0.0.1:{self.gcs}"
         self.nodes: dict[str, subprocess.Popen] = {}
+        self.node_temps: list[str] = []
         self.timings: dict[str, float] = {}
 
     def _start(self, name: str, args: list[str]) -> None:
@@ -67,8 +68,11 @@ class Cluster:
 
     def start(self) -> None:
         t0 = time.monotonic()
+        self.dashboard = _free_port()
         self._start("head", ["--head", "--node-ip-address=127.0.0.1", f"--port={self.gcs}", "--num-cpus=0",
-                             "--num-gpus=0", "--include-dashboard=false", f"--temp-dir={self.temp}",
+                             "--num-gpus=0", "--include-dashboard=true", "--dashboard-host=127.0.0.1",
+                             f"--dashboard-port={self.dashboard}", f"--dashboard-agent-listen-port={_free_port()}",
+                             f"--ray-client-server-port={_free_port()}", f"--temp-dir={self.temp}",
                              "--min-worker-port=20000", "--max-worker-port=20999"])
         self.wait_nodes(1)
         # node_a has room for a replacement worker; node_b for one worker only. Two nodes on one
@@ -78,6 +82,10 @@ class Cluster:
                 "node-manager-port", "object-manager-port", "metrics-export-port",
                 "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "runtime-env-agent-port")]
             base = 20000 + 2000 * n
+            # a temp dir of its own too: nodes sharing one unpack a job's working_dir over each other
+            node_temp = tempfile.mkdtemp(prefix=f"aps-mn-{n}-", dir="/tmp")
+            self.node_temps.append(node_temp)
+            ports.append(f"--temp-dir={node_temp}")
             self._start(name, [f"--address={self.address}", "--node-ip-address=127.0.0.1", f"--num-cpus={cpus}",
                                "--num-gpus=0", f"--resources={json.dumps({name: 1})}", *ports,
                                f"--min-worker-port={base}", f"--max-worker-port={base + 999}"])
@@ -130,7 +138,7 @@ class Cluster:
                     pass
 
 
-@pytest.fixture()
+@pytest.fixture(scope="module")
 def cluster():
     c = Cluster()
     try:
@@ -147,6 +155,36 @@ def _run(job: Path, out: Path, address: str, *extra: str) -> subprocess.Popen:
          *extra],
         env=env, cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+
+
+def test_a_submitted_job_runs_on_both_worker_nodes(cluster: Cluster, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from apsgen.cli.main import main
+
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.chdir(REPO)
+    url = f"http://127.0.0.1:{cluster.dashboard}"
+    out = tmp_path / "submitted"
+    sid = "multinode-" + time.strftime("%H%M%S")
+    t0 = time.monotonic()
+    assert main(["submit", "jobs/simulated.yaml", "--address", url, "--extras", "", "--submission-id", sid,
+                 "--output", str(out), "--set", "dataset.limit=30", "--set", "policy.simulated.latency_s=0.1",
+                 "--set", "runner.num_workers=2", "--set", "runner.max_concurrent_trees=2",
+                 "--set", "search.max_searches=3"]) == 0
+    from apsgen.cluster.jobs import job_info
+
+    deadline = time.monotonic() + 240
+    while True:
+        info = job_info(sid, url)
+        if info["status"] in ("SUCCEEDED", "FAILED", "STOPPED"):
+            break
+        assert time.monotonic() < deadline, info
+        time.sleep(1)
+    cluster.timings["submit_s"] = round(time.monotonic() - t0, 1)
+    assert info["status"] == "SUCCEEDED", info.get("message")
+    manifest = OutputStore(str(out)).read_manifest()
+    assert manifest is not None
+    by_node = manifest.runs[-1]["problems_by_node"]
+    assert len(by_node) == 2 and sum(by_node.values()) == 30, by_node
 
 
 def test_two_nodes_share_the_work_and_a_killed_node_loses_nothing(cluster: Cluster, tmp_path: Path) -> None:
