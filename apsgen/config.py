@@ -213,7 +213,7 @@ class SearchSpec(_Strict):
         "than guess; `paper`: MC > 0 (Luo et al. 2024); `threshold`: MC > mc_threshold.",
     )
     k_max: int = Field(
-        32, ge=1, description="sequential rule: most rollouts one prefix may get (k at a time, one request each)."
+        32, ge=1, description="sequential rule: most rollouts one prefix may get (k first, then top-ups of k/4 to k, one request each)."
     )
     correct_ratio: float = Field(
         0.6,
@@ -222,15 +222,26 @@ class SearchSpec(_Strict):
         description="sequential rule: a correct prefix succeeds at least this fraction of the reference value "
         "(a correct prefix's expected value at its depth).",
     )
-    wrong_ratio: float = Field(
-        0.2,
+    recovery_prior: float = Field(
+        0.05,
         gt=0,
         lt=1,
-        description="sequential rule: a wrong prefix recovers to the right answer at most this fraction of "
-        "the reference value.",
+        description="sequential rule: how often a prefix that went wrong still reaches the right answer, assumed "
+        "before the question's own evidence; the rule then estimates it per question from the states it decided.",
+    )
+    recovery_prior_weight: float = Field(
+        8.0,
+        gt=0,
+        description="sequential rule: how many rollouts the recovery prior is worth against the question's evidence.",
+    )
+    recovery_margin: float = Field(
+        2.5,
+        ge=1,
+        description="sequential rule: a wrong prefix is assumed to succeed at this multiple of the estimated "
+        "recovery rate (the test then calls a prefix correct only on clearly more successes than recovery gives).",
     )
     false_correct_rate: float = Field(
-        0.1,
+        0.05,
         gt=0,
         lt=0.5,
         description="sequential rule: the error rate at which a wrong prefix may be called correct (a first "
@@ -244,7 +255,7 @@ class SearchSpec(_Strict):
         "error located too early).",
     )
     pool_evidence: float = Field(
-        1.5,
+        1.25,
         ge=1,
         description="sequential rule: a non-root state's wrong rollouts join the pool only with this many times "
         "the evidence a 'correct' verdict needs (searches started there inherit any doubt about it).",

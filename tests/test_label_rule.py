@@ -34,7 +34,63 @@ def test_sequential_rule_decides_clear_cases_and_asks_for_more_on_close_ones() -
     assert close.verdict == "undecided" and close.more == 8
     assert rule.decide(stats(1, 31), 0.5).verdict == "wrong"  # more evidence settles it
     # At k_max it stops asking and stays undecided rather than guess.
-    assert rule.decide(stats(3, 29), 0.9).more == 0
+    at_k_max = rule.decide(stats(10, 22), 0.9)
+    assert at_k_max.verdict == "undecided" and at_k_max.more == 0
+
+
+def test_a_probe_close_to_a_decision_is_topped_up_with_fewer_than_k_rollouts() -> None:
+    rule = SequentialRule(SearchSpec(k=16, k_max=64))
+    far = rule.decide(stats(1, 7), 0.5)  # evidence points nowhere yet: a full batch
+    near = rule.decide(stats(0, 6), 0.6)  # two more failures would settle it
+    assert far.more == 16
+    assert near.verdict == "undecided" and 4 <= near.more < 16
+
+
+def learned_rule(recovery: float, states: int = 40, seed: int = 0) -> SequentialRule:
+    """A sequential rule that has decided `states` states of one question: half wrong prefixes that
+    reach the right answer at `recovery`, half correct ones at their reference value."""
+    import random
+
+    rng = random.Random(seed)
+    rule = SequentialRule(SearchSpec())
+    for i in range(states):
+        ref = 0.3 + 0.6 * rng.random()
+        p = ref if i % 2 else recovery
+        c = sum(rng.random() < p for _ in range(16))
+        mc = stats(c, 16 - c)
+        rule.observe(mc, rule.decide(mc, ref))
+    rule.consolidate()
+    return rule
+
+
+def test_the_recovery_rate_is_learned_per_question_and_sets_how_much_evidence_a_label_needs() -> None:
+    never = learned_rule(recovery=0.0)
+    often = learned_rule(recovery=0.2)
+    assert never.recovery.rate < 0.02
+    assert 0.12 < often.recovery.rate < 0.3
+    # One right completion in 8 from a prefix worth ~0.8: where the policy never recovers it shows
+    # the prefix is still correct (as the paper's rule says); where it recovers one time in five,
+    # it is no evidence either way.
+    one_in_eight = stats(2, 6)
+    assert never.decide(one_in_eight, 0.8).verdict == "correct"
+    assert often.decide(one_in_eight, 0.8).verdict != "correct"
+
+
+def test_the_recovery_fit_is_refreshed_when_the_evidence_doubles_so_its_cost_stays_linear() -> None:
+    rule = SequentialRule(SearchSpec())
+    fits = 0
+    fit = rule.recovery.fit
+
+    def counting_fit() -> None:
+        nonlocal fits
+        fits += 1
+        fit()
+
+    rule.recovery.fit = counting_fit  # type: ignore[method-assign]
+    for _ in range(1000):
+        mc = stats(0, 8)
+        rule.observe(mc, rule.decide(mc, 0.7))
+    assert fits == 10  # after 1, 2, 4, ..., 512 states: about 2x the states' worth of work
 
 
 @pytest.mark.parametrize("rule", ["paper", "threshold", "sequential"])
@@ -138,3 +194,16 @@ def test_a_failed_problem_keeps_the_labels_it_paid_for_and_says_why() -> None:
     assert r.status == "failed" and r.stop_reason == "error"
     assert "policy returned garbage on call 5" in (r.error or "")
     assert r.steps and r.n_rollouts >= 16 + 8  # screening and at least one probe were kept
+
+
+def test_a_search_learns_how_often_its_policy_recovers_and_stores_it_with_the_rule() -> None:
+    import json
+
+    learned = {}
+    for recover in (0.0, 0.3):
+        spec = SimulatedSpec(min_steps=6, max_steps=10, success_rate=(0.5, 0.8), recover_rate=recover)
+        _, results = run_simulated(spec, SearchSpec(max_searches=20, screen_samples=16), n=6)
+        rules = [json.loads(r.label_rule) for r in results if r.status == "searched"]
+        assert rules and all(rule["rule"] == "sequential" and rule["learned"]["states"] > 0 for rule in rules)
+        learned[recover] = sorted(rule["learned"]["recovery_rate"] for rule in rules)[len(rules) // 2]
+    assert learned[0.0] < 0.02 < 0.1 < learned[0.3]

@@ -111,5 +111,7 @@ class SearchContext:
             mc = mc.merged(MCStats.from_outcomes((r.outcome for r in extra), self.search.invalid_rollouts))
             state.mc = mc
             decision = self.rule.decide(mc, reference)
+        if state.decision is None:
+            self.rule.observe(mc, decision)
         state.decision = decision
         return decision

@@ -12,12 +12,19 @@ Rules (`search.label_rule`):
 - `threshold`: MC > `search.mc_threshold` is correct.
 - `sequential` (default): a sequential probability ratio test between "this prefix is as good as
   a correct prefix at its depth" (success rate `correct_ratio` x reference) and "it went wrong and
-  only recovers by luck" (`wrong_ratio` x reference). The reference is the expected value of a
-  correct prefix at the state's depth, interpolated between the question's root value and a
-  finished correct solution (value 1), because a correct prefix's chance of success rises as fewer
-  steps remain. An undecided test asks for `k` more rollouts on the same prefix (one request, a
-  prefix-cache hit) until `search.k_max`; still undecided at `k_max` stays `undecided`, and an
-  undecided probe ends its binary search without a label rather than guess.
+  only recovers by luck" (`recovery_margin` x this question's recovery rate). The reference is
+  the expected value of a correct prefix at the state's depth, interpolated between the question's
+  root value and a finished correct solution (value 1), because a correct prefix's chance of
+  success rises as fewer steps remain. The recovery rate (how often a prefix that went wrong still
+  ends at the right answer) is the policy's and the question's, not a constant: it is estimated per
+  question from every state the rule decided (`RecoveryEstimate`), starting from
+  `recovery_prior`. Where the policy never recovers, one right completion shows a prefix is still
+  correct (the paper's rule, which is exact there); where it often does, the test asks for more.
+  An undecided test asks for more rollouts on the same prefix (one request, a prefix-cache hit:
+  about as many as it expects to need, between k/4 and k) until `search.k_max`; still undecided at
+  `k_max` stays `undecided`, and an undecided probe ends its binary search without a label rather
+  than guess (the search is retried once at the end of the question, against what the rule has
+  learned by then).
 
 Evidence is only what the verifier graded: truncated, unparseable and timed-out rollouts never
 count as wrong for a decision (all-invalid evidence is `undecided`), whatever
@@ -81,6 +88,12 @@ class LabelRule:
         """Wrong rollouts one non-root state may put in the pool (None: no limit)."""
         return self.search.pool_max_per_state
 
+    def observe(self, mc: MCStats, decision: Decision) -> None:
+        """A state's final evidence and decision, for rules that learn from the question (no-op)."""
+
+    def consolidate(self) -> None:
+        """Settle what the rule learned from the question before undecided searches are retried."""
+
 
 class ThresholdRule(LabelRule):
     """MC > a threshold is correct; no evidence (nothing graded, or every rollout excluded) is undecided.
@@ -131,10 +144,78 @@ class PaperRule(ThresholdRule):
         return None  # the paper bounds nothing
 
 
+def _log_beta(a: float, b: float) -> float:
+    return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+
+
+class RecoveryEstimate:
+    """How often a prefix that went wrong still reaches the right answer, for one question.
+
+    A two-component mixture over the states the rule decided: a wrong prefix succeeds at the
+    question's recovery rate r, a correct one at `scale` x its reference value (a question whose
+    steps are uneven runs below the reference). Fitted by EM, from Beta priors on r
+    (`recovery_prior`, worth `recovery_prior_weight` rollouts) and on the scale, each time the
+    number of decided states doubles and once more before undecided searches are retried, so the
+    work is linear in the states. Likelihoods hold whatever rule chose how many rollouts to draw,
+    so the rule's own stopping does not bias the fit the way "mean MC of the states called wrong"
+    would.
+    """
+
+    SCALE_PRIOR = 0.8  # a correct prefix's value / its reference, before the question's evidence
+    SCALE_WEIGHT = 8.0  # worth this many rollouts at reference value 1
+    ITERATIONS = 25
+    SPREAD = 6.0  # correct prefixes' values vary around scale x reference: a Beta with a + b = SPREAD
+
+    def __init__(self, prior: float, weight: float) -> None:
+        self.prior, self.weight = prior, weight
+        self.evidence: list[tuple[int, int, float]] = []  # (successes, graded, reference) per state
+        self.rate = prior
+        self.scale = self.SCALE_PRIOR
+        self.wrong_share = 0.5
+        self._next_fit = 1
+
+    def observe(self, correct: int, graded: int, reference: float) -> None:
+        if graded <= 0:
+            return
+        self.evidence.append((correct, graded, min(max(reference, 1e-3), 1.0)))
+        if len(self.evidence) >= self._next_fit:
+            self.fit()
+            self._next_fit = 2 * len(self.evidence)
+
+    def fit(self) -> None:
+        r, g, pi = self.prior, self.SCALE_PRIOR, 0.5
+        for _ in range(self.ITERATIONS):
+            lr, l1r = math.log(min(max(r, 1e-6), 1 - 1e-6)), math.log1p(-min(max(r, 1e-6), 1 - 1e-6))
+            lpi, l1pi = math.log(pi), math.log1p(-pi)
+            ws = wc = wn = cs = ce = 0.0
+            for c, n, ref in self.evidence:
+                p = min(max(g * ref, 1e-3), 1 - 1e-3)
+                a, b = p * self.SPREAD, (1 - p) * self.SPREAD
+                log_w = lpi + c * lr + (n - c) * l1r
+                log_c = l1pi + _log_beta(c + a, n - c + b) - _log_beta(a, b)
+                w = 1.0 / (1.0 + math.exp(min(700.0, log_c - log_w)))
+                ws += w
+                wc += w * c
+                wn += w * n
+                cs += (1 - w) * c
+                ce += (1 - w) * n * ref
+            r = (self.prior * self.weight + wc) / (self.weight + wn)
+            g = (self.SCALE_PRIOR * self.SCALE_WEIGHT + cs) / (self.SCALE_WEIGHT + ce)
+            pi = (1.0 + ws) / (2.0 + len(self.evidence))
+        self.rate, self.scale, self.wrong_share = r, g, pi
+
+
 class SequentialRule(LabelRule):
-    """A Wald sequential test on the graded rollouts of one prefix (see the module docstring)."""
+    """A Wald sequential test on the graded rollouts of one prefix (see the module docstring).
+
+    One instance serves one question: it learns that question's recovery rate as it decides."""
 
     name = "sequential"
+    Q0_FLOOR = 0.01  # a wrong prefix's success rate is never assumed below this
+
+    def __init__(self, search: SearchSpec) -> None:
+        super().__init__(search)
+        self.recovery = RecoveryEstimate(search.recovery_prior, search.recovery_prior_weight)
 
     def params(self) -> dict[str, float | int | str]:
         s = self.search
@@ -143,16 +224,31 @@ class SequentialRule(LabelRule):
             "k_max": s.k_max,
             "pool_evidence": s.pool_evidence,
             "correct_ratio": s.correct_ratio,
-            "wrong_ratio": s.wrong_ratio,
+            "recovery_prior": s.recovery_prior,
+            "recovery_prior_weight": s.recovery_prior_weight,
+            "recovery_margin": s.recovery_margin,
             "false_correct_rate": s.false_correct_rate,
             "false_wrong_rate": s.false_wrong_rate,
         }
+
+    def describe(self) -> str:
+        """Parameters, plus what the rule learned on this question by the end of its search."""
+        learned = {
+            "recovery_rate": round(self.recovery.rate, 6),
+            "correct_scale": round(self.recovery.scale, 6),
+            "states": len(self.recovery.evidence),
+        }
+        return json.dumps({"rule": self.name, **self.params(), "learned": learned}, sort_keys=True)
+
+    def wrong_value(self) -> float:
+        """The success rate assumed for a wrong prefix: a margin above the estimated recovery rate."""
+        return max(self.Q0_FLOOR, self.search.recovery_margin * self.recovery.rate)
 
     def hypotheses(self, reference: float) -> tuple[float, float]:
         s = self.search
         ref = min(max(reference, 1e-3), 1.0)
         q1 = min(max(s.correct_ratio * ref, 1e-3), 0.95)
-        q0 = min(max(s.wrong_ratio * ref, 1e-4), q1 / 2)
+        q0 = min(self.wrong_value(), q1 / 2)
         return q1, q0
 
     def bounds(self) -> tuple[float, float]:
@@ -162,6 +258,7 @@ class SequentialRule(LabelRule):
         return math.log((1 - b) / a), math.log(b / (1 - a))
 
     def llr(self, mc: MCStats, reference: float) -> float:
+        """log P(evidence | correct, success rate q1) / P(evidence | wrong, success rate q0)."""
         c, n = graded(mc)
         q1, q0 = self.hypotheses(reference)
         return c * math.log(q1 / q0) + (n - c) * math.log((1 - q1) / (1 - q0))
@@ -178,15 +275,43 @@ class SequentialRule(LabelRule):
             return Decision("correct", reference=ref, score=score)
         if n and score <= lower:
             return Decision("wrong", reference=ref, score=score)
-        more = min(s.k, s.k_max - mc.n_rollouts)
+        more = min(self.top_up(mc, ref, score), s.k_max - mc.n_rollouts)
         return Decision("undecided", more=max(0, more), reference=ref, score=score)
+
+    def top_up(self, mc: MCStats, reference: float, score: float) -> int:
+        """Rollouts to ask for next: about as many as the test expects to need at the success rate
+        seen so far (between k/4 and k), so a probe one rollout short of a decision is not sold k."""
+        k = self.search.k
+        c, n = graded(mc)
+        if n == 0:
+            return k
+        q1, q0 = self.hypotheses(reference)
+        p = c / n
+        drift = p * math.log(q1 / q0) + (1 - p) * math.log((1 - q1) / (1 - q0))
+        upper, lower = self.bounds()
+        distance = (upper - score) if drift > 0 else (score - lower)
+        if abs(drift) < 1e-9:
+            return k
+        # Extra rollouts that grade nothing (truncated, unparseable) are paid for too.
+        graded_share = max(n / mc.n_rollouts, 0.5) if mc.n_rollouts else 1.0
+        need = math.ceil(distance / abs(drift) / graded_share)
+        return min(k, max(math.ceil(k / 4), need))
 
     def admits(self, mc: MCStats, reference: float | None) -> bool:
         # Stricter than the decision: a state whose wrong rollouts seed searches must be correct
-        # with twice the evidence, since every search started there inherits the doubt.
+        # with more evidence, since every search started there inherits the doubt.
         if reference is None or mc.value is None or mc.value >= 1:
             return False
         return self.llr(mc, reference) >= self.search.pool_evidence * self.bounds()[0]
+
+    def observe(self, mc: MCStats, decision: Decision) -> None:
+        if mc.source != "rollouts" or decision.reference is None:
+            return
+        c, n = graded(mc)
+        self.recovery.observe(c, n, decision.reference)
+
+    def consolidate(self) -> None:
+        self.recovery.fit()
 
 
 RULES: dict[str, type[LabelRule]] = {r.name: r for r in (PaperRule, ThresholdRule, SequentialRule)}

@@ -2,7 +2,9 @@
 (state, wrong rollout) pair by Q + U and binary-search that rollout for its first error.
 
 Stops at `max_searches` selections, when the per-question rollout budget cannot pay for another
-estimate, or when the pool is empty.
+estimate, or when the pool is empty. A search the label rule left undecided is tried once more at
+the end, when the rule has learned from the whole question (the sequential rule's recovery
+estimate): its rollouts are paid for, and an early probe may have been judged against a prior.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from apsgen.search.result import ProblemResult
 from apsgen.search.screening import Screening, screen
 from apsgen.search.selection import Pool
 from apsgen.search.steps import StepSplitter, chunk_tokens_for
+from apsgen.search.tree import Rollout
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,7 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
         pool.offer(fresh)
 
     n_searches = 0
-    undecided = 0
+    parked: list[Rollout] = []  # searches left undecided, tried again at the end
     searches_from_root = 0
     origin: dict[int, str] = {}
     stop = "empty_pool"
@@ -82,10 +85,25 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
         located = await locate_first_error(ctx, rollout, splitter, pool)
         if located.first_error is not None:
             origin.setdefault(located.first_error.node_id, "root" if from_root else "pool")
-        undecided += located.stop == "undecided"
+        if located.stop == "undecided":
+            parked.append(rollout)
         if located.stop == "budget":
             stop = "rollout_budget"
             break
+
+    undecided = 0
+    if parked:
+        ctx.rule.consolidate()
+    for rollout in parked:
+        if stop == "rollout_budget":
+            undecided += 1
+            continue
+        located = await locate_first_error(ctx, rollout, splitter, pool)
+        if located.first_error is not None:
+            origin.setdefault(located.first_error.node_id, "pool" if not rollout.state.is_root else "root")
+        undecided += located.stop != "located"
+        if located.stop == "budget":
+            stop = "rollout_budget"
 
     add_correct_solutions(ctx, screening.rollouts, splitter)
     result = searched_result(
