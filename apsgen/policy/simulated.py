@@ -40,6 +40,7 @@ _FILLER = (
     "Let us be careful with the arithmetic here.",
     "Taking the previous result as our input,",
 )
+_FILLER_WORDS = tuple(f.split() for f in _FILLER)
 
 
 @dataclass(frozen=True)
@@ -292,7 +293,7 @@ class SimulatedPolicy:
         target = max(0, self.spec.tokens_per_step - 7)
         words: list[str] = []
         while len(words) < target:
-            words += rng.choice(_FILLER).split()
+            words += rng.choice(_FILLER_WORDS)
         return words[: max(target, 0)]
 
 
@@ -317,17 +318,11 @@ def _rest_of_line(partial: list[str], tail: list[str]) -> list[str]:
 
 
 def _join(prefix: str, words: list[str]) -> str:
+    """Words joined by single spaces, "\n\n" markers as paragraph breaks without spaces around
+    them, and a space first when the prefix does not end in whitespace. (Words hold no whitespace.)"""
     if not words:
         return ""
-    parts: list[str] = []
-    need_space = bool(prefix) and not prefix[-1].isspace()
-    for w in words:
-        if w == "\n\n":
-            parts.append("\n\n")
-            need_space = False
-            continue
-        if need_space:
-            parts.append(" ")
-        parts.append(w)
-        need_space = True
-    return "".join(parts)
+    text = " ".join(words).replace(" \n\n", "\n\n").replace("\n\n ", "\n\n")
+    if prefix and not prefix[-1].isspace() and words[0] != "\n\n":
+        text = " " + text
+    return text
