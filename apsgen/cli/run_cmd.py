@@ -39,5 +39,11 @@ def run(args) -> int:
         new_version=args.new_version,
         show_progress=not args.no_progress,
     )
+    if args.json:
+        # Leave Ray first: it can still print (a node it lost, say) to stdout, after the JSON.
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
     print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.render())
     return 1 if summary.failed else 0
