@@ -171,7 +171,6 @@ class RecoveryEstimate:
         self.evidence: list[tuple[int, int, float]] = []  # (successes, graded, reference) per state
         self.rate = prior
         self.scale = self.SCALE_PRIOR
-        self.wrong_share = 0.5
         self._next_fit = 1
 
     def observe(self, correct: int, graded: int, reference: float) -> None:
@@ -185,7 +184,8 @@ class RecoveryEstimate:
     def fit(self) -> None:
         r, g, pi = self.prior, self.SCALE_PRIOR, 0.5
         for _ in range(self.ITERATIONS):
-            lr, l1r = math.log(min(max(r, 1e-6), 1 - 1e-6)), math.log1p(-min(max(r, 1e-6), 1 - 1e-6))
+            r = min(max(r, 1e-6), 1 - 1e-6)
+            lr, l1r = math.log(r), math.log1p(-r)
             lpi, l1pi = math.log(pi), math.log1p(-pi)
             ws = wc = wn = cs = ce = 0.0
             for c, n, ref in self.evidence:
@@ -202,7 +202,7 @@ class RecoveryEstimate:
             r = (self.prior * self.weight + wc) / (self.weight + wn)
             g = (self.SCALE_PRIOR * self.SCALE_WEIGHT + cs) / (self.SCALE_WEIGHT + ce)
             pi = (1.0 + ws) / (2.0 + len(self.evidence))
-        self.rate, self.scale, self.wrong_share = r, g, pi
+        self.rate, self.scale = r, g
 
 
 class SequentialRule(LabelRule):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from apsgen.search.binary_search import locate_first_error
+from apsgen.search.binary_search import Located, locate_first_error
 from apsgen.search.context import SearchContext
 from apsgen.search.label_rule import Decision
 from apsgen.search.labels import add_correct_solutions, fill_cost, searched_result
@@ -67,6 +67,11 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
     parked: list[Rollout] = []  # searches left undecided, tried again at the end
     searches_from_root = 0
     origin: dict[int, str] = {}
+
+    def record(located: Located, rollout: Rollout) -> None:
+        if located.first_error is not None:
+            origin.setdefault(located.first_error.node_id, "root" if rollout.state.is_root else "pool")
+
     stop = "empty_pool"
     while True:
         if n_searches >= search.max_searches:
@@ -80,30 +85,27 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
             stop = "empty_pool"
             break
         n_searches += 1
-        from_root = rollout.state.is_root
-        searches_from_root += from_root
+        searches_from_root += rollout.state.is_root
         located = await locate_first_error(ctx, rollout, splitter, pool)
-        if located.first_error is not None:
-            origin.setdefault(located.first_error.node_id, "root" if from_root else "pool")
+        record(located, rollout)
         if located.stop == "undecided":
             parked.append(rollout)
         if located.stop == "budget":
             stop = "rollout_budget"
             break
 
-    undecided = 0
-    if parked:
+    retry = parked if stop != "rollout_budget" else []
+    undecided = len(parked) - len(retry)
+    if retry:
         ctx.rule.consolidate()
-    for rollout in parked:
-        if stop == "rollout_budget":
-            undecided += 1
-            continue
+    for i, rollout in enumerate(retry):
         located = await locate_first_error(ctx, rollout, splitter, pool)
-        if located.first_error is not None:
-            origin.setdefault(located.first_error.node_id, "pool" if not rollout.state.is_root else "root")
+        record(located, rollout)
         undecided += located.stop != "located"
         if located.stop == "budget":
             stop = "rollout_budget"
+            undecided += len(retry) - i - 1  # the rest stay undecided
+            break
 
     add_correct_solutions(ctx, screening.rollouts, splitter)
     result = searched_result(
