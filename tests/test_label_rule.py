@@ -18,6 +18,7 @@ from apsgen.search.label_rule import SequentialRule, depth_reference, make_rule
 from apsgen.search.mc_stats import MCStats
 from apsgen.search.selection import Pool
 from apsgen.search.steps import StepSplitter
+from apsgen.search.tree import PrefixDAG
 
 PROBLEM = Problem(id="p1", question="q", answer="7")
 
@@ -207,3 +208,39 @@ def test_a_search_learns_how_often_its_policy_recovers_and_stores_it_with_the_ru
         assert rules and all(rule["rule"] == "sequential" and rule["learned"]["states"] > 0 for rule in rules)
         learned[recover] = sorted(rule["learned"]["recovery_rate"] for rule in rules)[len(rules) // 2]
     assert learned[0.0] < 0.02 < 0.1 < learned[0.3]
+
+
+def test_correct_prefixes_of_low_value_are_not_mistaken_for_recovery() -> None:
+    # A question the policy rarely solves: its correct prefixes succeed 1-4 times in 32 (reference
+    # 0.09), its wrong prefixes never. The fit must not swap the two components (recovery ~0.06 from
+    # the correct prefixes, the 0-of-30 states "correct prefixes of value ~0"): that made every
+    # probe of a correct prefix there need more than k_max rollouts.
+    rule = SequentialRule(SearchSpec())
+    for _ in range(15):
+        rule.recovery.observe(0, 30, 0.09)
+    for c in (1, 2, 3, 2, 1, 3, 2, 4):
+        rule.recovery.observe(c, 32, 0.09)
+    rule.consolidate()
+    assert rule.recovery.rate < 0.01 and rule.recovery.scale > 0.5
+    assert rule.decide(stats(3, 29), 0.09).verdict == "correct"  # undecided at k_max if swapped
+
+
+def test_the_pool_reconsiders_refused_states_once_the_rule_has_learned() -> None:
+    search = SearchSpec(k=8)
+    rule = SequentialRule(search)
+    pool = Pool(search, rule)
+    dag = PrefixDAG()
+    state = dag.state_for("s", dag.root, 0)
+    state.mc = stats(4, 4)
+    rollouts = [dag.add_rollout(state, f"w{i}", 10, "wrong") for i in range(4)]
+    state.decision = rule.decide(state.mc, 0.75)
+    # Against the prior (a wrong prefix recovers 1 time in 20) 4 right of 8 is a correct verdict but
+    # not the stronger evidence the pool asks for.
+    assert state.decision.verdict == "correct"
+    assert pool.offer(rollouts) == 0
+    before = rule.version()
+    for _ in range(40):  # this question's wrong prefixes never recover
+        rule.observe(stats(0, 8), rule.decide(stats(0, 8), 0.75))
+    assert rule.version() != before
+    assert pool.reconsider(dag.states()) == 4
+    assert pool.reconsider(dag.states()) == 0  # pending pairs are not doubled

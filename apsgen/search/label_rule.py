@@ -91,6 +91,11 @@ class LabelRule:
     def observe(self, mc: MCStats, decision: Decision) -> None:
         """A state's final evidence and decision, for rules that learn from the question (no-op)."""
 
+    def version(self) -> int:
+        """Changes whenever what the rule learned may have changed, so the pool can reconsider states it
+        refused against an earlier estimate."""
+        return 0
+
     def consolidate(self) -> None:
         """Settle what the rule learned from the question before undecided searches are retried."""
 
@@ -165,6 +170,10 @@ class RecoveryEstimate:
     SCALE_WEIGHT = 8.0  # worth this many rollouts at reference value 1
     ITERATIONS = 25
     SPREAD = 6.0  # correct prefixes' values vary around scale x reference: a Beta with a + b = SPREAD
+    # ...and with a >= MIN_A, so the correct component has no mass piled at 0. With a < 1 (a correct
+    # prefix's expected value below 1/6, on questions the policy rarely solves) it "explains" the
+    # 0-of-n wrong prefixes, the components swap, and the recovery rate is fitted to correct prefixes.
+    MIN_A = 2.0
 
     def __init__(self, prior: float, weight: float) -> None:
         self.prior, self.weight = prior, weight
@@ -172,6 +181,7 @@ class RecoveryEstimate:
         self.rate = prior
         self.scale = self.SCALE_PRIOR
         self._next_fit = 1
+        self.fits = 0  # how many fits so far: the estimate may have changed after each
 
     def observe(self, correct: int, graded: int, reference: float) -> None:
         if graded <= 0:
@@ -182,6 +192,7 @@ class RecoveryEstimate:
             self._next_fit = 2 * len(self.evidence)
 
     def fit(self) -> None:
+        self.fits += 1
         r, g, pi = self.prior, self.SCALE_PRIOR, 0.5
         for _ in range(self.ITERATIONS):
             r = min(max(r, 1e-6), 1 - 1e-6)
@@ -190,7 +201,8 @@ class RecoveryEstimate:
             ws = wc = wn = cs = ce = 0.0
             for c, n, ref in self.evidence:
                 p = min(max(g * ref, 1e-3), 1 - 1e-3)
-                a, b = p * self.SPREAD, (1 - p) * self.SPREAD
+                conc = max(self.SPREAD, self.MIN_A / p)
+                a, b = p * conc, (1 - p) * conc
                 log_w = lpi + c * lr + (n - c) * l1r
                 log_c = l1pi + _log_beta(c + a, n - c + b) - _log_beta(a, b)
                 w = 1.0 / (1.0 + math.exp(min(700.0, log_c - log_w)))
@@ -211,7 +223,11 @@ class SequentialRule(LabelRule):
     One instance serves one question: it learns that question's recovery rate as it decides."""
 
     name = "sequential"
-    Q0_FLOOR = 0.01  # a wrong prefix's success rate is never assumed below this
+    # A wrong prefix's success rate is never assumed below this. Low on purpose: where the policy
+    # truly never recovers, the estimate falls toward 0 and one right completion should then be
+    # nearly proof (the paper's rule, exact there); a floor of 0.01 left correct prefixes whose
+    # value is below ~0.1 undecided at k_max, and starved those questions' pools.
+    Q0_FLOOR = 0.0005
 
     def __init__(self, search: SearchSpec) -> None:
         super().__init__(search)
@@ -309,6 +325,9 @@ class SequentialRule(LabelRule):
             return
         c, n = graded(mc)
         self.recovery.observe(c, n, decision.reference)
+
+    def version(self) -> int:
+        return self.recovery.fits
 
     def consolidate(self) -> None:
         self.recovery.fit()

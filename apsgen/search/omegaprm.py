@@ -2,9 +2,11 @@
 (state, wrong rollout) pair by Q + U and binary-search that rollout for its first error.
 
 Stops at `max_searches` selections, when the per-question rollout budget cannot pay for another
-estimate, or when the pool is empty. A search the label rule left undecided is tried once more at
-the end, when the rule has learned from the whole question (the sequential rule's recovery
-estimate): its rollouts are paid for, and an early probe may have been judged against a prior.
+estimate, or when the pool is empty (once the pool has reconsidered the decided-correct states it
+refused, against what the label rule has learned since). A search the label rule left undecided is
+tried once more at the end, when the rule has learned from the whole question (the sequential
+rule's recovery estimate): its rollouts are paid for, and an early probe may have been judged
+against a prior.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
             origin.setdefault(located.first_error.node_id, "root" if rollout.state.is_root else "pool")
 
     stop = "empty_pool"
+    learned = ctx.rule.version()
     while True:
         if n_searches >= search.max_searches:
             stop = "max_searches"
@@ -81,6 +84,12 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
             stop = "rollout_budget"
             break
         rollout = pool.select()
+        if rollout is None and ctx.rule.version() != learned:
+            # The pool ran dry, but the rule has learned since it last looked: states it refused
+            # against the prior (a recovery rate higher than this question's) may qualify now.
+            learned = ctx.rule.version()
+            pool.reconsider(ctx.dag.states())
+            rollout = pool.select()
         if rollout is None:
             stop = "empty_pool"
             break
