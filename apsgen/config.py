@@ -213,7 +213,10 @@ class SearchSpec(_Strict):
         "than guess; `paper`: MC > 0 (Luo et al. 2024); `threshold`: MC > mc_threshold.",
     )
     k_max: int = Field(
-        32, ge=1, description="sequential rule: most rollouts one prefix may get (k first, then top-ups of k/4 to k, one request each)."
+        32,
+        ge=1,
+        description="sequential rule: most rollouts one prefix may get (k first, then top-ups of k/4 to k, "
+        "one request each).",
     )
     correct_ratio: float = Field(
         0.6,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import random
 
 import pytest
 from test_search_support import BoxedVerifier, ScriptedPolicy
@@ -50,8 +52,6 @@ def test_a_probe_close_to_a_decision_is_topped_up_with_fewer_than_k_rollouts() -
 def learned_rule(recovery: float, states: int = 40, seed: int = 0) -> SequentialRule:
     """A sequential rule that has decided `states` states of one question: half wrong prefixes that
     reach the right answer at `recovery`, half correct ones at their reference value."""
-    import random
-
     rng = random.Random(seed)
     rule = SequentialRule(SearchSpec())
     for i in range(states):
@@ -198,8 +198,6 @@ def test_a_failed_problem_keeps_the_labels_it_paid_for_and_says_why() -> None:
 
 
 def test_a_search_learns_how_often_its_policy_recovers_and_stores_it_with_the_rule() -> None:
-    import json
-
     learned = {}
     for recover in (0.0, 0.3):
         spec = SimulatedSpec(min_steps=6, max_steps=10, success_rate=(0.5, 0.8), recover_rate=recover)

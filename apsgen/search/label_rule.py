@@ -304,10 +304,10 @@ class SequentialRule(LabelRule):
         q1, q0 = self.hypotheses(reference)
         p = c / n
         drift = p * math.log(q1 / q0) + (1 - p) * math.log((1 - q1) / (1 - q0))
-        upper, lower = self.bounds()
-        distance = (upper - score) if drift > 0 else (score - lower)
         if abs(drift) < 1e-9:
             return k
+        upper, lower = self.bounds()
+        distance = (upper - score) if drift > 0 else (score - lower)
         # Extra rollouts that grade nothing (truncated, unparseable) are paid for too.
         graded_share = max(n / mc.n_rollouts, 0.5) if mc.n_rollouts else 1.0
         need = math.ceil(distance / abs(drift) / graded_share)
