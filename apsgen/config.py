@@ -237,6 +237,20 @@ class SearchSpec(_Strict):
         gt=0,
         description="sequential rule: how many rollouts the recovery prior is worth against the question's evidence.",
     )
+    job_prior_questions: int = Field(
+        16,
+        ge=0,
+        description="sequential rule: the job's first N questions are searched first, and every later question "
+        "starts from the median recovery rate they learned (worth job_prior_weight rollouts) instead of "
+        "recovery_prior. Recovery is mostly the policy's habit, and one question's evidence cannot always tell a "
+        "correct prefix of low value from a wrong one that recovers. 0: every question starts from recovery_prior.",
+    )
+    job_prior_weight: float = Field(
+        128.0,
+        gt=0,
+        description="sequential rule: how many rollouts the recovery prior learned from the job's first "
+        "questions is worth against one question's evidence.",
+    )
     recovery_margin: float = Field(
         2.5,
         ge=1,

@@ -185,3 +185,53 @@ def test_changed_settings_refuse_to_mix_unless_a_new_version_is_asked(tmp_path):
     summary = run_job(changed, output=str(out), show_progress=False, new_version=True)
     assert summary.output != str(out) and summary.searched + sum(summary.skipped.values()) == 3
     assert len(_ids_once(out)) == 3  # the old output is untouched
+
+
+class _Stop(Exception):
+    pass
+
+
+def _priors(output: Path) -> dict[str, tuple[float, float]]:
+    table = OutputStore(str(output)).read_problem_columns(["problem_id", "label_rule"])
+    rules = {pid: json.loads(rule) for pid, rule in zip(*(table.column(c).to_pylist() for c in ("problem_id", "label_rule"))) if rule}
+    return {pid: (rule["recovery_prior"], rule["recovery_prior_weight"]) for pid, rule in rules.items()}
+
+
+def test_later_questions_start_from_the_prior_the_first_ones_learned_resumed_or_not(tmp_path):
+    from statistics import median
+
+    from apsgen.runner.driver import run_job
+
+    def spec(out):
+        s = _spec(out, limit=10)
+        s.search.job_prior_questions = 4
+        return s
+
+    whole = tmp_path / "whole"
+    summary = run_job(spec(whole), output=str(whole), show_progress=False)
+    ids = [p.id for p in _problems(10)]
+    store = OutputStore(str(whole))
+    table = store.read_problem_columns(["problem_id", "label_rule"])
+    learned = {pid: json.loads(r)["learned"] for pid, r in zip(*(table.column(c).to_pylist() for c in ("problem_id", "label_rule"))) if r}
+    first = [learned[i]["recovery_rate"] for i in ids[:4] if i in learned and learned[i]["states"] > 0]
+    assert len(first) >= 2 and summary.recovery_prior == pytest.approx(median(first))
+    priors = _priors(whole)
+    assert all(priors[i] == (0.05, 8.0) for i in ids[:4] if i in priors)  # the configured prior
+    assert {priors[i] for i in ids[4:] if i in priors} == {(summary.recovery_prior, 128.0)}
+
+    # Stopped after the first questions and two of the rest, the resumed run sends the others with
+    # the same prior, read back from the stored rows of the first ones.
+    part = tmp_path / "part"
+    seen = []
+
+    def stop_after_six(problem, result):
+        seen.append(problem.id)
+        if len(seen) == 6:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        run_job(spec(part), output=str(part), show_progress=False, flush_interval_s=0.0, on_result=stop_after_six)
+    assert set(ids[:4]) <= set(seen)
+    run_job(spec(part), output=str(part), show_progress=False)
+    assert sorted(_ids_once(part)) == sorted(ids)
+    assert _priors(part) == priors

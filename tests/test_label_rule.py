@@ -16,7 +16,7 @@ from apsgen.problem import Problem
 from apsgen.search import run_search
 from apsgen.search.binary_search import locate_first_error
 from apsgen.search.context import SearchContext
-from apsgen.search.label_rule import SequentialRule, depth_reference, make_rule
+from apsgen.search.label_rule import SequentialRule, depth_reference, job_recovery_prior, make_rule, with_job_prior
 from apsgen.search.mc_stats import MCStats
 from apsgen.search.selection import Pool
 from apsgen.search.steps import StepSplitter
@@ -242,3 +242,50 @@ def test_the_pool_reconsiders_refused_states_once_the_rule_has_learned() -> None
     assert rule.version() != before
     assert pool.reconsider(dag.states()) == 4
     assert pool.reconsider(dag.states()) == 0  # pending pairs are not doubled
+
+
+# A question whose correct prefixes all succeed about 1 time in 10, far below their reference (a hard
+# step late in the solution), and whose wrong prefixes never succeed: from this question alone,
+# "wrong, recovering 1 time in 10" explains the cluster as well as "correct" does.
+HARD_LATE = [(0, 18, 0.354), (0, 30, 0.21), (0, 19, 0.354), (0, 29, 0.21), (0, 17, 0.354)] + [
+    (c, 30, ref) for c, ref in [(6, 0.354), (1, 0.354), (3, 0.21), (3, 0.354), (2, 0.354), (2, 0.21), (5, 0.354),
+                                (5, 0.354), (4, 0.21), (3, 0.354), (4, 0.354), (3, 0.354), (2, 0.354), (1, 0.21)]
+]
+
+
+def fitted(search: SearchSpec) -> SequentialRule:
+    rule = SequentialRule(search)
+    for c, n, ref in HARD_LATE:
+        rule.recovery.observe(c, n, ref)
+    rule.consolidate()
+    return rule
+
+
+def test_the_job_prior_is_the_median_of_what_its_first_questions_learned() -> None:
+    search = SearchSpec(job_prior_questions=4)
+
+    def described(rate: float, states: int) -> str:
+        return json.dumps({"rule": "sequential", "learned": {"recovery_rate": rate, "correct_scale": 1.0, "states": states}})
+
+    # One question fooled into a high rate does not move the median; a question that learned nothing
+    # (screened out, or failed: no rule stored) does not count.
+    rows = [described(0.001, 40), described(0.09, 36), described(0.002, 25), described(0.3, 0), None]
+    assert job_recovery_prior(rows, search) == pytest.approx(0.002)
+    assert job_recovery_prior(["", "not json", described(0.01, 3)], search) is None  # under half learned
+    assert job_recovery_prior([described(0.0, 9)] * 4, search) == pytest.approx(1e-4)  # never a zero prior
+    assert job_recovery_prior(rows, SearchSpec(job_prior_questions=0)) is None
+    assert job_recovery_prior(rows, SearchSpec(label_rule="paper")) is None
+    later = with_job_prior(search, 0.002)
+    params = json.loads(SequentialRule(later).describe())
+    assert (params["recovery_prior"], params["recovery_prior_weight"]) == (0.002, search.job_prior_weight)
+    assert with_job_prior(search, None) is search
+
+
+def test_a_job_prior_tells_a_hard_step_from_recovery_where_one_question_cannot() -> None:
+    alone = fitted(SearchSpec())
+    assert alone.recovery.rate > 0.03  # the cluster at ~0.1 read as recovery
+    assert alone.decide(stats(3, 27), 0.354).verdict != "correct"
+    with_job = fitted(with_job_prior(SearchSpec(), 0.001))  # the job's other questions never recover
+    assert with_job.recovery.rate < 0.01
+    assert with_job.decide(stats(3, 27), 0.354).verdict == "correct"
+    assert with_job.decide(stats(0, 32), 0.354).verdict == "wrong"

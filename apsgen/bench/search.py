@@ -33,6 +33,7 @@ from apsgen.policy.base import Sampling
 from apsgen.policy.simulated import SimulatedPolicy, first_error_offset, simulated_problems
 from apsgen.problem import Problem
 from apsgen.search import ProblemResult, run_search
+from apsgen.search.label_rule import job_recovery_prior, with_job_prior
 
 RULES = ("paper", "threshold", "sequential")
 BASELINE = "per_step_mc"
@@ -184,15 +185,23 @@ def run_cell(cell: tuple[float, tuple[float, float], int, str], seeds: list[int]
                 if args.judge_accuracy >= 0 else None
             )
 
-            async def all_problems() -> list[ProblemResult]:
-                return await asyncio.gather(
-                    *(
-                        run_search(p, policy, verifier, search, Sampling(max_tokens=1024), seed=seed, judge=judge)
-                        for p in problems
+            def search_all(batch: list[Problem], settings: SearchSpec) -> list[ProblemResult]:
+                async def go() -> list[ProblemResult]:
+                    return await asyncio.gather(
+                        *(
+                            run_search(p, policy, verifier, settings, Sampling(max_tokens=1024), seed=seed, judge=judge)
+                            for p in batch
+                        )
                     )
-                )
 
-            counts = score(problems, asyncio.run(all_problems()), spec)
+                return asyncio.run(go())
+
+            # As a job runs: its first questions, then the rest from the recovery prior they learned.
+            n_first = search.job_prior_questions if search.label_rule == "sequential" else 0
+            results = search_all(problems[:n_first], search) if n_first else []
+            prior = job_recovery_prior((r.label_rule for r in results), search) if n_first else None
+            results += search_all(problems[n_first:], with_job_prior(search, prior))
+            counts = score(problems, results, spec)
             total = {key: total.get(key, 0) + v for key, v in counts.items()}
     return {
         "recover": recover,

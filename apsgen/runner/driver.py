@@ -57,6 +57,7 @@ class RunSummary:
     undecided: int = 0
     first_errors: int = 0
     worker_restarts: int = 0
+    recovery_prior: float | None = None  # learned from the job's first questions (sequential rule)
     wall_s: float = 0.0
     problems_by_node: Counter = field(default_factory=Counter)  # Ray node id -> problems it finished
 
@@ -79,6 +80,8 @@ class RunSummary:
             f"  tokens        {self.generated_tokens} generated ({rate:.0f}/s), {self.prompt_tokens} prompt",
             f"  labels        {self.steps} steps: {self.positive} correct, {self.negative} wrong, "
             f"{self.undecided} undecided; {self.first_errors} first errors located",
+            *([f"  recovery      prior {self.recovery_prior:.4g}, learned from the job's first questions"]
+              if self.recovery_prior is not None else []),
             f"  wall time     {self.wall_s:.1f}s" + (f", {self.worker_restarts} worker restarts" if self.worker_restarts else ""),
         ]
         if len(self.problems_by_node) > 1:
@@ -210,7 +213,8 @@ def run_job(
                 apsgen_version=__version__,
                 job_fingerprint=fp,
             )
-            feed = _Feed(spec, pool, store, manifest, summary, prov, todo, flush_interval_s, show_progress, on_result)
+            first = first_question_rules(spec, report.problems, store, done)
+            feed = _Feed(spec, pool, store, manifest, summary, prov, todo, flush_interval_s, show_progress, on_result, first)
             try:
                 feed.run()
             finally:
@@ -223,6 +227,21 @@ def run_job(
             _record_run(store, manifest, summary)
             pool.shutdown()
     return summary
+
+
+def first_question_rules(
+    spec: JobSpec, problems: list[Problem], store: OutputStore, done: set[str]
+) -> dict[str, str | None]:
+    """The job's first `search.job_prior_questions` problems (in input order) -> the label rule
+    stored for each one already done (None for the rest). Empty when no job prior is learned."""
+    n = spec.search.job_prior_questions if spec.search.label_rule == "sequential" else 0
+    first = {p.id: None for p in problems[:n]}
+    if first and done & first.keys():
+        table = store.read_problem_columns(["problem_id", "label_rule"])
+        for pid, rule in zip(table.column("problem_id").to_pylist(), table.column("label_rule").to_pylist()):
+            if pid in first:
+                first[pid] = rule
+    return first
 
 
 def _record_run(store: OutputStore, manifest: Manifest, summary: RunSummary) -> None:
@@ -239,9 +258,18 @@ COLLECT_S = 0.1  # how long the driver lets results gather before it takes them
 class _Feed:
     """Feeds problems to the workers with backpressure and commits results as they come back."""
 
-    def __init__(self, spec, pool, store, manifest, summary, prov, todo, flush_interval_s, show_progress, on_result):
+    def __init__(self, spec, pool, store, manifest, summary, prov, todo, flush_interval_s, show_progress, on_result,
+                 first=None):
         self.spec, self.pool, self.store, self.manifest = spec, pool, store, manifest
         self.summary, self.prov, self.todo = summary, prov, todo
+        # The job's first questions go first; the rest wait until those have taught the label rule
+        # the job's recovery prior, so every later question starts from the same one, resumed or not.
+        self.first: dict[str, str | None] = dict(first or {})
+        self.held: deque[Problem] = deque()
+        self.search = None  # the search settings sent with each problem (None: the job's own)
+        if self.first:
+            self.held = deque(p for p in todo if p.id not in self.first)
+            self.todo = deque(p for p in todo if p.id in self.first)
         self.flush_interval_s = flush_interval_s
         self.on_result = on_result
         self.in_flight: dict[Any, tuple[Problem, int]] = {}  # object ref -> (problem, worker index)
@@ -258,7 +286,7 @@ class _Feed:
         import ray
 
         self.submit()
-        while self.in_flight:
+        while self.in_flight or self.release():
             # One wait per COLLECT_S for everything finished by then: a wait costs time in the number
             # of refs it is given, so waking per result would cost the driver O(in flight) each.
             refs = list(self.in_flight)
@@ -279,9 +307,28 @@ class _Feed:
             if self.load[idx] >= self.cap:
                 return
             problem = self.todo.popleft()
-            ref = self.pool.actors[idx].search.remote(problem)
+            ref = self.pool.actors[idx].search.remote(problem, self.search)
             self.in_flight[ref] = (problem, idx)
             self.load[idx] += 1
+
+    def release(self) -> bool:
+        """Once the job's first questions are all in (or failed for good), learn the recovery prior
+        from their stored rules and send the held questions with it. True if any were sent."""
+        if self.todo or self.in_flight or not self.held:
+            return False
+        from apsgen.search.label_rule import job_recovery_prior, with_job_prior
+
+        rate = job_recovery_prior(self.first.values(), self.spec.search)
+        self.search = with_job_prior(self.spec.search, rate)
+        self.summary.recovery_prior = rate
+        if rate is None:
+            log.info("the job's first %d questions learned too little; the rest start from recovery_prior %g",
+                     len(self.first), self.spec.search.recovery_prior)
+        else:
+            log.info("recovery prior %.4g learned from the job's first %d questions", rate, len(self.first))
+        self.todo, self.held = self.held, deque()
+        self.submit()
+        return bool(self.in_flight)
 
     def collect(self, ref) -> None:
         import ray
@@ -307,6 +354,8 @@ class _Feed:
         created = now()
         self.buf_steps.extend(step_rows(problem, result, self.prov, created))
         self.buf_problems.append(problem_row(problem, result, self.summary.fingerprint, created))
+        if problem.id in self.first:
+            self.first[problem.id] = result.label_rule
         self.manifest.failed.pop(problem.id, None)
         _account(self.summary, result)
         self.progress.update(done=1, rollouts=result.n_rollouts, tokens=result.generated_tokens)

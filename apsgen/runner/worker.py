@@ -11,7 +11,7 @@ import traceback
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from apsgen.config import JobSpec
+from apsgen.config import JobSpec, SearchSpec
 from apsgen.policy.base import Generation, Policy, Sampling
 from apsgen.policy.factory import make_policy
 from apsgen.problem import Problem
@@ -151,13 +151,15 @@ class SearchWorker:
             node=ray.get_runtime_context().get_node_id() if ray.is_initialized() else "",
         )
 
-    async def search(self, problem: Problem) -> SearchOutcome:
+    async def search(self, problem: Problem, search: SearchSpec | None = None) -> SearchOutcome:
+        """Search one problem, with the job's search settings or `search` (the driver's, once it has
+        learned the job's recovery prior from its first questions)."""
         from apsgen.search import run_search
 
         await self._start()  # an engine that cannot start fails the call: the driver sees a lost worker
         try:
             result = await run_search(
-                problem, self.policy, self.verifier, self.spec.search, self.sampling, seed=self.spec.seed,
+                problem, self.policy, self.verifier, search or self.spec.search, self.sampling, seed=self.spec.seed,
                 judge=self.judge,
             )
             return SearchOutcome(problem.id, result=result, node=self._node_id())

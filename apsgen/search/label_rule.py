@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -242,6 +244,7 @@ class SequentialRule(LabelRule):
             "correct_ratio": s.correct_ratio,
             "recovery_prior": s.recovery_prior,
             "recovery_prior_weight": s.recovery_prior_weight,
+            "job_prior_questions": s.job_prior_questions,
             "recovery_margin": s.recovery_margin,
             "false_correct_rate": s.false_correct_rate,
             "false_wrong_rate": s.false_wrong_rate,
@@ -331,6 +334,40 @@ class SequentialRule(LabelRule):
 
     def consolidate(self) -> None:
         self.recovery.fit()
+
+
+def job_recovery_prior(described: Iterable[str | None], search: SearchSpec) -> float | None:
+    """The recovery prior for a job's later questions, from its first questions' stored rules.
+
+    `described` holds the `label_rule` JSON of the job's first `job_prior_questions` questions (None or
+    "" for one that failed or stored none). The prior is the median recovery rate they learned,
+    over the questions whose rule learned from at least one decided state; the median, because a
+    question whose correct prefixes all sit far below their reference can fit a high rate. None (keep
+    `recovery_prior`) unless the rule is sequential and at least half of them learned something.
+    Linear in the stored text."""
+    if search.label_rule != "sequential" or search.job_prior_questions <= 0:
+        return None
+    rates = []
+    for text in described:
+        if not text:
+            continue
+        try:
+            learned = json.loads(text).get("learned") or {}
+            rate, states = float(learned["recovery_rate"]), int(learned["states"])
+        except (ValueError, TypeError, KeyError, AttributeError):
+            continue  # a row written by another rule or version: it taught nothing
+        if states > 0 and math.isfinite(rate):
+            rates.append(rate)
+    if not rates or 2 * len(rates) < search.job_prior_questions:
+        return None
+    return min(max(statistics.median(rates), 1e-4), 0.5)
+
+
+def with_job_prior(search: SearchSpec, rate: float | None) -> SearchSpec:
+    """The search settings for a question after the job's first ones: their recovery rate as the prior."""
+    if rate is None:
+        return search
+    return search.model_copy(update={"recovery_prior": rate, "recovery_prior_weight": search.job_prior_weight})
 
 
 RULES: dict[str, type[LabelRule]] = {r.name: r for r in (PaperRule, ThresholdRule, SequentialRule)}
