@@ -289,3 +289,15 @@ def test_a_job_prior_tells_a_hard_step_from_recovery_where_one_question_cannot()
     assert with_job.recovery.rate < 0.01
     assert with_job.decide(stats(3, 27), 0.354).verdict == "correct"
     assert with_job.decide(stats(0, 32), 0.354).verdict == "wrong"
+
+
+def test_at_k_max_a_rule_that_knows_recovery_is_rare_takes_the_likelier_verdict() -> None:
+    # A prefix of low value (reference 0.06) that failed all 32 times: where wrong prefixes recover
+    # 1 time in 20 that is no evidence either way; where they almost never do it is far likelier wrong.
+    recovering = SequentialRule(SearchSpec())
+    assert recovering.decide(stats(0, 32), 0.06).verdict == "undecided"
+    rare = SequentialRule(with_job_prior(SearchSpec(), 0.001))
+    assert rare.decide(stats(0, 24), 0.06).verdict == "undecided"  # below k_max it asks for more
+    assert rare.decide(stats(0, 32), 0.06).verdict == "wrong"
+    assert rare.decide(stats(1, 31), 0.06).verdict == "correct"
+    assert rare.decide(stats(0, 0, truncated=32), 0.06).verdict == "undecided"  # nothing graded

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from apsgen.config import JobSpec
+from apsgen.config import JobSpec, SearchSpec
 from apsgen.data import given_steps, join_steps, problem_id
 from apsgen.problem import Problem
 from apsgen.search.result import ProblemResult
@@ -273,6 +273,7 @@ async def annotate_items(
     from apsgen.policy.base import Sampling
     from apsgen.policy.factory import make_policy
     from apsgen.search import run_search
+    from apsgen.search.label_rule import job_recovery_prior, with_job_prior
     from apsgen.verify import Verifier
 
     policy = make_policy(spec.policy, seed=spec.seed)
@@ -286,10 +287,10 @@ async def annotate_items(
     sampling = Sampling(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens, stop=tuple(s.stop))
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(problem: Problem) -> ProblemResult | None:
+    async def one(problem: Problem, search: SearchSpec) -> ProblemResult | None:
         async with gate:
             try:
-                return await run_search(problem, policy, verifier, spec.search, sampling, seed=spec.seed, judge=judge)
+                return await run_search(problem, policy, verifier, search, sampling, seed=spec.seed, judge=judge)
             except Exception as e:  # noqa: BLE001 - one item's failure is a miss, not the end of the eval
                 log.warning("item %s failed: %s", problem.id, e)
                 return None
@@ -301,7 +302,12 @@ async def annotate_items(
         start = getattr(policy, "start", None)
         if start is not None:
             await start()
-        return list(await asyncio.gather(*(one(p) for p in problems)))
+        # As a job does: the first questions, then the rest from the recovery prior they learned.
+        n_first = spec.search.job_prior_questions if spec.search.label_rule == "sequential" else 0
+        first = list(await asyncio.gather(*(one(p, spec.search) for p in problems[:n_first])))
+        prior = job_recovery_prior((r.label_rule if r is not None else None for r in first), spec.search)
+        later = with_job_prior(spec.search, prior)
+        return first + list(await asyncio.gather(*(one(p, later) for p in problems[n_first:])))
     finally:
         if judge is not None:
             await judge.close()

@@ -21,10 +21,19 @@ Rules (`search.label_rule`):
   `recovery_prior`. Where the policy never recovers, one right completion shows a prefix is still
   correct (the paper's rule, which is exact there); where it often does, the test asks for more.
   An undecided test asks for more rollouts on the same prefix (one request, a prefix-cache hit:
-  about as many as it expects to need, between k/4 and k) until `search.k_max`; still undecided at
-  `k_max` stays `undecided`, and an undecided probe ends its binary search without a label rather
-  than guess (the search is retried once at the end of the question, against what the rule has
-  learned by then).
+  about as many as it expects to need, between k/4 and k) until `search.k_max`. Still undecided at
+  `k_max`, it takes the likelier hypothesis only where they are far apart (a wrong prefix assumed to
+  succeed at most 1/8 as often as a correct one: a policy that almost never recovers); otherwise
+  the probe stays `undecided`, and an undecided probe ends its binary search without a label
+  rather than guess (the search is retried once at the end of the question, against what the rule
+  has learned by then).
+
+  The recovery rate is mostly the policy's habit, and one question's evidence cannot always tell a
+  correct prefix of low value (a hard step late in the solution) from a wrong one that recovers.
+  So a job's first `search.job_prior_questions` questions are searched first, and every later
+  question starts from the median rate they learned, worth `search.job_prior_weight` rollouts
+  (`job_recovery_prior`): the driver and `apsgen bench search` both do this, from the rows the first
+  questions stored, so a resumed job uses the same prior.
 
 Evidence is only what the verifier graded: truncated, unparseable and timed-out rollouts never
 count as wrong for a decision (all-invalid evidence is `undecided`), whatever
@@ -230,6 +239,13 @@ class SequentialRule(LabelRule):
     # nearly proof (the paper's rule, exact there); a floor of 0.01 left correct prefixes whose
     # value is below ~0.1 undecided at k_max, and starved those questions' pools.
     Q0_FLOOR = 0.0005
+    # At k_max, where a correct prefix is assumed to succeed at least this many times as often as a
+    # wrong one (this question's, and this job's, wrong prefixes almost never recover), the test
+    # takes the likelier hypothesis instead of leaving the probe undecided: there a prefix of low
+    # value that failed k_max times is far likelier wrong than correct, and the paper's rule, exact
+    # when nothing recovers, calls it wrong after k. Where recovery is common the two hypotheses are
+    # close (q0 is at least q1 / 2 there) and an undecided probe stays undecided.
+    DECISIVE_RATIO = 8.0
 
     def __init__(self, search: SearchSpec) -> None:
         super().__init__(search)
@@ -295,6 +311,10 @@ class SequentialRule(LabelRule):
         if n and score <= lower:
             return Decision("wrong", reference=ref, score=score)
         more = min(self.top_up(mc, ref, score), s.k_max - mc.n_rollouts)
+        if more <= 0 and n:
+            q1, q0 = self.hypotheses(ref)
+            if q1 >= self.DECISIVE_RATIO * q0:  # at k_max, and a wrong prefix almost never succeeds
+                return Decision("correct" if score > 0 else "wrong", reference=ref, score=score)
         return Decision("undecided", more=max(0, more), reference=ref, score=score)
 
     def top_up(self, mc: MCStats, reference: float, score: float) -> int:
