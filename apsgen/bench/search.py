@@ -33,7 +33,7 @@ from apsgen.policy.base import Sampling
 from apsgen.policy.simulated import SimulatedPolicy, first_error_offset, simulated_problems
 from apsgen.problem import Problem
 from apsgen.search import ProblemResult, run_search
-from apsgen.search.label_rule import job_recovery_prior, with_job_prior
+from apsgen.search.label_rule import job_prior_count, job_recovery_prior, with_job_prior
 
 RULES = ("paper", "threshold", "sequential")
 BASELINE = "per_step_mc"
@@ -197,9 +197,9 @@ def run_cell(cell: tuple[float, tuple[float, float], int, str], seeds: list[int]
                 return asyncio.run(go())
 
             # As a job runs: its first questions, then the rest from the recovery prior they learned.
-            n_first = search.job_prior_questions if search.label_rule == "sequential" else 0
-            results = search_all(problems[:n_first], search) if n_first else []
-            prior = job_recovery_prior((r.label_rule for r in results), search) if n_first else None
+            n_first = job_prior_count(search)
+            results = search_all(problems[:n_first], search)
+            prior = job_recovery_prior((r.label_rule for r in results), search)
             results += search_all(problems[n_first:], with_job_prior(search, prior))
             counts = score(problems, results, spec)
             total = {key: total.get(key, 0) + v for key, v in counts.items()}

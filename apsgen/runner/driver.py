@@ -234,8 +234,9 @@ def first_question_rules(
 ) -> dict[str, str | None]:
     """The job's first `search.job_prior_questions` problems (in input order) -> the label rule
     stored for each one already done (None for the rest). Empty when no job prior is learned."""
-    n = spec.search.job_prior_questions if spec.search.label_rule == "sequential" else 0
-    first = {p.id: None for p in problems[:n]}
+    from apsgen.search.label_rule import job_prior_count
+
+    first = {p.id: None for p in problems[: job_prior_count(spec.search)]}
     if first and done & first.keys():
         table = store.read_problem_columns(["problem_id", "label_rule"])
         for pid, rule in zip(table.column("problem_id").to_pylist(), table.column("label_rule").to_pylist()):

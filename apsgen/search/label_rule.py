@@ -356,6 +356,11 @@ class SequentialRule(LabelRule):
         self.recovery.fit()
 
 
+def job_prior_count(search: SearchSpec) -> int:
+    """How many of a job's first questions teach the rest their recovery prior (0: none do)."""
+    return search.job_prior_questions if search.label_rule == "sequential" else 0
+
+
 def job_recovery_prior(described: Iterable[str | None], search: SearchSpec) -> float | None:
     """The recovery prior for a job's later questions, from its first questions' stored rules.
 
@@ -365,7 +370,7 @@ def job_recovery_prior(described: Iterable[str | None], search: SearchSpec) -> f
     question whose correct prefixes all sit far below their reference can fit a high rate. None (keep
     `recovery_prior`) unless the rule is sequential and at least half of them learned something.
     Linear in the stored text."""
-    if search.label_rule != "sequential" or search.job_prior_questions <= 0:
+    if job_prior_count(search) <= 0:
         return None
     rates = []
     for text in described:
