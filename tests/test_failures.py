@@ -219,19 +219,28 @@ def test_later_questions_start_from_the_prior_the_first_ones_learned_resumed_or_
     assert all(priors[i] == (0.05, 8.0) for i in ids[:4] if i in priors)  # the configured prior
     assert {priors[i] for i in ids[4:] if i in priors} == {(summary.recovery_prior, 128.0)}
 
+    assert store.read_manifest().job_prior == {"recovery_prior": summary.recovery_prior, "first_questions": 4}
+
     # Stopped after the first questions and two of the rest, the resumed run sends the others with
-    # the same prior, read back from the stored rows of the first ones.
-    part = tmp_path / "part"
-    seen = []
+    # the same prior: frozen in the manifest, or (if the run died before it wrote the manifest) read
+    # back from the stored rows of the first ones.
+    for frozen in (True, False):
+        part = tmp_path / f"part-{frozen}"
+        seen = []
 
-    def stop_after_six(problem, result):
-        seen.append(problem.id)
-        if len(seen) == 6:
-            raise _Stop
+        def stop_after_six(problem, result):
+            seen.append(problem.id)
+            if len(seen) == 6:
+                raise _Stop
 
-    with pytest.raises(_Stop):
-        run_job(spec(part), output=str(part), show_progress=False, flush_interval_s=0.0, on_result=stop_after_six)
-    assert set(ids[:4]) <= set(seen)
-    run_job(spec(part), output=str(part), show_progress=False)
-    assert sorted(_ids_once(part)) == sorted(ids)
-    assert _priors(part) == priors
+        with pytest.raises(_Stop):
+            run_job(spec(part), output=str(part), show_progress=False, flush_interval_s=0.0, on_result=stop_after_six)
+        assert set(ids[:4]) <= set(seen[:4])
+        if not frozen:
+            manifest = json.loads((part / "manifest.json").read_text())
+            manifest["job_prior"] = None
+            (part / "manifest.json").write_text(json.dumps(manifest))
+        resumed = run_job(spec(part), output=str(part), show_progress=False)
+        assert resumed.already_done == 6 and resumed.recovery_prior == summary.recovery_prior
+        assert sorted(_ids_once(part)) == sorted(ids)
+        assert _priors(part) == priors

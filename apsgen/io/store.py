@@ -67,6 +67,9 @@ class Manifest:
     failed: dict[str, str] = field(default_factory=dict)  # problem id -> last error
     totals: dict[str, float] = field(default_factory=dict)
     runs: list[dict[str, Any]] = field(default_factory=list)
+    # The recovery prior the job's first questions taught the rest ({"recovery_prior": rate or None,
+    # "first_questions": how many taught it}), frozen once learned so every later run of this output uses it.
+    job_prior: dict[str, Any] | None = None
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=2, sort_keys=True, default=str)

@@ -213,7 +213,7 @@ def run_job(
                 apsgen_version=__version__,
                 job_fingerprint=fp,
             )
-            first = first_question_rules(spec, report.problems, store, done)
+            first = first_question_rules(spec, report.problems, store, done) if manifest.job_prior is None else {}
             feed = _Feed(spec, pool, store, manifest, summary, prov, todo, flush_interval_s, show_progress, on_result, first)
             try:
                 feed.run()
@@ -268,7 +268,9 @@ class _Feed:
         self.first: dict[str, str | None] = dict(first or {})
         self.held: deque[Problem] = deque()
         self.search = None  # the search settings sent with each problem (None: the job's own)
-        if self.first:
+        if manifest.job_prior is not None:  # learned by an earlier run of this output
+            self.use_job_prior(manifest.job_prior.get("recovery_prior"))
+        elif self.first:
             self.held = deque(p for p in todo if p.id not in self.first)
             self.todo = deque(p for p in todo if p.id in self.first)
         self.flush_interval_s = flush_interval_s
@@ -317,11 +319,14 @@ class _Feed:
         from their stored rules and send the held questions with it. True if any were sent."""
         if self.todo or self.in_flight or not self.held:
             return False
-        from apsgen.search.label_rule import job_recovery_prior, with_job_prior
+        from apsgen.search.label_rule import job_recovery_prior
 
         rate = job_recovery_prior(self.first.values(), self.spec.search)
-        self.search = with_job_prior(self.spec.search, rate)
-        self.summary.recovery_prior = rate
+        self.use_job_prior(rate)
+        # Frozen at once: a question of the first ones that failed before any rollout is searched
+        # again by a later run, and must not change the prior the rest were labelled with.
+        self.manifest.job_prior = {"recovery_prior": rate, "first_questions": len(self.first)}
+        self.store.write_manifest(self.manifest)
         if rate is None:
             log.info("the job's first %d questions learned too little; the rest start from recovery_prior %g",
                      len(self.first), self.spec.search.recovery_prior)
@@ -330,6 +335,12 @@ class _Feed:
         self.todo, self.held = self.held, deque()
         self.submit()
         return bool(self.in_flight)
+
+    def use_job_prior(self, rate: float | None) -> None:
+        from apsgen.search.label_rule import with_job_prior
+
+        self.search = with_job_prior(self.spec.search, rate)
+        self.summary.recovery_prior = rate
 
     def collect(self, ref) -> None:
         import ray

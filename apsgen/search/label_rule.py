@@ -32,8 +32,9 @@ Rules (`search.label_rule`):
   correct prefix of low value (a hard step late in the solution) from a wrong one that recovers.
   So a job's first `search.job_prior_questions` questions are searched first, and every later
   question starts from the median rate they learned, worth `search.job_prior_weight` rollouts
-  (`job_recovery_prior`): the driver and `apsgen bench search` both do this, from the rows the first
-  questions stored, so a resumed job uses the same prior.
+  (`job_recovery_prior`): the driver, `apsgen bench search` and `apsgen eval processbench` all do
+  this, from the rule JSON the first questions stored; the driver freezes the result in the
+  output's manifest, so a resumed job uses the same prior.
 
 Evidence is only what the verifier graded: truncated, unparseable and timed-out rollouts never
 count as wrong for a decision (all-invalid evidence is `undecided`), whatever
