@@ -220,6 +220,9 @@ def test_later_questions_start_from_the_prior_the_first_ones_learned_resumed_or_
     assert {priors[i] for i in ids[4:] if i in priors} == {(summary.recovery_prior, 128.0)}
 
     assert store.read_manifest().job_prior == {"recovery_prior": summary.recovery_prior, "first_questions": 4}
+    from apsgen.cli.status_cmd import output_status
+
+    assert output_status(str(whole))["job_prior"]["recovery_prior"] == summary.recovery_prior
 
     # Stopped after the first questions and two of the rest, the resumed run sends the others with
     # the same prior: frozen in the manifest, or (if the run died before it wrote the manifest) read

@@ -44,6 +44,7 @@ def output_status(uri: str) -> dict:
         "last_run_wall_s": round(wall, 1),
         "last_run_tokens_per_s": round(last.get("generated_tokens", 0) / wall, 1) if wall else None,
         "updated_at": manifest.updated_at,
+        "job_prior": manifest.job_prior,
     }
 
 
@@ -96,5 +97,10 @@ def _print_output_status(s: dict) -> None:
     print(f"  {s['rollouts']} rollouts, {s['generated_tokens']} generated tokens")
     if s["last_run_tokens_per_s"] is not None:
         print(f"  last run: {s['last_run_wall_s']}s wall, {s['last_run_tokens_per_s']} generated tokens/s")
+    prior = s.get("job_prior")
+    if prior is not None:
+        rate = prior.get("recovery_prior")
+        print(f"  recovery prior from the first {prior.get('first_questions')} questions: "
+              + (f"{rate:.4g}" if rate is not None else "none (they learned too little; recovery_prior kept)"))
     for pid, err in list(s["failed"].items())[:10]:
         print(f"  failed {pid}: {err.splitlines()[-1][:200]}")

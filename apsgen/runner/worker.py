@@ -159,8 +159,8 @@ class SearchWorker:
         await self._start()  # an engine that cannot start fails the call: the driver sees a lost worker
         try:
             result = await run_search(
-                problem, self.policy, self.verifier, search or self.spec.search, self.sampling, seed=self.spec.seed,
-                judge=self.judge,
+                problem, self.policy, self.verifier, self.spec.search if search is None else search, self.sampling,
+                seed=self.spec.seed, judge=self.judge,
             )
             return SearchOutcome(problem.id, result=result, node=self._node_id())
         except Exception as e:  # an application error belongs to this problem, not to the run
