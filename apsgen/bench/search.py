@@ -32,8 +32,7 @@ from apsgen.config import SearchSpec, SimulatedSpec
 from apsgen.policy.base import Sampling
 from apsgen.policy.simulated import SimulatedPolicy, first_error_offset, simulated_problems
 from apsgen.problem import Problem
-from apsgen.search import ProblemResult, run_search
-from apsgen.search.label_rule import job_prior_count, job_recovery_prior, with_job_prior
+from apsgen.search import ProblemResult, run_search, search_in_job_order
 
 RULES = ("paper", "threshold", "sequential")
 BASELINE = "per_step_mc"
@@ -185,22 +184,11 @@ def run_cell(cell: tuple[float, tuple[float, float], int, str], seeds: list[int]
                 if args.judge_accuracy >= 0 else None
             )
 
-            def search_all(batch: list[Problem], settings: SearchSpec) -> list[ProblemResult]:
-                async def go() -> list[ProblemResult]:
-                    return await asyncio.gather(
-                        *(
-                            run_search(p, policy, verifier, settings, Sampling(max_tokens=1024), seed=seed, judge=judge)
-                            for p in batch
-                        )
-                    )
-
-                return asyncio.run(go())
+            async def one(p: Problem, settings: SearchSpec) -> ProblemResult:
+                return await run_search(p, policy, verifier, settings, Sampling(max_tokens=1024), seed=seed, judge=judge)
 
             # As a job runs: its first questions, then the rest from the recovery prior they learned.
-            n_first = job_prior_count(search)
-            results = search_all(problems[:n_first], search)
-            prior = job_recovery_prior((r.label_rule for r in results), search)
-            results += search_all(problems[n_first:], with_job_prior(search, prior))
+            results = asyncio.run(search_in_job_order(problems, search, one))
             counts = score(problems, results, spec)
             total = {key: total.get(key, 0) + v for key, v in counts.items()}
     return {

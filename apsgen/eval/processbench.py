@@ -272,8 +272,7 @@ async def annotate_items(
     from apsgen.judge import make_judge
     from apsgen.policy.base import Sampling
     from apsgen.policy.factory import make_policy
-    from apsgen.search import run_search
-    from apsgen.search.label_rule import job_prior_count, job_recovery_prior, with_job_prior
+    from apsgen.search import run_search, search_in_job_order
     from apsgen.verify import Verifier
 
     policy = make_policy(spec.policy, seed=spec.seed)
@@ -302,12 +301,7 @@ async def annotate_items(
         start = getattr(policy, "start", None)
         if start is not None:
             await start()
-        # As a job does: the first questions, then the rest from the recovery prior they learned.
-        n_first = job_prior_count(spec.search)
-        first = list(await asyncio.gather(*(one(p, spec.search) for p in problems[:n_first])))
-        prior = job_recovery_prior((r.label_rule if r is not None else None for r in first), spec.search)
-        later = with_job_prior(spec.search, prior)
-        return first + list(await asyncio.gather(*(one(p, later) for p in problems[n_first:])))
+        return await search_in_job_order(problems, spec.search, one)
     finally:
         if judge is not None:
             await judge.close()

@@ -5,9 +5,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import traceback
+from collections.abc import Awaitable, Callable
 
 from apsgen.config import SearchSpec
 from apsgen.policy.base import Policy, Sampling
@@ -18,7 +20,7 @@ from apsgen.search.result import ProblemResult, StepLabel
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ProblemResult", "StepLabel", "run_search"]
+__all__ = ["ProblemResult", "StepLabel", "run_search", "search_in_job_order"]
 
 
 async def run_search(
@@ -68,3 +70,20 @@ async def run_search(
         await judge_result(judge, problem, result)  # type: ignore[arg-type]
     result.elapsed_s = time.perf_counter() - t0
     return result
+
+
+async def search_in_job_order(
+    problems: list[Problem],
+    search: SearchSpec,
+    one: Callable[[Problem, SearchSpec], Awaitable[ProblemResult | None]],
+) -> list[ProblemResult | None]:
+    """Search `problems` in one process as the driver does a job: the first `job_prior_questions`
+    concurrently, then the rest concurrently from the recovery prior those learned. `one(problem,
+    settings)` searches one problem (None for one that failed); results come back in input order."""
+    from apsgen.search.label_rule import job_prior_count, job_recovery_prior, with_job_prior
+
+    n_first = job_prior_count(search)
+    first = list(await asyncio.gather(*(one(p, search) for p in problems[:n_first])))
+    prior = job_recovery_prior((r.label_rule if r is not None else None for r in first), search)
+    later = with_job_prior(search, prior)
+    return first + list(await asyncio.gather(*(one(p, later) for p in problems[n_first:])))

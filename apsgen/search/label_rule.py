@@ -32,8 +32,8 @@ Rules (`search.label_rule`):
   correct prefix of low value (a hard step late in the solution) from a wrong one that recovers.
   So a job's first `search.job_prior_questions` questions are searched first, and every later
   question starts from the median rate they learned, worth `search.job_prior_weight` rollouts
-  (`job_recovery_prior`): the driver, `apsgen bench search` and `apsgen eval processbench` all do
-  this, from the rule JSON the first questions stored; the driver freezes the result in the
+  (`job_recovery_prior`): the driver, and `search_in_job_order` for `apsgen bench search` and
+  `apsgen eval processbench`, all do this, from the rule JSON the first questions stored; the driver freezes the result in the
   output's manifest, so a resumed job uses the same prior.
 
 Evidence is only what the verifier graded: truncated, unparseable and timed-out rollouts never
@@ -245,7 +245,7 @@ class SequentialRule(LabelRule):
     # takes the likelier hypothesis instead of leaving the probe undecided: there a prefix of low
     # value that failed k_max times is far likelier wrong than correct, and the paper's rule, exact
     # when nothing recovers, calls it wrong after k. Where recovery is common the two hypotheses are
-    # close (q0 is at least q1 / 2 there) and an undecided probe stays undecided.
+    # close (q0 sits at its cap, q1 / 2) and an undecided probe stays undecided.
     DECISIVE_RATIO = 8.0
 
     def __init__(self, search: SearchSpec) -> None:
