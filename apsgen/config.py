@@ -331,6 +331,11 @@ class VerifySpec(_Strict):
         description="With no boxed answer and no answer phrase, take the math block the solution ends with "
         "(`Answer \\[ 9 \\]`, `... is $\\frac{5}{6}$.`).",
     )
+    closing_sentence_answer: bool = Field(
+        True,
+        description="With none of those, take the number a concluding last sentence states "
+        "(`Therefore, the rope is 20 centimeters.`, `So, Raymond has $8 left.`).",
+    )
 
 
 class RunnerSpec(_Strict):

@@ -12,7 +12,9 @@ from typing import Any
 
 from apsgen.config import DatasetSpec, SimulatedSpec
 from apsgen.problem import Problem
-from apsgen.verify.extract import last_boxed
+from apsgen.verify.extract import boxed_spans, last_boxed
+from apsgen.verify.normalize import normalize
+from apsgen.verify.numeric import parse_rational
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +128,35 @@ def gold_answer(value: Any, layout: str) -> str | None:
             return None
         return m.group(1).replace(",", "").strip() or None
     if layout == "boxed":
-        return last_boxed(text)
+        return boxed_gold(text)
     return text
+
+
+def boxed_gold(text: str) -> str | None:
+    """The boxed answer of a gold solution. Boxes that repeat one value (`\\boxed{2}` twice,
+    `15\\frac{39}{40}` then `\\frac{639}{40}`) are that value, as the last box writes it; boxes
+    of different values side by side, or joined by a comma or an "and" (`\\boxed{1} papers and
+    \\boxed{2} bins`), are a list of them; otherwise the last box is the answer."""
+    spans = [span for span in boxed_spans(text) if span[2]]
+    if len(spans) < 2:
+        return last_boxed(text)
+    distinct: dict[object, str] = {}
+    for _, _, box in spans:
+        form = normalize(box)
+        value = parse_rational(form)
+        distinct.setdefault(form if value is None else value, box)
+    if len(distinct) == 1:
+        return last_boxed(text)
+    joined = all(
+        len(between) <= _LIST_JOINER_CHARS
+        and ("," in between or _AND.search(between) or not re.search(r"[A-Za-z]", between))
+        for between in (text[end:start] for (_, end, _), (start, _, _) in zip(spans, spans[1:]))
+    )
+    return ", ".join(distinct.values()) if joined else last_boxed(text)
+
+
+_AND = re.compile(r"\band\b")
+_LIST_JOINER_CHARS = 40
 
 
 def _resolve_local(path: str) -> Path | None:
@@ -135,7 +164,8 @@ def _resolve_local(path: str) -> Path | None:
     return p if p.exists() else None
 
 
-def _load_rows(spec: DatasetSpec):
+def load_rows(spec: DatasetSpec):  # -> datasets.Dataset
+    """The rows `spec` names (a Hub dataset or a local file), with errors that name the path."""
     import datasets
 
     local = _resolve_local(spec.path)
@@ -176,7 +206,7 @@ def load_problems(
         problems = simulated_problems(n=spec.limit or 200, spec=simulated or SimulatedSpec(), seed=spec.seed)
         return LoadReport(problems=problems, source="simulated", n_rows=len(problems))
 
-    ds = _load_rows(spec)
+    ds = load_rows(spec)
     columns = list(ds.column_names)
     roles = [("question", spec.question_column), ("answer", spec.answer_column)]
     if spec.steps_column is not None:
@@ -249,7 +279,7 @@ def load_problems(
 def _excluded_questions(specs: list[DatasetSpec]) -> set[str]:
     out: set[str] = set()
     for s in specs:
-        ds = _load_rows(s)
+        ds = load_rows(s)
         if s.question_column not in ds.column_names:
             raise DatasetError(
                 f"exclude: question column {s.question_column!r} not found in {s.path}; "

@@ -92,3 +92,17 @@ def test_ids_are_stable_and_whitespace_insensitive():
     assert problem_id("What is 1+1?", "2") != problem_id("What is 1+1?", "3")
     assert gold_answer("so \\boxed{\\frac{1}{2}} done", "auto") == "\\frac{1}{2}"
     assert gold_answer("x\n#### 1,234", "auto") == "1234"
+
+
+@pytest.mark.parametrize(
+    ("solution", "gold"),
+    [
+        ("So $x = \\boxed{2}$, and again $\\boxed{2}$.", "2"),
+        ("This is $15\\frac{39}{40}$, that is $\\boxed{15\\frac{39}{40}} = \\boxed{\\frac{639}{40}}$.", "\\frac{639}{40}"),
+        ("We need \\boxed{1} paper and \\boxed{2} bins.", "1, 2"),
+        ("The roots are \\(\\boxed{3}\\) and \\(\\boxed{-2}\\).", "3, -2"),
+        ("First \\boxed{4} was a guess; after checking every case we find \\boxed{5}.", "5"),
+    ],
+)
+def test_a_gold_solution_with_several_boxes(solution: str, gold: str) -> None:
+    assert gold_answer(solution, "auto") == gold

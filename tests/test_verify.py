@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -12,8 +13,7 @@ import pytest
 
 from apsgen.verify import Outcome, Verdict, Verifier, check, equivalent, extract_answer
 
-sys.path.insert(0, str(Path(__file__).parent))
-from verify_cases import ADVERSARIAL, CASES, INJECTIONS  # noqa: E402
+from apsgen.bench.verify_cases import ADVERSARIAL, CASES, INJECTIONS
 
 TIMEOUT_S = 1.0  # for adversarial input: short, so that the kill path is what gets tested
 # Real checks get the production budget: a loaded 2-core CI box must not turn sympy's first
@@ -58,10 +58,38 @@ def test_extract_answer(text: str, expected: str | None) -> None:
 
 
 def test_last_number_fallback_only_when_enabled() -> None:
-    text = "First 3 apples, then 1,250 pears"
+    # The last sentence works on rather than concludes, so only the fallback reads its number.
+    text = "We start with 3 apples. Then we buy 1,250 pears"
     assert extract_answer(text) is None
     assert extract_answer(text, last_number_fallback=True) == "1,250"
     assert check(text, "1250", last_number_fallback=True).outcome is Outcome.CORRECT
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("B = 5, so R = 4B = 20.\n\nTherefore, the length of the red rope is 20 centimeters.", "20"),
+        ("$32 - $24 = $8\n\nSo, after all his transactions, Raymond has $8 left.", "8"),
+        ("4 x 3 = 12.\n\nTherefore, Freda used **12 tomatoes** to make her sauce.", "12"),
+        ("144 - 90 = 54 miles.\n\nElvis is 54 miles east of his house after his journey.", "54"),
+        ("Thus, Charlie will make a total of \\(\\$440\\) for the day.", "\\$440"),
+        ("The net change is a loss. Therefore, the temperature fell by -3 degrees.", "-3"),
+        ("In total she paid $1,250.50 for the rent.", "1,250.50"),
+        # Working, not a conclusion: no answer (the search counts it as unparseable).
+        ("We have 3 apples. Then we buy 12 pears and", None),
+        ("Therefore, the answer follows from the figure.", None),
+    ],
+)
+def test_closing_sentence_states_the_answer(text: str, expected: str | None) -> None:
+    assert extract_answer(text) == expected
+    assert extract_answer(text, closing_sentence_answer=False) is None
+
+
+def test_an_announced_sentence_gives_its_number() -> None:
+    text = "Change = 20 - 13 = 7.\n\n**Answer:** Verna received $7.00 in change."
+    assert extract_answer(text) == "7.00"
+    assert extract_answer("So the answer is 4 * 8 = 32.") == "4 * 8 = 32"
+    assert check("So the answer is 4 * 8 = 32.", "32").outcome is Outcome.CORRECT
 
 
 def test_extraction_is_linear_on_huge_text() -> None:
@@ -118,14 +146,27 @@ def test_truncated_no_answer_and_timeout_are_not_wrong(verifier: Verifier) -> No
         verifier.check_batch(["a", "b"], "5", [True])
 
 
-def test_common_pairs_never_touch_sympy_or_the_pool() -> None:
+def test_equal_forms_and_plain_wrong_numbers_never_touch_the_pool() -> None:
     with Verifier() as v:
         golds = ["42", "\\frac{14}{3}", "0.15", "2\\sqrt{3}", "(1,2)", "x^2+1", "\\text{east}"]
-        preds = ["42", "14/3", ".15", "\\sqrt{12}", "(1, 2)", "1+x^2", "east", "41", "\\pi"]
-        for gold in golds:
-            v.check_batch([f"\\boxed{{{p}}}" for p in preds], gold)
+        equal = ["42", "14/3", ".15", "\\sqrt{12}", "(1, 2)", "1+x^2", "east"]
+        for gold, pred in zip(golds, equal):
+            assert v.check_batch([f"\\boxed{{{pred}}}"], gold)[0].outcome is Outcome.CORRECT
+        for gold in ("42", "\\frac{14}{3}", "0.15", "(1,2)"):
+            verdicts = v.check_batch([f"\\boxed{{{p}}}" for p in ("41", "-3", "(1,3)", "0.2")], gold)
+            assert all(verdict.outcome is Outcome.WRONG for verdict in verdicts)
         assert v._pool is None
         assert v.stats().get("symbolic_checks", 0) == 0
+
+
+def test_a_rejected_expression_is_confirmed_once_in_the_pool() -> None:
+    """The in-process parser may accept an expression but never reject one on its own: a notation
+    it misreads must not become a final "wrong". The pool decides once; the cache serves repeats."""
+    with Verifier() as v:
+        verdicts = v.check_batch(["\\boxed{2\\sqrt{2}}"] * 5 + ["\\boxed{x^2-1}"], "2\\sqrt{3}")
+        assert [verdict.outcome for verdict in verdicts] == [Outcome.WRONG] * 6
+        stats = v.stats()
+        assert stats["symbolic_checks"] == 2 and stats["cache_hits"] == 4
 
 
 def test_cache_serves_repeated_pairs() -> None:
@@ -208,6 +249,42 @@ def test_timeout_kills_and_replaces_the_worker() -> None:
         for pid in before:
             with pytest.raises(ProcessLookupError):
                 _wait_until_gone(pid)
+
+
+def test_a_timeout_from_load_is_not_remembered() -> None:
+    """A check that expired waiting behind a slow one says nothing about its pair: asked again, it
+    is decided. The slow check, which ran its whole budget, is remembered."""
+    with Verifier(timeout_s=CHECK_TIMEOUT_S, workers=1) as v:
+        v.warm_up()
+        waiting = "\\boxed{\\sin^{2}(x)+\\cos^{2}(x)}"
+        first = v.check_batch([f"\\boxed{{{SLOW_SUM}}}", waiting], "1")
+        assert [verdict.outcome for verdict in first] == [Outcome.TIMEOUT, Outcome.TIMEOUT]
+        assert v.stats()["pool_queue_timeouts"] == 1
+        assert v.check_batch([waiting], "1")[0].outcome is Outcome.CORRECT
+        started = time.perf_counter()
+        assert v.check_batch([f"\\boxed{{{SLOW_SUM}}}"], "1")[0].outcome is Outcome.TIMEOUT
+        assert time.perf_counter() - started < 0.1  # the full timeout was remembered
+
+
+def test_a_timeout_from_a_dead_worker_is_not_remembered() -> None:
+    with Verifier(timeout_s=CHECK_TIMEOUT_S, workers=1) as v:
+        v.warm_up()
+        (pid,) = v._pool.worker_pids()  # type: ignore[union-attr]
+        killer = threading.Timer(0.3, os.kill, (pid, signal.SIGKILL))
+        killer.start()
+        started = time.perf_counter()
+        assert v.check_batch([f"\\boxed{{{SLOW_SUM}}}"], "2")[0].outcome is Outcome.TIMEOUT
+        assert time.perf_counter() - started < CHECK_TIMEOUT_S  # the crash, not the deadline
+        killer.join()
+        # Asked again, the pair is checked again (and now runs out its whole budget) ...
+        started = time.perf_counter()
+        assert v.check_batch([f"\\boxed{{{SLOW_SUM}}}"], "2")[0].outcome is Outcome.TIMEOUT
+        assert time.perf_counter() - started >= CHECK_TIMEOUT_S
+        # ... and that full timeout is remembered.
+        started = time.perf_counter()
+        assert v.check_batch([f"\\boxed{{{SLOW_SUM}}}"], "2")[0].outcome is Outcome.TIMEOUT
+        assert time.perf_counter() - started < 0.1
+        assert v.stats()["symbolic_checks"] == 2
 
 
 def _wait_until_gone(pid: int) -> None:

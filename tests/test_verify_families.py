@@ -1,4 +1,4 @@
-"""The family table (tests/verify_families.py): apsgen at or above math-verify in every family with
+"""The family table (apsgen/bench/verify_families.py): apsgen at or above math-verify in every family with
 more than 5 cases and overall, with no more false positives, and each new policy choice pinned."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 
 from apsgen.bench.verify import _run_apsgen, _run_math_verify, apsgen_gold
 from apsgen.verify import Outcome, Verifier
-from verify_families import FAMILIES
+from apsgen.bench.verify_families import FAMILIES
 
 
 @pytest.fixture(scope="module")

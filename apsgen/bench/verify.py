@@ -1,11 +1,13 @@
 """`apsgen bench verify`: apsgen's answer verifier against math-verify, side by side.
 
-Two workloads: (1) the case table in tests/verify_cases.py (accuracy per category, plus the
-adversarial inputs for latency), and (2) a realistic stream: MATH500's gold answers against
-predictions derived from them (equal forms, near misses, junk) drawn with the repetition a
-search produces. math-verify runs in a child process (its timeouts need a main thread, and its
-expression parser hands text to sympy's `parse_expr`) inside a temporary directory, on the same
-inputs (a subsample of the stream: it is ~100x slower).
+Four workloads, each scored for both: (1) the case table of bare answers (`verify_cases.py`,
+shipped with this package, or `--cases FILE`), with adversarial inputs for latency; (2) the
+family table of solution endings (`verify_families.py`, extraction included); (3) real model
+solutions with a right/wrong mark (`--real FILE_OR_HUB_NAME`: `gold`, `solution`, `correct`);
+(4) a stream drawn from a dataset's gold answers (`--data FILE_OR_HUB_NAME`: equal forms, near
+misses and junk, with the repetition a search produces) for accuracy and checks per CPU-second.
+math-verify runs in a child process (its timeouts need a main thread, and its expression parser
+hands text to sympy's `parse_expr`) inside a temporary directory, on the same inputs.
 """
 
 from __future__ import annotations
@@ -25,20 +27,28 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from apsgen.bench.verify_cases import ADVERSARIAL, CASES, INJECTIONS, Case
+from apsgen.bench.verify_families import FAMILIES
 from apsgen.verify import Outcome, Verifier
 from apsgen.verify.normalize import normalize
 from apsgen.verify.numeric import parse_rational
 
 log = logging.getLogger(__name__)
 
-_REPO = Path(__file__).resolve().parents[2]
-DEFAULT_DATA = _REPO.parent / "shared" / "data" / "math500.jsonl"
 TIMEOUT_S = 2.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"MATH500 jsonl (default {DEFAULT_DATA})")
+    parser.add_argument("--cases", metavar="FILE",
+                        help="a case table to use instead of the shipped one: jsonl rows with gold, pred, "
+                             "expected (bool) and optionally category")
+    parser.add_argument("--real", metavar="FILE_OR_HUB_NAME",
+                        help="real model solutions with a mark: rows with gold, solution, correct (bool)")
+    parser.add_argument("--data", metavar="FILE_OR_HUB_NAME",
+                        help="a dataset whose gold answers seed the stream (MATH500-style; see --answer-column)")
+    parser.add_argument("--split", default="test", help="split of a Hub dataset given to --data/--real (default test)")
+    parser.add_argument("--answer-column", default="answer", help="--data's gold-answer column (default answer)")
     parser.add_argument("--checks-per-problem", type=int, default=200,
                         help="stream checks drawn per gold answer (default 200)")
     parser.add_argument("--math-verify-sample", type=int, default=1000,
@@ -49,28 +59,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # -- inputs -----------------------------------------------------------------------------------
 
 
-def _load_cases() -> tuple[list[Any], list[str]]:
-    tests = _REPO / "tests"
-    if not (tests / "verify_cases.py").exists():
-        raise SystemExit(f"apsgen bench verify: case table not found at {tests / 'verify_cases.py'}")
-    sys.path.insert(0, str(tests))
+def _rows(source: str, split: str, columns: dict[str, type], what: str) -> list[dict[str, Any]]:
+    """Rows of a local file or Hub dataset with the columns `what` needs, or a clear exit."""
+    from apsgen.config import DatasetSpec
+    from apsgen.data import DatasetError, load_rows
+
     try:
-        from verify_cases import ADVERSARIAL, CASES, INJECTIONS
-    finally:
-        sys.path.remove(str(tests))
-    return CASES, [*ADVERSARIAL, *INJECTIONS]
+        ds = load_rows(DatasetSpec(path=source, split=split))
+    except DatasetError as e:
+        raise SystemExit(f"apsgen bench verify: {what}: {e}") from e
+    missing = [c for c in columns if c not in ds.column_names]
+    if missing:
+        raise SystemExit(f"apsgen bench verify: {what} {source!r} has no column {', '.join(map(repr, missing))}; "
+                         f"columns are: {', '.join(ds.column_names)}")
+    rows = []
+    for n, row in enumerate(ds, 1):
+        for column, kind in columns.items():
+            if not isinstance(row[column], kind):
+                raise SystemExit(f"apsgen bench verify: {what} {source!r} row {n}: {column} is "
+                                 f"{row[column]!r}, expected {kind.__name__}")
+        rows.append(row)
+    return rows
 
 
-def _load_families() -> list[Any]:
-    tests = _REPO / "tests"
-    if not (tests / "verify_families.py").exists():
-        raise SystemExit(f"apsgen bench verify: family table not found at {tests / 'verify_families.py'}")
-    sys.path.insert(0, str(tests))
-    try:
-        from verify_families import FAMILIES
-    finally:
-        sys.path.remove(str(tests))
-    return FAMILIES
+def load_cases(path: str | None) -> list[Case]:
+    if path is None:
+        return CASES
+    rows = _rows(path, "train", {"gold": str, "pred": str, "expected": bool}, "--cases")
+    return [Case(str(r.get("category") or "cases"), r["gold"], r["pred"], r["expected"]) for r in rows]
 
 
 def apsgen_gold(gold: str) -> str:
@@ -78,19 +94,6 @@ def apsgen_gold(gold: str) -> str:
     from apsgen.data import gold_answer
 
     return gold_answer(gold, "auto") or gold
-
-
-def _load_golds(path: Path) -> list[str]:
-    if not path.exists():
-        raise SystemExit(f"apsgen bench verify: {path} not found; pass --data PATH to MATH500 jsonl")
-    golds = []
-    with path.open() as f:
-        for line_no, line in enumerate(f, 1):
-            row = json.loads(line)
-            if "answer" not in row:
-                raise SystemExit(f"{path}:{line_no}: no 'answer' field; fields are {sorted(row)}")
-            golds.append(row["answer"])
-    return golds
 
 
 def _as_decimal(value: Fraction) -> str | None:
@@ -288,87 +291,127 @@ def _summary(correct: list[bool], expected: list[bool], latencies: list[float], 
     }
 
 
-def run(args: argparse.Namespace) -> int:
-    cases, adversarial = _load_cases()
-    golds = _load_golds(args.data)
-    stream = build_stream(golds, args.checks_per_problem, args.seed)
-    rng = random.Random(args.seed)
-    sample = rng.sample(stream, min(args.math_verify_sample, len(stream)))
-    huge = ["1" * 1_000_000, "(" * 5000 + "1" + ")" * 5000, "\\boxed{" * 1000]
+def _score(got: list[bool], expected: list[bool]) -> dict[str, Any]:
+    return {
+        "accuracy": round(sum(g == e for g, e in zip(got, expected)) / len(expected), 4) if expected else 0.0,
+        "false_positives": sum(g and not e for g, e in zip(got, expected)),
+        "false_negatives": sum(e and not g for g, e in zip(got, expected)),
+        "cases": len(expected),
+    }
 
-    # (1) the case table, then adversarial inputs (latency only; none may come out correct)
-    table_pairs = [(c.gold, c.pred) for c in cases]
+
+def _case_table(cases: list[Case]) -> dict[str, Any]:
+    """(1) bare answers, then adversarial inputs (latency only; none may come out correct)."""
+    huge = ["1" * 1_000_000, "(" * 5000 + "1" + ")" * 5000, "\\boxed{" * 1000]
+    adversarial = [*ADVERSARIAL, *INJECTIONS]
+    pairs = [(c.gold, c.pred) for c in cases]
     expected = [c.expected for c in cases]
-    a_ok, a_lat, a_cpu, _ = _run_apsgen(table_pairs + [("5", p) for p in adversarial + huge], solutions=False)
+    a_ok, a_lat, a_cpu, _ = _run_apsgen(pairs + [("5", p) for p in adversarial + huge], solutions=False)
     m_ok, m_lat, m_cpu, m_injected = _run_math_verify(
-        [(g, p, False) for g, p in table_pairs] + [("5", p, False) for p in adversarial]
+        [(g, p, False) for g, p in pairs] + [("5", p, False) for p in adversarial]
     )
     n = len(cases)
-    table = {
-        "apsgen": _summary(a_ok[:n], expected, a_lat, a_cpu),
-        "math_verify": _summary(m_ok[:n], expected, m_lat, m_cpu),
-    }
-    table["apsgen"]["adversarial_correct"] = sum(a_ok[n:])
-    table["math_verify"]["adversarial_correct"] = sum(m_ok[n:])
-    per_category: dict[str, dict[str, list[int]]] = defaultdict(lambda: {"apsgen": [0, 0], "math_verify": [0, 0]})
-    for case, a, m in zip(cases, a_ok, m_ok):
-        for name, got in (("apsgen", a), ("math_verify", m)):
-            per_category[case.category][name][0] += got == case.expected
-            per_category[case.category][name][1] += 1
+    out: dict[str, Any] = {"cases": n, "adversarial": len(adversarial) + len(huge), "math_verify_ran_injected_code": m_injected}
+    for name, ok, lat, cpu in (("apsgen", a_ok, a_lat, a_cpu), ("math_verify", m_ok, m_lat, m_cpu)):
+        by_category: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for case, got in zip(cases, ok):
+            by_category[case.category][0] += got == case.expected
+            by_category[case.category][1] += 1
+        out[name] = {
+            **_score(ok[:n], expected),
+            **{k: v for k, v in _summary(ok[:n], expected, lat, cpu).items() if k.endswith("_ms")},
+            "adversarial_correct": sum(ok[n:]),
+            "per_category": {c: round(v[0] / v[1], 3) for c, v in sorted(by_category.items())},
+        }
+    return out
 
-    # (1b) the family table: solution endings, extraction included
-    families = _load_families()
-    f_expected = [c.expected for c in families]
-    f_a_ok, _, _, _ = _run_apsgen([(apsgen_gold(c.gold), c.pred) for c in families], solutions=True)
-    f_m_ok, _, _, _ = _run_math_verify([(c.gold, c.pred, True) for c in families])
-    per_family: dict[str, dict[str, list[int]]] = defaultdict(
-        lambda: {"apsgen": [0, 0, 0], "math_verify": [0, 0, 0]}  # right, cases, false positives
-    )
-    for case, a, m in zip(families, f_a_ok, f_m_ok):
-        for name, got in (("apsgen", a), ("math_verify", m)):
-            row = per_family[case.family][name]
-            row[0] += got == case.expected
-            row[1] += 1
-            row[2] += got and not case.expected
 
-    # (2) the realistic stream: apsgen on all of it, both on the same subsample
+def _family_table() -> dict[str, Any]:
+    """(2) solution endings by family, extraction included."""
+    expected = [c.expected for c in FAMILIES]
+    a_ok, _, _, _ = _run_apsgen([(apsgen_gold(c.gold), c.pred) for c in FAMILIES], solutions=True)
+    m_ok, _, _, _ = _run_math_verify([(c.gold, c.pred, True) for c in FAMILIES])
+    out: dict[str, Any] = {"cases": len(FAMILIES)}
+    for name, ok in (("apsgen", a_ok), ("math_verify", m_ok)):
+        families: dict[str, list[bool]] = defaultdict(list)
+        for case, got in zip(FAMILIES, ok):
+            families[case.family].append(got)
+        out[name] = {
+            **_score(ok, expected),
+            "per_family": {
+                f: _score(got, [c.expected for c in FAMILIES if c.family == f]) for f, got in sorted(families.items())
+            },
+        }
+    return out
+
+
+def _real_table(source: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """(3) real model solutions against the publisher's mark, per source (the id's prefix)."""
+    expected = [r["correct"] for r in rows]
+    a_ok, _, a_cpu, a_stats = _run_apsgen([(apsgen_gold(r["gold"]), r["solution"]) for r in rows], solutions=True)
+    m_ok, _, m_cpu, _ = _run_math_verify([(r["gold"], r["solution"], True) for r in rows])
+    sources = [str(r.get("id", "")).split("-")[0] or "all" for r in rows]
+    out: dict[str, Any] = {"source": source, "solutions": len(rows)}
+    for name, ok, cpu in (("apsgen", a_ok, a_cpu), ("math_verify", m_ok, m_cpu)):
+        out[name] = {
+            **_score(ok, expected),
+            "solutions_per_s": round(len(rows) / cpu, 1) if cpu > 0 else 0.0,
+            "per_source": {
+                src: _score([g for g, s in zip(ok, sources) if s == src], [e for e, s in zip(expected, sources) if s == src])
+                for src in sorted(set(sources))
+            },
+        }
+    ids = [str(r.get("id", n)) for n, r in enumerate(rows)]
+    out["apsgen_wrong_math_verify_right"] = [i for i, a, m, e in zip(ids, a_ok, m_ok, expected) if a != e and m == e]
+    out["math_verify_wrong_apsgen_right"] = [i for i, a, m, e in zip(ids, a_ok, m_ok, expected) if m != e and a == e]
+    out["both_disagree_with_mark"] = [i for i, a, m, e in zip(ids, a_ok, m_ok, expected) if a != e and m != e]
+    out["apsgen"]["verifier_stats"] = a_stats
+    return out
+
+
+def _stream(args: argparse.Namespace, golds: list[str]) -> dict[str, Any]:
+    """(4) a search-like stream from the dataset's golds: accuracy and checks per CPU-second."""
+    stream = build_stream(golds, args.checks_per_problem, args.seed)
+    sample = random.Random(args.seed).sample(stream, min(args.math_verify_sample, len(stream)))
     s_ok, s_lat, s_cpu, s_stats = _run_apsgen([(g, s) for g, s, _ in stream], solutions=True)
-    s_expected = [e for _, _, e in stream]
+    unique = sorted({(g, s) for g, s, _ in stream})
+    _, _, cold_cpu, cold_stats = _run_apsgen(unique, solutions=True)  # every pair once: no cache hits
     sub_a_ok, _, _, _ = _run_apsgen([(g, s) for g, s, _ in sample], solutions=True)
     sub_m_ok, sub_m_lat, sub_m_cpu, _ = _run_math_verify([(g, s, True) for g, s, _ in sample])
+    expected = [e for _, _, e in stream]
     sub_expected = [e for _, _, e in sample]
-    unique = len({(normalize(g), s) for g, s, _ in stream})
-    streams = {
-        "apsgen": {**_summary(s_ok, s_expected, s_lat, s_cpu),
-                   "sample_accuracy": _summary(sub_a_ok, sub_expected, [0.0], 1.0)["accuracy"]},
+    return {
+        "source": args.data, "checks": len(stream), "repetition": round(1 - len(unique) / len(stream), 4),
+        "math_verify_sample": len(sample),
+        "apsgen": {**_summary(s_ok, expected, s_lat, s_cpu),
+                   "sample_accuracy": _score(sub_a_ok, sub_expected)["accuracy"],
+                   "cold_checks_per_s": round(len(unique) / cold_cpu, 1) if cold_cpu > 0 else 0.0,
+                   "pool_share_cold": round(cold_stats.get("symbolic_checks", 0) / max(1, len(unique)), 4),
+                   "verifier_stats": s_stats},
         "math_verify": {**_summary(sub_m_ok, sub_expected, sub_m_lat, sub_m_cpu),
-                        "sample_accuracy": _summary(sub_m_ok, sub_expected, [0.0], 1.0)["accuracy"]},
+                        "sample_accuracy": _score(sub_m_ok, sub_expected)["accuracy"]},
     }
 
-    report = {
-        name: {
-            "accuracy": table[name]["accuracy"],
-            "checks_per_s": streams[name]["checks_per_s"],
-            "p99_ms": streams[name]["p99_ms"],
-            "max_ms": max(table[name]["max_ms"], streams[name]["max_ms"]),
-            "table": table[name],
-            "stream": streams[name],
-            "per_category": {c: round(v[name][0] / v[name][1], 3) for c, v in sorted(per_category.items())},
-            "per_family": {f: {"accuracy": round(v[name][0] / v[name][1], 3), "cases": v[name][1],
-                               "false_positives": v[name][2]} for f, v in sorted(per_family.items())},
-            "family_accuracy": round(sum(v[name][0] for v in per_family.values())
-                                     / max(1, sum(v[name][1] for v in per_family.values())), 4),
-            "family_false_positives": sum(v[name][2] for v in per_family.values()),
-        }
-        for name in ("apsgen", "math_verify")
-    }
-    report["apsgen"]["verifier_stats"] = s_stats
-    report["math_verify"]["ran_injected_code"] = m_injected
-    report["setup"] = {
-        "table_cases": n, "adversarial": len(adversarial) + len(huge), "stream_checks": len(stream),
-        "stream_repetition": round(1 - unique / len(stream), 4), "math_verify_sample": len(sample),
-        "timeout_s": TIMEOUT_S, "cpu_count": os.cpu_count(),
-    }
+
+def run(args: argparse.Namespace) -> int:
+    # Every input is read before anything runs: a bad file fails in seconds, not after the tables.
+    cases = load_cases(args.cases)
+    real = _rows(args.real, args.split, {"gold": str, "solution": str, "correct": bool}, "--real") if args.real else None
+    golds = ([r[args.answer_column] for r in _rows(args.data, args.split, {args.answer_column: str}, "--data")]
+             if args.data else None)
+    report: dict[str, Any] = {"timeout_s": TIMEOUT_S, "cpu_count": os.cpu_count(), "skipped": {}}
+    report["cases"] = _case_table(cases)
+    report["families"] = _family_table()
+    if real is not None:
+        report["real"] = _real_table(args.real, real)
+    else:
+        report["skipped"]["real"] = ("no --real FILE_OR_HUB_NAME: real model solutions with columns gold, "
+                                     "solution, correct (bool), e.g. ProcessBench items joined with their gold answers")
+    if golds is not None:
+        report["stream"] = _stream(args, golds)
+    else:
+        report["skipped"]["stream"] = (f"no --data FILE_OR_HUB_NAME: a dataset with a {args.answer_column!r} column "
+                                       "of gold answers (MATH500: HuggingFaceH4/MATH-500, or its jsonl)")
     if args.json:
         print(json.dumps(report, sort_keys=True))
     else:
@@ -377,41 +420,57 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_table(report: dict[str, Any]) -> None:
-    setup = report["setup"]
-    print(f"case table: {setup['table_cases']} pairs (+{setup['adversarial']} adversarial inputs, "
-          f"timed only; math-verify skips the 3 megabyte-sized ones)")
-    print(f"stream: {setup['stream_checks']} checks from MATH500 golds, "
-          f"{setup['stream_repetition']:.1%} repeated pairs; math-verify on a random "
-          f"{setup['math_verify_sample']}-check subsample (apsgen scored on it too)")
-    print("checks/s = checks per CPU-second (caller + verify workers); latency per check")
-    header = f"{'':14}{'accuracy':>9}{'stream acc':>11}{'sample acc':>11}{'checks/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+    names = ("apsgen", "math_verify")
+
+    def line(label: str, row: dict[str, Any]) -> str:
+        return (f"  {label:16}{row['accuracy']:>9.3f}{row['false_positives']:>6}{row['false_negatives']:>6}"
+                f"{row['cases']:>7}")
+
+    header = f"  {'':16}{'accuracy':>9}{'FP':>6}{'FN':>6}{'cases':>7}"
+    t = report["cases"]
+    print(f"case table (bare answers): {t['cases']} pairs; latency also on {t['adversarial']} adversarial inputs")
     print(header)
-    for name in ("apsgen", "math_verify"):
-        r = report[name]
-        s = r["stream"]
-        print(f"{name:14}{r['accuracy']:>9.3f}{s['accuracy']:>11.3f}{s['sample_accuracy']:>11.3f}"
-              f"{r['checks_per_s']:>10.0f}{s['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['max_ms']:>9.0f}")
-    print("case table, accuracy per category (apsgen / math-verify):")
-    cats = report["apsgen"]["per_category"]
-    for cat in cats:
-        print(f"  {cat:12} {cats[cat]:.3f} / {report['math_verify']['per_category'][cat]:.3f}")
-    t = report["apsgen"]["table"]
-    print(f"case table latency, apsgen: p99 {t['p99_ms']:.1f} ms, max {t['max_ms']:.0f} ms "
-          f"(timeout {setup['timeout_s']} s); math-verify: p99 {report['math_verify']['table']['p99_ms']:.0f} ms, "
-          f"max {report['math_verify']['table']['max_ms']:.0f} ms")
-    print(f"adversarial inputs judged correct: apsgen {t['adversarial_correct']}, "
-          f"math-verify {report['math_verify']['table']['adversarial_correct']}; "
-          f"math-verify ran injected code: {report['math_verify']['ran_injected_code']}")
-    print(f"apsgen verifier stats (stream): {report['apsgen']['verifier_stats']}")
-    fa, fm = report["apsgen"]["per_family"], report["math_verify"]["per_family"]
-    print(f"family table (tests/verify_families.py, solution endings, extraction included): "
-          f"apsgen {report['apsgen']['family_accuracy']:.3f} ({report['apsgen']['family_false_positives']} false "
-          f"positives), math-verify {report['math_verify']['family_accuracy']:.3f} "
-          f"({report['math_verify']['family_false_positives']} false positives)")
+    for name in names:
+        print(line(name, t[name]) + f"   p99 {t[name]['p99_ms']:.1f} ms, max {t[name]['max_ms']:.0f} ms")
+    print("  per category (apsgen / math-verify): " + ", ".join(
+        f"{c} {v:.2f}/{t['math_verify']['per_category'][c]:.2f}" for c, v in t["apsgen"]["per_category"].items()))
+    print(f"  adversarial inputs judged correct: apsgen {t['apsgen']['adversarial_correct']}, math-verify "
+          f"{t['math_verify']['adversarial_correct']}; math-verify ran injected code: {t['math_verify_ran_injected_code']}")
+    f = report["families"]
+    print(f"family table (solution endings, extraction included): {f['cases']} cases")
+    print(header)
+    for name in names:
+        print(line(name, f[name]))
     print(f"  {'family':22}{'cases':>6}{'apsgen':>8}{'math-verify':>12}{'FP a/m':>8}")
+    fa, fm = f["apsgen"]["per_family"], f["math_verify"]["per_family"]
     for fam in fa:
         print(f"  {fam:22}{fa[fam]['cases']:>6}{fa[fam]['accuracy']:>8.3f}{fm[fam]['accuracy']:>12.3f}"
               f"{fa[fam]['false_positives']:>5}/{fm[fam]['false_positives']}")
+    if "real" in report:
+        r = report["real"]
+        print(f"real model solutions ({r['source']}): {r['solutions']} against the publisher's right/wrong mark")
+        print(header + f"{'solutions/s':>13}")
+        for name in names:
+            print(line(name, r[name]) + f"{r[name]['solutions_per_s']:>13.0f}")
+            for src, row in r[name]["per_source"].items():
+                print(line(f"  {src}", row))
+        print(f"  apsgen wrong where math-verify is right: {len(r['apsgen_wrong_math_verify_right'])} "
+              f"{r['apsgen_wrong_math_verify_right'][:10]}; the reverse: {len(r['math_verify_wrong_apsgen_right'])}; "
+              f"both against the mark: {r['both_disagree_with_mark']}")
+    if "stream" in report:
+        st = report["stream"]
+        a, m = st["apsgen"], st["math_verify"]
+        print(f"stream ({st['source']}): {st['checks']} checks, {st['repetition']:.1%} repeated pairs; "
+              f"math-verify on a random {st['math_verify_sample']} (apsgen scored on it too)")
+        print(f"  {'':14}{'accuracy':>9}{'sample acc':>11}{'checks/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+        for name, row in (("apsgen", a), ("math_verify", m)):
+            print(f"  {name:14}{row['accuracy']:>9.3f}{row['sample_accuracy']:>11.3f}{row['checks_per_s']:>10.0f}"
+                  f"{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}{row['max_ms']:>9.0f}")
+        print(f"  checks/s = checks per CPU-second (caller + verify workers), with the cache; every pair once "
+              f"(no cache): apsgen {a['cold_checks_per_s']:.0f}/s, {a['pool_share_cold']:.1%} of them in the pool")
+        print(f"  apsgen verifier stats: {a['verifier_stats']}")
+    for part, why in report["skipped"].items():
+        print(f"{part}: skipped ({why})")
 
 
 if __name__ == "__main__":

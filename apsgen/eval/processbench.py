@@ -277,10 +277,7 @@ async def annotate_items(
 
     policy = make_policy(spec.policy, seed=spec.seed)
     v = spec.verify
-    verifier = Verifier(
-        timeout_s=v.timeout_s, workers=v.workers, last_number_fallback=v.last_number_fallback,
-        trailing_math_answer=v.trailing_math_answer,
-    )
+    verifier = Verifier.from_settings(v)
     judge = make_judge(spec.judge, spec.policy, policy=policy, seed=spec.seed) if spec.judge is not None else None
     s = spec.sampling
     sampling = Sampling(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens, stop=tuple(s.stop))

@@ -100,10 +100,7 @@ class SearchWorker:
         from apsgen.verify import Verifier
 
         v = self.spec.verify
-        self.verifier = Verifier(
-            timeout_s=v.timeout_s, workers=v.workers, last_number_fallback=v.last_number_fallback,
-            trailing_math_answer=v.trailing_math_answer,
-        )
+        self.verifier = Verifier.from_settings(v)
         self.judge: Any = None
         if self.spec.judge is not None:
             from apsgen.judge import make_judge
@@ -137,15 +134,11 @@ class SearchWorker:
         await self._start()
         import ray
 
-        import apsgen.verify as verify
-
-        v = self.spec.verify
         return WorkerInfo(
             policy_model=self.policy.name,
             policy_revision=self.policy.revision,
             prompt_template_hash=getattr(self.policy, "template_hash", "none"),
-            verifier=f"apsgen.verify {getattr(verify, '__version__', '1')} timeout_s={v.timeout_s} "
-            f"last_number_fallback={v.last_number_fallback} trailing_math_answer={v.trailing_math_answer}",
+            verifier=self.verifier.describe(),
             pid=os.getpid(),
             thread_env={k: os.environ[k] for k in _THREAD_ENV if k in os.environ},
             node=ray.get_runtime_context().get_node_id() if ray.is_initialized() else "",

@@ -7,9 +7,10 @@ does both for one solution, and `Verifier` is the batch form the search uses on 
 
 from apsgen.verify.extract import extract_answer
 
-# 2: a closing math block is an answer, several boxes make a list answer, decimals rounded at six
-# significant digits, e-notation, clock times, math-verify behind apsgen's own symbolic parse.
-__version__ = "2"
+# 3: a "wrong" from apsgen is confirmed by math-verify unless both sides are constants; closing
+# sentences, equation chains, "and" lists, percentages. (2: closing math blocks, several boxes,
+# six significant digits, e-notation, clock times.)
+__version__ = "3"
 from apsgen.verify.verdict import Outcome, Verdict
 from apsgen.verify.verifier import Verifier, check, equivalent
 

@@ -1,6 +1,7 @@
 """Cheap in-process comparison of two normalised answers; None means "ask the symbolic check".
 
-Everything here is pure Python over short strings and runs on the caller's thread (an asyncio
+It rejects only what is certain without a parser (two plain numbers, clock times, words, a number
+against a tuple); an expression it evaluates can be accepted here but never rejected. Everything here is pure Python over short strings and runs on the caller's thread (an asyncio
 loop, even), so it is bounded: no sympy, exact arithmetic only up to a size limit, floats with
 tracked rounding error otherwise. Expressions with variables are compared at a few seeded
 random rational points, so polynomial and rational identities are decided exactly.
@@ -15,7 +16,7 @@ from fractions import Fraction
 from apsgen.verify.evaluate import Undefined, Value, arith, evaluate, values_match
 from apsgen.verify.expr import Node, Unsupported, free_variables, parse_expr_latex
 from apsgen.verify.numeric import parse_rational
-from apsgen.verify.structure import Shape, shape_of
+from apsgen.verify.structure import Shape, shape_of, split_top_level
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z ]*")
 # No answer to a math problem is this long; past it only exact string equality counts, and the
@@ -38,6 +39,12 @@ def compare_cheap(gold: str, pred: str) -> bool | None:
         return False
     gold_value = parse_rational(gold)
     pred_value = parse_rational(pred)
+    if gold_value is not None and pred_value is None:
+        pred_value = _decimal_comma(pred)
+    elif pred_value is None and gold_value is None:
+        pass
+    elif gold_value is None:
+        gold_value = _decimal_comma(gold)
     if gold_value is not None and pred_value is not None:
         return gold_value == pred_value or rounded_match(gold_value, pred, pred_value)
     gold_word = len(gold) > 1 and _WORD.fullmatch(gold) is not None
@@ -46,7 +53,57 @@ def compare_cheap(gold: str, pred: str) -> bool | None:
         # Words (names, directions, "even") are compared as words, never as products of
         # one-letter variables.
         return gold_word and pred_word and gold.casefold() == pred.casefold()
-    return compare_shapes(shape_of(gold), shape_of(pred))
+    chain = _compare_equation_value(gold, pred)
+    if chain is not _NOT_A_CHAIN:
+        return chain
+    return compare_shapes(shape_of(gold), shape_of(pred), pred)
+
+
+_NOT_A_CHAIN = object()
+# The left side of a gold answer written as a definition: `f(x)=x+22`, `y=2x+3`, `g(n)=n^2`.
+_DEFINED_NAME = re.compile(r"\\?[a-zA-Z]+(?:_\{?\w+\}?)?(?:\([^()=]*\))?")
+
+
+def _compare_equation_value(gold: str, pred: str) -> bool | None | object:
+    """An answer written as a chain of equalities whose last side is the value: `4*8=32`,
+    `|r-s|=16`, `E(2020,1993)=76`, `\\sin\\theta=\\frac{1}{2}` against a gold that is no
+    equation; and a gold that defines a name (`f(x)=x+22`) against its bare right side."""
+    gold_sides = split_top_level(gold, "=") if "=" in gold else [gold]
+    pred_sides = split_top_level(pred, "=") if "=" in pred else [pred]
+    if len(gold_sides) >= 3 and gold_sides[-1]:
+        return compare_cheap(gold_sides[-1], pred_sides[-1])  # `z = 1 + 1 = 2`: the value is 2
+    if len(gold_sides) == 1 and len(pred_sides) >= 2 and pred_sides[-1]:
+        return compare_cheap(gold, pred_sides[-1])
+    if len(gold_sides) == 2 and len(pred_sides) == 1 and gold_sides[1] and _DEFINED_NAME.fullmatch(gold_sides[0]):
+        return compare_cheap(gold_sides[1], pred)
+    return _NOT_A_CHAIN
+
+
+PERCENT = re.compile(r"\\?%|\bpercent\b")
+
+
+def percent_match(gold_raw: str, pred_raw: str, gold: str, pred: str) -> bool:
+    """`62.5\\%` and `0.625` are one quantity: a percentage on one side only, equal to the other
+    side's value times 100 (both sides plain numbers once normalised)."""
+    gold_pct, pred_pct = bool(PERCENT.search(gold_raw)), bool(PERCENT.search(pred_raw))
+    if gold_pct == pred_pct:
+        return False
+    gold_value, pred_value = parse_rational(gold), parse_rational(pred)
+    if gold_value is None or pred_value is None:
+        return False
+    return gold_value == pred_value * 100 if gold_pct else gold_value * 100 == pred_value
+
+
+_DECIMAL_COMMA = re.compile(r"-?\d+,\d+")
+
+
+def _decimal_comma(text: str) -> Fraction | None:
+    """`1000,99` or `0,111` against a single number: a decimal comma (a list of two numbers can
+    never equal one number, so nothing else is lost by this reading; thousands were already read
+    as thousands by normalising)."""
+    if _DECIMAL_COMMA.fullmatch(text) is None:
+        return None
+    return parse_rational(text.replace(",", "."))
 
 
 _TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
@@ -78,15 +135,27 @@ def _all(results: list[bool | None]) -> bool | None:
     return True if all(r is True for r in results) else None
 
 
-def compare_shapes(a: Shape, b: Shape) -> bool | None:
+def compare_shapes(a: Shape, b: Shape, pred: str = "") -> bool | None:
     if a.kind == "set" and len(a.items) == 1:
         a = shape_of(a.items[0])
     if b.kind == "set" and len(b.items) == 1:
         b = shape_of(b.items[0])
     if a.kind != b.kind:
-        if "relation" in (a.kind, b.kind) or "equation" in (a.kind, b.kind):
-            return None  # `x > 3` vs `(3, \infty)`: sympy turns both into sets
-        return False
+        pair = {a.kind, b.kind}
+        if a.kind == "set" and b.kind == "seq" and b.brackets == "()":
+            # `(1000, 10)` for the gold solution list `10^3, 10`: a tuple read as the list it
+            # lists (never the other way: a gold point `(3, 1)` is no set `{1, 3}`).
+            return _match_unordered(list(a.items), list(b.items), compare_cheap)
+        if a.kind == "seq" and a.brackets == "()" and b.kind == "set" and not pred.startswith("\\{"):
+            # A gold point `(1, 3)` against the bare list `1, 3` (or `{1,3}`, braces that only
+            # group): the same numbers in the same order.
+            return compare_shapes(a, Shape("seq", b.items, "()")) if len(a.items) == len(b.items) else False
+        if pair == {"seq", "set"}:
+            return False
+        scalar = a if a.kind == "scalar" else b if b.kind == "scalar" else None
+        if scalar is not None and parse_rational(scalar.items[0]) is not None and pair & {"seq", "set", "matrix", "union"}:
+            return False  # a number is no tuple, list or matrix
+        return None  # `x > 3` vs `(3, \infty)`, an equation vs a value: the symbolic layer decides
     if a.kind == "scalar":
         return compare_scalar(a.items[0], b.items[0])
     if a.kind == "seq":
@@ -180,7 +249,13 @@ def compare_scalar(gold: str, pred: str) -> bool | None:
     a, b = _parse(gold), _parse(pred)
     if a is None or b is None:
         return None
-    return _evaluate_at_points([a, b], lambda values: values_match(values[0], values[1]))
+    return _accept_only(_evaluate_at_points([a, b], lambda values: values_match(values[0], values[1])))
+
+
+def _accept_only(verdict: bool | None) -> bool | None:
+    """This hand-written parser may accept, never reject, an expression: a notation it misreads
+    must not become a final "wrong"; the symbolic layer (and math-verify) confirm rejections."""
+    return True if verdict is True else None
 
 
 def compare_equations(gold: tuple, pred: tuple) -> bool | None:
@@ -207,4 +282,4 @@ def compare_equations(gold: tuple, pred: tuple) -> bool | None:
         ratios.append(ratio)
         return True
 
-    return _evaluate_at_points([f, g], proportional)
+    return _accept_only(_evaluate_at_points([f, g], proportional))

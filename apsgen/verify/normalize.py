@@ -26,8 +26,11 @@ _UNIT_WORDS = {
     "cent", "cents", "dollar", "dollars", "second", "seconds", "minute", "minutes", "hour",
     "hours", "day", "days", "week", "weeks", "month", "months", "year", "years", "people",
     "students", "times", "ways", "pounds", "ounces", "gallons", "liters", "grams", "kg",
-    "g", "mg", "lb", "lbs", "oz", "points", "percent", "pct", "calories", "marbles", "apples",
+    "g", "mg", "lb", "lbs", "oz", "points", "percent", "percentage", "pct", "calories", "marbles", "apples",
 }
+_BACKSLASH_DIGIT = re.compile(r"(?<!\\)\\(?=\d)")
+_SPACED_COMMA = re.compile(r",\s")
+_AND_LIST = re.compile(r"\s*,?\s+and\s+(?=\S)")
 _THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _VAR = r"\\?[a-zA-Z](?:_\{?[a-zA-Z0-9]+\}?)?"
 # `x = 11`, `x \in [0,1]`, `(p,q,r) = (3,2,7)`, `V_1:V_2 = 11:21`: the value is the right-hand side.
@@ -92,6 +95,8 @@ def _normalize(answer: str) -> str:
     s = answer.strip()
     if len(s) > MAX_NORMALIZE_CHARS:
         return s
+    # `32, 349` lists two numbers; `32,349` and `32,\! 349` are one (thousands carry no space).
+    spaced_list = _SPACED_COMMA.search(s) is not None
     if "\x00" in s:
         s = s.replace("\x00", "")
     # Lone surrogates (invalid unicode from a broken decoder) would make later encoding fail.
@@ -99,8 +104,11 @@ def _normalize(answer: str) -> str:
     s = s.replace("\n", " ").replace("\t", " ").replace("\r", " ").replace("~", " ")
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
     s = s.replace("\\$", "").replace("$", "").replace("\\%", "").replace("%", "")
+    # `\boxed{\15}`: a `\$` that lost its dollar; a backslash before a digit is no TeX command.
+    s = _BACKSLASH_DIGIT.sub("", s)
     s = s.replace("{,}", "").replace("\\dots", "\\ldots").replace("\\cdots", "\\ldots")
     s = s.replace("\\le ", "\\leq ").replace("\\ge ", "\\geq ")
+    s = s.replace(">=", "\\geq ").replace("<=", "\\leq ").replace("≥", "\\geq ").replace("≤", "\\leq ")
     s = s.replace("\\leqslant", "\\leq").replace("\\geqslant", "\\geq")
     s = s.replace("\\lbrace", "\\{").replace("\\rbrace", "\\}")
     s = s.replace("\\infinity", "\\infty").replace("∞", "\\infty").replace("π", "\\pi")
@@ -124,6 +132,8 @@ def _normalize(answer: str) -> str:
             s = t[1:-1]
     s = _strip_text_wrappers(s)
     s = re.sub(r"\s+", " ", s).strip()
+    # `7 \text{ and } -5`, `2, 3, and 4`: a list written in words.
+    s = _AND_LIST.sub(",", s)
     s = _strip_units(s)
     s = _ASSIGNMENT.sub("", s)
     s = s.replace("\\text", "").replace("\\mbox", "")
@@ -133,7 +143,7 @@ def _normalize(answer: str) -> str:
     s = _SQRT_SHORT.sub(r"\\sqrt{\1}", s)
     # Spaces carry no meaning in LaTeX except after a command word (`\pi r` is not `\pir`).
     s = _SPACE_AFTER_COMMAND.sub("\\1\x00", s).replace(" ", "").replace("\x00", " ")
-    if _THOUSANDS.match(s):
+    if _THOUSANDS.match(s) and not spaced_list:
         s = s.replace(",", "")
     s = _BARE_POINT.sub(r"0.\1", s)
     if "." in s:

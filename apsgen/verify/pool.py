@@ -45,6 +45,7 @@ def default_workers() -> int:
 class _Task:
     gold: str
     pred: str
+    raw: tuple[str, str] | None
     future: Future[SymbolicResult]
     submitted: float
     deadline: float = 0.0  # set once a worker is ready: the zygote's boot is not charged
@@ -125,12 +126,15 @@ class SymbolicPool:
         self._thread: threading.Thread | None = None
         self._counts: collections.Counter[str] = collections.Counter()
 
-    def submit(self, gold: str, pred: str) -> Future[SymbolicResult]:
+    def submit(
+        self, gold: str, pred: str, raw: tuple[str, str] | None = None
+    ) -> Future[SymbolicResult]:
+        """A check of the normalised pair; `raw` (the answers as written) is what math-verify reads."""
         future: Future[SymbolicResult] = Future()
         with self._lock:
             if self._closed:
                 raise RuntimeError("SymbolicPool is closed")
-            self._queue.append(_Task(gold, pred, future, time.monotonic()))
+            self._queue.append(_Task(gold, pred, raw, future, time.monotonic()))
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._dispatch_forever, name="apsgen-verify-pool", daemon=True
@@ -214,7 +218,7 @@ class SymbolicPool:
                 worker = idle.pop()
                 task.started = now
                 try:
-                    worker.conn.send_bytes(json.dumps([task.gold, task.pred]).encode())
+                    worker.conn.send_bytes(json.dumps([task.gold, task.pred, *(task.raw or ())]).encode())
                 except OSError:
                     tasks.appendleft(task)
                     self._retire(worker, "broken pipe")

@@ -70,7 +70,7 @@ def _enclosed(s: str, opening: str, closing: str) -> bool:
 
 def shape_of(s: str) -> Shape:
     matrix = _MATRIX.match(s)
-    if matrix:
+    if matrix and "\\end{" not in matrix.group(2):  # one matrix, not `A + B` or `A B`
         rows = [r for r in matrix.group(2).split("\\\\") if r.strip()]
         return Shape("matrix", tuple(tuple(cell.strip() for cell in row.split("&")) for row in rows))
     unions = split_top_level(s, "\\cup")

@@ -14,6 +14,7 @@ import zlib
 
 import sympy
 from latex2sympy2_extended import latex2sympy
+from latex2sympy2_extended.latex2sympy2 import ConversionConfig
 from sympy.core.relational import Relational
 from sympy.logic.boolalg import BooleanFunction
 
@@ -34,6 +35,8 @@ _RELATIVE_TOLERANCE = sympy.Float(10) ** -25
 _ZERO = sympy.Float(10) ** -(_DIGITS - 5)
 _SAMPLE_POINTS = 3
 _IMAGINARY = sympy.Symbol("i")
+# Symbols keep their case: `R` and `r` are two lengths (latex2sympy lowercases by default).
+_CONVERSION = ConversionConfig(lowercase_symbols=False)
 
 
 def parse(text: str) -> sympy.Basic | None:
@@ -41,7 +44,7 @@ def parse(text: str) -> sympy.Basic | None:
     if refusal_reason(text) is not None:
         return None
     try:
-        expr = latex2sympy(text, normalization_config=None)
+        expr = latex2sympy(text, normalization_config=None, conversion_config=_CONVERSION)
     except Exception:  # the grammar rejects it: not a math expression
         return None
     if isinstance(expr, sympy.Basic) and expr.has(_IMAGINARY):
@@ -52,17 +55,43 @@ def parse(text: str) -> sympy.Basic | None:
 def equivalent_symbolic(gold: str, pred: str, raw: tuple[str, str] | None = None) -> bool:
     """True when the two normalised answers denote the same mathematical object.
 
-    apsgen's own parse and comparison decide whenever both sides parse: its value comparison is
-    relative and exact, so wrong-but-close answers (`1/2^99` vs `1/2^98`) stay wrong. Only when a
-    side does not parse does math-verify (its LaTeX extraction, never its `parse_expr` path) get
-    the raw answers `raw` (else the normalised ones): it reads forms this parser does not."""
+    When both sides parse (latex2sympy2_extended, the parser math-verify itself builds on) into
+    objects of one kind (two expressions, two tuples of one length, two sets, two intervals, two
+    equations), apsgen's exact comparison decides: it is strict where math-verify rounds
+    (`1/3^{60}` vs `1/3^{61}`) and case-sensitive where math-verify is not (`3R^2` vs `3r^2`).
+    Every other case is math-verify's (its LaTeX extraction, never its `parse_expr` path): a side
+    apsgen cannot read, or two kinds (an equation against a value, a tuple against a list), on
+    the raw answers `raw` and then on the normalised ones. So a form apsgen does not understand
+    becomes math-verify's verdict, never a silent "wrong"."""
     a, b = parse(gold), parse(pred)
     if a is not None and b is not None:
-        return objects_equal(a, b)
+        if objects_equal(a, b):
+            return True
+        if _kind(a) is not None and _kind(a) == _kind(b):
+            return False
     gold_raw, pred_raw = raw or (gold, pred)
     if refusal_reason(gold_raw) is not None or refusal_reason(pred_raw) is not None:
         return False  # what the guard refuses reaches no parser at all
-    return math_verify_equal(gold_raw, pred_raw)
+    if math_verify_equal(gold_raw, pred_raw):
+        return True
+    return (gold_raw, pred_raw) != (gold, pred) and math_verify_equal(gold, pred)
+
+
+def _kind(x: object) -> tuple[str, int] | None:
+    """The structural kind of a parsed answer; two answers of one kind are compared by apsgen."""
+    if isinstance(x, sympy.MatrixBase):
+        return ("matrix", len(x))
+    if isinstance(x, (sympy.Tuple, tuple)):
+        return ("tuple", len(x))
+    if isinstance(x, sympy.FiniteSet):
+        return ("set", 0)
+    if isinstance(x, sympy.Interval):
+        return ("interval", 0)
+    if isinstance(x, sympy.Eq):
+        return ("equation", 0)
+    if isinstance(x, sympy.Expr):
+        return ("expression", 0)
+    return None  # inequalities, unions and other sets: math-verify confirms a rejection
 
 
 _MV_CONFIG: list | None = None

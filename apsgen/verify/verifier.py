@@ -13,17 +13,29 @@ import threading
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future
+from typing import Protocol
 
-from apsgen.verify.compare import compare_cheap
+from apsgen.verify.compare import PERCENT, compare_cheap, percent_match
 from apsgen.verify.extract import extract_answer
 from apsgen.verify.guard import refusal_reason
 from apsgen.verify.normalize import normalize
 from apsgen.verify.pool import SymbolicPool, SymbolicResult
+from apsgen.verify.structure import shape_of, split_top_level
 from apsgen.verify.verdict import Outcome, Verdict
 
 logger = logging.getLogger(__name__)
 
 _Key = tuple[str, str]
+
+
+class VerifySettings(Protocol):
+    """What `Verifier.from_settings` reads: a job spec's `verify:` section."""
+
+    timeout_s: float
+    workers: int | None
+    last_number_fallback: bool
+    trailing_math_answer: bool
+    closing_sentence_answer: bool
 _MAX_CACHED_KEY_CHARS = 2_000
 
 
@@ -37,6 +49,7 @@ class Verifier:
         workers: int | None = None,
         last_number_fallback: bool = False,
         trailing_math_answer: bool = True,
+        closing_sentence_answer: bool = True,
         cache_size: int = 200_000,
     ) -> None:
         if timeout_s <= 0:
@@ -45,12 +58,35 @@ class Verifier:
         self.workers = workers
         self.last_number_fallback = last_number_fallback
         self.trailing_math_answer = trailing_math_answer
+        self.closing_sentence_answer = closing_sentence_answer
         self.cache_size = cache_size
         self._cache: OrderedDict[_Key, SymbolicResult] = OrderedDict()
         self._inflight: dict[_Key, Future[SymbolicResult]] = {}
         self._lock = threading.RLock()
         self._pool: SymbolicPool | None = None
         self._stats: Counter[str] = Counter()
+
+    @classmethod
+    def from_settings(cls, settings: VerifySettings) -> Verifier:
+        """The Verifier a job's `verify:` section describes."""
+        return cls(
+            timeout_s=settings.timeout_s,
+            workers=settings.workers,
+            last_number_fallback=settings.last_number_fallback,
+            trailing_math_answer=settings.trailing_math_answer,
+            closing_sentence_answer=settings.closing_sentence_answer,
+        )
+
+    def describe(self) -> str:
+        """The version and every setting that changes a verdict, for provenance."""
+        from apsgen.verify import __version__
+
+        return (
+            f"apsgen.verify {__version__} timeout_s={self.timeout_s} "
+            f"last_number_fallback={self.last_number_fallback} "
+            f"trailing_math_answer={self.trailing_math_answer} "
+            f"closing_sentence_answer={self.closing_sentence_answer}"
+        )
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -132,6 +168,7 @@ class Verifier:
                 solution,
                 last_number_fallback=self.last_number_fallback,
                 trailing_math_answer=self.trailing_math_answer,
+                closing_sentence_answer=self.closing_sentence_answer,
                 list_items=items,
             )
             for solution in solutions
@@ -150,7 +187,7 @@ class Verifier:
             elif answer is None:
                 verdicts.append(self._count(Verdict(Outcome.NO_ANSWER, None)))
             else:
-                decided = self._decide(gold_norm, normalize(answer))
+                decided = self._decide(gold, gold_norm, answer, normalize(answer))
                 if isinstance(decided, Future):
                     futures[index] = (answer, decided)
                     verdicts.append(None)
@@ -158,9 +195,13 @@ class Verifier:
                     verdicts.append(self._finish(answer, decided))
         return verdicts, futures
 
-    def _decide(self, gold: str, pred: str) -> SymbolicResult | Future[SymbolicResult]:
-        """The cached or cheap result for a normalised pair, else a future from the pool."""
-        key = (gold, pred)
+    def _decide(
+        self, gold_raw: str, gold: str, pred_raw: str, pred: str
+    ) -> SymbolicResult | Future[SymbolicResult]:
+        """The cached or cheap result for a normalised pair, else a future from the pool (whose
+        math-verify reads the answers as written)."""
+        # Normalising drops `%`; a percentage is still another value than its number alone.
+        key = (gold + "%" * bool(PERCENT.search(gold_raw)), pred + "%" * bool(PERCENT.search(pred_raw)))
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None:
@@ -172,6 +213,8 @@ class Verifier:
                 self._stats["cache_hits"] += 1
                 return inflight
         cheap = compare_cheap(gold, pred)
+        if cheap is not True and percent_match(gold_raw, pred_raw, gold, pred):
+            cheap = True
         if cheap is None:
             refusal = refusal_reason(gold) or refusal_reason(pred)
             if refusal is not None:
@@ -182,14 +225,16 @@ class Verifier:
         if cheap is not None:
             self._remember(key, cheap)
             return cheap
-        return self._submit_symbolic(key)
+        return self._submit_symbolic(key, (gold, pred), (gold_raw, pred_raw))
 
-    def _submit_symbolic(self, key: _Key) -> Future[SymbolicResult]:
+    def _submit_symbolic(
+        self, key: _Key, pair: tuple[str, str], raw: tuple[str, str]
+    ) -> Future[SymbolicResult]:
         with self._lock:
             inflight = self._inflight.get(key)
             if inflight is not None:
                 return inflight
-            future = self._ensure_pool().submit(*key)
+            future = self._ensure_pool().submit(*pair, raw)
             self._inflight[key] = future
             self._stats["symbolic_checks"] += 1
 
@@ -198,8 +243,9 @@ class Verifier:
                 self._inflight.pop(key, None)
             if not done.cancelled() and done.exception() is None:
                 result = done.result()
-                # A check that expired while queued says nothing about the pair itself.
-                if result != "queued_timeout":
+                # A check that expired in the queue, was cut short or lost its worker says
+                # nothing about the pair itself: only a check that ran its whole budget is kept.
+                if result != "timeout_uncached":
                     self._remember(key, result)
 
         future.add_done_callback(_done)
@@ -235,21 +281,14 @@ class Verifier:
 
 
 def list_items(gold: str) -> int:
-    """How many items a list answer has (`2,7` or `\\{3,8\\}`: 2); 0 for anything else (a tuple,
-    an interval, a single value). Top-level commas only; linear."""
-    if gold.startswith("\\{") and gold.endswith("\\}"):
-        gold = gold[2:-2]
-    elif gold[:1] in "([" or "," not in gold:
+    """How many items a list answer has (`2,7`, `\\{3,8\\}`, `(1,2),(3,4)`: 2); 0 for anything
+    else (one tuple, an interval, a single value). Top-level commas only; linear."""
+    shape = shape_of(gold)
+    if shape.kind != "set":
         return 0
-    depth = commas = 0
-    for c in gold:
-        if c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-        elif c == "," and depth == 0:
-            commas += 1
-    return commas + 1 if commas else 0
+    inner = gold[2:-2] if gold.startswith("\\{") and gold.endswith("\\}") else gold
+    items = len(split_top_level(inner, ","))
+    return items if items >= 2 else 0
 
 
 _default: Verifier | None = None

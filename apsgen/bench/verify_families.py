@@ -3,7 +3,7 @@
 Written for this repository from the families public graders' test suites cover (Math-Verify,
 NeMo-Skills, the Qwen2.5-Math grader, hendrycks MATH, lm-eval minerva, prm800k) and the gaps the
 verifier issue lists; every case is new (other numbers, other expressions), none is copied.
-Unlike tests/verify_cases.py, whose predictions are bare answers, a prediction here is the end of
+Unlike verify_cases.py beside it, whose predictions are bare answers, a prediction here is the end of
 a solution as a model writes it, so extraction is part of what is measured. `apsgen bench verify`
 scores apsgen and math-verify on it side by side, per family; tests/test_verify_families.py holds
 apsgen to at least math-verify's accuracy on every family with more than 5 cases.
@@ -208,5 +208,75 @@ FAMILIES: list[FamilyCase] = [
         ("15", "The answer is 15.", True),
         ("4096", "\\boxed{4,069}", False),
         ("-38", "\\boxed{38}", False),
+    ]),
+    # The answer stated in a closing sentence, unboxed: how real models often end a word problem.
+    *_f("closing_sentence", [
+        ("45", "Adding both trips gives 30 + 15 = 45.\n\nTherefore, the train travelled 45 kilometers in total.", True),
+        ("12", "She splits 36 stickers among 3 friends.\n\nSo, each friend gets 12 stickers.", True),
+        ("250", "The discount is 50, and 300 - 50 = 250. Thus, Mia pays $250 for the bike.", True),
+        ("9", "Tom had 15 marbles and gave away 6.\n\nTom has 9 marbles left.", True),
+        ("1600", "Each cow gives 40 liters.\n\nIn total, the farm produced **1,600 liters** of milk.", True),
+        ("45", "Adding both trips gives the distance.\n\nTherefore, the train travelled 54 kilometers in total.", False),
+        ("12", "She splits the stickers.\n\nSo, each friend gets 21 stickers.", False),
+        ("9", "Tom had 15 marbles and gave away 6. Then he bought", False),
+    ]),
+    # An announced answer followed by the computation that gives it, or by a whole sentence.
+    *_f("answer_with_computation", [
+        ("32", "So the answer is 4 * 8 = 32.", True),
+        ("18", "The answer is 3 \\times 6 = 18", True),
+        ("150", "Final answer: 100 + 50 = 150 dollars.", True),
+        ("7", "**Answer:** Sam has 7 pencils left.", True),
+        ("32", "So the answer is 4 * 8 = 36.", False),
+        ("18", "The answer is 3 \\times 6 = 16", False),
+        ("7", "**Answer:** Sam has 9 pencils left.", False),
+    ]),
+    # A boxed equation whose right side is the answer, or a defined function against its body.
+    *_f("boxed_equation_value", [
+        ("16", "\\boxed{|a-b| = 16}", True),
+        ("0", "so \\boxed{P(2,5) = 0}", True),
+        ("81", "\\boxed{F(10, 3) = 81}", True),
+        ("9", "\\boxed{3+3+3=9}", True),
+        ("\\frac{\\sqrt{3}}{2}", "\\boxed{\\cos\\alpha = \\frac{\\sqrt3}{2}}", True),
+        ("(n, 2)", "\\boxed{(p(n), q(n)) = (n, 2)}", True),
+        ("g(x)=3x-1", "\\boxed{3x - 1}", True),
+        ("16", "\\boxed{|a-b| = 61}", False),
+        ("9", "\\boxed{3+3+3=10}", False),
+        ("g(x)=3x-1", "\\boxed{3x + 1}", False),
+    ]),
+    # Several answers written with words, plus-minus signs, or as a tuple for a solution list.
+    *_f("several_answers", [
+        ("-4,9", "\\boxed{9 \\text{ and } -4}", True),
+        ("3,-8", "the solutions are \\boxed{-8 \\text{ and } 3}", True),
+        ("2,-2,5,-5", "\\boxed{\\pm 2, \\pm 5}", True),
+        ("10^{2},4", "\\boxed{(100, 4)}", True),
+        ("1,2,3", "\\boxed{1, 2, and 3}", True),
+        ("-4,9", "\\boxed{9 \\text{ and } 4}", False),
+        ("2,-2,5,-5", "\\boxed{\\pm 2, \\pm 3}", False),
+        ("10^{2},4", "\\boxed{(100, 5)}", False),
+    ]),
+    # Marks that change a number's spelling, not its value: a dollar that lost its `$`, a
+    # percentage as a fraction of one, a unicode degree sign.
+    *_f("marks_on_numbers", [
+        ("25", "So she has \\boxed{\\25} left.", True),
+        ("37.5\\%", "\\boxed{0.375}", True),
+        ("60^{\\circ}", "\\boxed{60°}", True),
+        ("0.4", "\\boxed{40\\%}", True),
+        ("25", "\\boxed{\\52}", False),
+        ("37.5\\%", "\\boxed{0.0375}", False),
+        ("60^{\\circ}", "\\boxed{30°}", False),
+    ]),
+    # Where the answer is: an announced answer after an earlier box, a chat turn after it, a
+    # pleasantry after the closing sentence, a completion that is the answer alone.
+    *_f("answer_position", [
+        ("510", "so the interest is \\boxed{10}. She has 500 + 10 = 510. The final answer is $510$.", True),
+        ("15", "There are 15 ways. I hope it is correct. <|im_start|>user\nWhat is 2+2?", True),
+        ("8", "Therefore, Sam walks 8 miles each week. I hope it is correct.", True),
+        ("-17", "-17", True),
+        ("2.5", "2,5", True),
+        ("(4, 1), (1, 4)", "\\boxed{(1, 4)} \\quad \\text{and} \\quad \\boxed{(4, 1)}", True),
+        ("510", "so the interest is \\boxed{510}. She has 500 + 10 = 510. The final answer is $10$.", False),
+        ("15", "There are 12 ways. <|im_start|>user\nThe answer is 15.", False),
+        ("1234", "12, 34", False),
+        ("(4, 1), (1, 4)", "\\boxed{(1, 4)} \\quad \\text{and} \\quad \\boxed{(4, 4)}", False),
     ]),
 ]

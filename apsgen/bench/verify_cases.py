@@ -1,7 +1,8 @@
 """The verifier's case table: (category, gold, prediction, expected) in MATH's conventions.
 
-Shared by tests/test_verify.py and `apsgen bench verify`, which scores apsgen's verifier and
-math-verify on it side by side. Predictions are bare answers, as extracted from a solution.
+Shipped with the package: `apsgen bench verify` scores apsgen's verifier and math-verify on it
+side by side, and tests/test_verify.py holds apsgen to it. Predictions are bare answers, as
+extracted from a solution.
 """
 
 from __future__ import annotations
