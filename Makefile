@@ -18,6 +18,8 @@ else
 endif
 STAMP := $(VENV)/.installed-$(ENGINE)
 
+# `make bench VERIFY_ARGS="--data math500.jsonl --real solutions.jsonl"` adds the verifier's
+# stream and real-solution tables.
 .PHONY: install demo test bench schema clean help
 help:
 	@echo "make demo   - install, prepare the demo model, run jobs/demo.yaml on the real vLLM engine"
@@ -51,7 +53,7 @@ test: install
 
 bench: install
 	$(OFFLINE) $(APSGEN) bench search
-	$(OFFLINE) $(APSGEN) bench verify
+	$(OFFLINE) $(APSGEN) bench verify $(VERIFY_ARGS)
 	$(OFFLINE) $(APSGEN) bench overhead
 	$(OFFLINE) $(APSGEN) models prepare smollm2-135m
 	$(OFFLINE) $(APSGEN) bench engine
