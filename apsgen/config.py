@@ -226,36 +226,36 @@ class SearchSpec(_Strict):
         "(a correct prefix's expected value at its depth).",
     )
     recovery_prior: float = Field(
-        0.05,
+        0.1,
         gt=0,
         lt=1,
-        description="sequential rule: how often a prefix that went wrong still reaches the right answer, assumed "
-        "before the question's own evidence; the rule then estimates it per question from the states it decided.",
+        description="sequential rule: the share of a correct prefix's chance of success that a prefix which went "
+        "wrong keeps (it recovers, then must still finish right), assumed by the calibration searches and kept "
+        "when calibration learns too little.",
     )
     recovery_prior_weight: float = Field(
         8.0,
         gt=0,
-        description="sequential rule: how many rollouts the recovery prior is worth against the question's evidence.",
+        description="sequential rule: the concentration of the prior recovery distribution, Beta(prior x w, "
+        "(1 - prior) x w): how many rollouts of a prefix it is worth.",
     )
-    job_prior_questions: int = Field(
-        16,
+    calibration_questions: int = Field(
+        32,
         ge=0,
-        description="sequential rule: the job's first N questions are searched first, and every later question "
-        "starts from the median recovery rate they learned (worth job_prior_weight rollouts) instead of "
-        "recovery_prior. Recovery is mostly the policy's habit, and one question's evidence cannot always tell a "
-        "correct prefix of low value from a wrong one that recovers. 0: every question starts from recovery_prior.",
+        description="sequential rule: before labelling, the job searches this many of its questions (a seeded "
+        "random sample by problem id, never by input order) and measures the policy's recovery distribution "
+        "across them; every question is then labelled against it. 0: no calibration, the prior is used.",
     )
-    job_prior_weight: float = Field(
-        128.0,
-        gt=0,
-        description="sequential rule: how many rollouts the recovery prior learned from the job's first "
-        "questions is worth against one question's evidence.",
+    calibration_searches: int = Field(
+        20,
+        ge=1,
+        description="sequential rule: most searches per calibration question (their labels are not kept).",
     )
     recovery_margin: float = Field(
-        2.5,
+        1.5,
         ge=1,
-        description="sequential rule: a wrong prefix is assumed to succeed at this multiple of the estimated "
-        "recovery rate (the test then calls a prefix correct only on clearly more successes than recovery gives).",
+        description="sequential rule: a wrong prefix is assumed to succeed at this multiple of the calibrated "
+        "mean recovery rate (the test then calls a prefix correct only on clearly more successes than recovery gives).",
     )
     false_correct_rate: float = Field(
         0.05,

@@ -191,59 +191,83 @@ class _Stop(Exception):
     pass
 
 
-def _priors(output: Path) -> dict[str, tuple[float, float]]:
-    table = OutputStore(str(output)).read_problem_columns(["problem_id", "label_rule"])
-    rules = {pid: json.loads(rule) for pid, rule in zip(*(table.column(c).to_pylist() for c in ("problem_id", "label_rule"))) if rule}
-    return {pid: (rule["recovery_prior"], rule["recovery_prior_weight"]) for pid, rule in rules.items()}
+def _digests(output: Path) -> dict[str, str]:
+    """problem id -> the calibration digest its rows' label rule records."""
+    table = OutputStore(str(output)).read_steps().select(["problem_id", "label_rule"]).to_pylist()
+    out: dict[str, str] = {}
+    for row in table:
+        digest = json.loads(row["label_rule"])["calibration"]["digest"]
+        assert out.setdefault(row["problem_id"], digest) == digest
+    return out
 
 
-def test_later_questions_start_from_the_prior_the_first_ones_learned_resumed_or_not(tmp_path):
-    from statistics import median
-
+def test_a_job_is_calibrated_once_and_every_row_resumed_or_not_is_judged_against_it(tmp_path):
+    from apsgen.cli.status_cmd import output_status
     from apsgen.runner.driver import run_job
+    from apsgen.search.calibration import FILE, Calibration, calibration_sample
 
     def spec(out):
         s = _spec(out, limit=10)
-        s.search.job_prior_questions = 4
+        s.search.calibration_questions = 6
         return s
 
     whole = tmp_path / "whole"
     summary = run_job(spec(whole), output=str(whole), show_progress=False)
+    cal = Calibration.from_json((whole / FILE).read_text())
+    assert summary.calibration == cal.render()
+    assert cal.sampled == 6 and cal.cost["questions"] == 6 and 0 <= cal.cost["idle_share"] <= 1
+    assert cal.settings["search"]["k"] == 4 and cal.job_fingerprint == summary.fingerprint
+    # The sample is drawn by problem id, not input order; its searches' labels are not rows.
     ids = [p.id for p in _problems(10)]
-    store = OutputStore(str(whole))
-    table = store.read_problem_columns(["problem_id", "label_rule"])
-    learned = {pid: json.loads(r)["learned"] for pid, r in zip(*(table.column(c).to_pylist() for c in ("problem_id", "label_rule"))) if r}
-    first = [learned[i]["recovery_rate"] for i in ids[:4] if i in learned and learned[i]["states"] > 0]
-    assert len(first) >= 2 and summary.recovery_prior == pytest.approx(median(first))
-    priors = _priors(whole)
-    assert all(priors[i] == (0.05, 8.0) for i in ids[:4] if i in priors)  # the configured prior
-    assert {priors[i] for i in ids[4:] if i in priors} == {(summary.recovery_prior, 128.0)}
+    assert {p.id for p in calibration_sample(_problems(10)[::-1], 6, 0)} == {
+        p.id for p in calibration_sample(_problems(10), 6, 0)}
+    assert sorted(_ids_once(whole)) == sorted(ids)
+    assert set(_digests(whole).values()) == {cal.digest()}
+    assert OutputStore(str(whole)).read_manifest().calibration["digest"] == cal.digest()
+    assert output_status(str(whole))["calibration"]["digest"] == cal.digest()
 
-    assert store.read_manifest().job_prior == {"recovery_prior": summary.recovery_prior, "first_questions": 4}
-    from apsgen.cli.status_cmd import output_status
+    # Stopped after six questions, the resumed run reads the calibration back instead of measuring again.
+    part = tmp_path / "part"
+    seen = []
 
-    assert output_status(str(whole))["job_prior"]["recovery_prior"] == summary.recovery_prior
+    def stop_after_six(problem, result):
+        seen.append(problem.id)
+        if len(seen) == 6:
+            raise _Stop
 
-    # Stopped after the first questions and two of the rest, the resumed run sends the others with
-    # the same prior: frozen in the manifest, or (if the run died before it wrote the manifest) read
-    # back from the stored rows of the first ones.
-    for frozen in (True, False):
-        part = tmp_path / f"part-{frozen}"
-        seen = []
+    with pytest.raises(_Stop):
+        run_job(spec(part), output=str(part), show_progress=False, flush_interval_s=0.0, on_result=stop_after_six)
+    written = (part / FILE).read_text()
+    resumed = run_job(spec(part), output=str(part), show_progress=False)
+    assert resumed.already_done == 6 and (part / FILE).read_text() == written
+    assert sorted(_ids_once(part)) == sorted(ids)
+    assert set(_digests(part).values()) == {Calibration.from_json(written).digest()}
 
-        def stop_after_six(problem, result):
-            seen.append(problem.id)
-            if len(seen) == 6:
-                raise _Stop
 
-        with pytest.raises(_Stop):
-            run_job(spec(part), output=str(part), show_progress=False, flush_interval_s=0.0, on_result=stop_after_six)
-        assert set(ids[:4]) <= set(seen[:4])
-        if not frozen:
-            manifest = json.loads((part / "manifest.json").read_text())
-            manifest["job_prior"] = None
-            (part / "manifest.json").write_text(json.dumps(manifest))
-        resumed = run_job(spec(part), output=str(part), show_progress=False)
-        assert resumed.already_done == 6 and resumed.recovery_prior == summary.recovery_prior
-        assert sorted(_ids_once(part)) == sorted(ids)
-        assert _priors(part) == priors
+def test_calibrate_only_measures_without_labelling_and_a_foreign_calibration_is_refused(tmp_path):
+    from apsgen.runner.calibrate import CalibrationMismatch
+    from apsgen.runner.driver import run_job
+    from apsgen.search.calibration import FILE
+
+    out = tmp_path / "out"
+    summary = run_job(_spec(out, limit=6), output=str(out), show_progress=False, calibrate_only=True)
+    assert (out / FILE).exists() and summary.calibration and summary.searched == 0
+    assert OutputStore(str(out)).read_problems().num_rows == 0
+    again = run_job(_spec(out, limit=6), output=str(out), show_progress=False, calibrate_only=True)
+    assert again.calibration == summary.calibration  # read back, not measured twice
+
+    other = tmp_path / "other"
+    other_spec = _spec(other, limit=6)
+    other_spec.search.k = 6
+    OutputStore(str(other)).open_for_job(_manifest_for(other_spec))
+    (other / FILE).write_text((out / FILE).read_text())
+    with pytest.raises(CalibrationMismatch, match=r"search\.k: 4 in the calibration, 6 in the job"):
+        run_job(other_spec, output=str(other), show_progress=False)
+
+
+def _manifest_for(spec):
+    from apsgen.io.store import Manifest
+    from apsgen.runner.fingerprint import fingerprint
+
+    return Manifest(job=spec.name, fingerprint=fingerprint(spec), spec=spec.model_dump(mode="json"),
+                    apsgen_version="test", created_at="now")

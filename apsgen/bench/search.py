@@ -22,7 +22,9 @@ import argparse
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from itertools import product
 from typing import Any
 
@@ -30,15 +32,58 @@ import yaml
 
 from apsgen.config import SearchSpec, SimulatedSpec
 from apsgen.policy.base import Sampling
-from apsgen.policy.simulated import SimulatedPolicy, first_error_offset, simulated_problems
+from apsgen.policy import simulated, storyworld
 from apsgen.problem import Problem
-from apsgen.search import ProblemResult, run_search, search_in_job_order
+from apsgen.search import ProblemResult, run_search
+from apsgen.search.calibration import search_calibrated
 
 RULES = ("paper", "threshold", "sequential")
 BASELINE = "per_step_mc"
 RECOVER = (0.0, 0.02, 0.1, 0.25)
 SUCCESS = ((0.05, 0.5), (0.5, 0.95))
 KS = (8, 16)
+WORLDS = ("chain", "story")
+ORDERS = ("shuffled", "sorted")
+
+
+@dataclass(frozen=True)
+class World:
+    """One simulated world of a cell: its problems, its policy, its planted truth, and the hidden
+    per-question key a dataset sorted by source or difficulty would follow."""
+
+    name: str
+    spec: Any
+    problems: Callable[[int, int], list[Problem]]
+    policy: Callable[[int], Any]
+    first_error_offset: Callable[[str, str], int | None]
+    order_key: Callable[[Problem], float]
+
+
+def make_world(name: str, recover: float, success: tuple[float, float], hard_step_rate: float) -> World:
+    """`chain`: apsgen.policy.simulated, the world the rule was first written against (one recovery
+    rate per cell, every step a computation); sorted hardest first. `story`:
+    apsgen.policy.storyworld, built from how real policies fail (recovery that differs by
+    question, self-corrections, traps, restatements, several kinds of error); sorted by how often
+    the policy recovers on each question, most first."""
+    if name == "chain":
+        spec = realism(recover, success, hard_step_rate)
+        return World(
+            name, spec,
+            lambda n, seed: simulated.simulated_problems(n, spec, seed=seed),
+            lambda seed: simulated.SimulatedPolicy(spec, seed=seed),
+            lambda q, text: simulated.first_error_offset(q, text, spec),
+            lambda p: -simulated.plan_for(p.question, spec).error_rate,
+        )
+    if name == "story":
+        sspec = storyworld.StoryWorldSpec(recover_mean=recover, success_rate=success)
+        return World(
+            name, sspec,
+            lambda n, seed: storyworld.story_problems(n, sspec, seed=seed),
+            lambda seed: storyworld.StoryWorldPolicy(sspec, seed=seed),
+            lambda q, text: storyworld.first_error_offset(q, text, sspec),
+            lambda p: -storyworld.recovery_of(p.question, sspec),
+        )
+    raise ValueError(f"unknown world {name!r}; choose from {', '.join(WORLDS)}")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +93,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--k", default=",".join(map(str, KS)), help="rollouts per estimate, of the grid")
     parser.add_argument("--success", default="low,high", help="solve-rate ranges: low (0.05-0.5), high (0.5-0.95)")
     parser.add_argument("--rules", default=",".join((*RULES, BASELINE)), help="label rules to run, and per_step_mc")
+    parser.add_argument("--world", default=",".join(WORLDS),
+                        help="simulated worlds: chain (the rule's own model), story (built apart from it); default both")
+    parser.add_argument("--order", default=",".join(ORDERS),
+                        help="question order: shuffled, sorted (by difficulty or recovery, as curated datasets are)")
     parser.add_argument("--hard-step-rate", type=float, default=0.05, help="share of hard steps (default 0.05)")
     parser.add_argument("--max-searches", type=int, default=100, help="OmegaPRM selections per question")
     parser.add_argument("--screen-samples", type=int, default=32)
@@ -93,14 +142,14 @@ def rule_spec(rule: str, k: int, args: argparse.Namespace) -> SearchSpec:
     return SearchSpec(**raw)
 
 
-def score(problems: list[Problem], results: list[ProblemResult], spec: SimulatedSpec) -> dict[str, Any]:
+def score(problems: list[Problem], results: list[ProblemResult], world: World) -> dict[str, Any]:
     """Counts against the planted truth (summed over seeds by the caller)."""
     c = dict.fromkeys(
         (
             "problems located right searches tokens zero_search "
             "right_root located_root right_pool located_pool searches_root "
             "truth_correct said_wrong truth_wrong said_correct undecided_states "
-            "judged_located located_kept right_kept"
+            "judged_located located_kept right_kept just_wrong_correct just_wrong_rollouts"
         ).split(),
         0,
     )
@@ -113,7 +162,7 @@ def score(problems: list[Problem], results: list[ProblemResult], spec: Simulated
             c["zero_search"] += 1
         for s in result.steps:
             full = s.prefix + s.step_text
-            off = first_error_offset(problem.question, full, spec)
+            off = world.first_error_offset(problem.question, full)
             if s.is_first_error:
                 good = off is not None and s.char_start <= off < s.char_end
                 where = result.first_error_origin.get(s.node_id, "root")
@@ -126,6 +175,10 @@ def score(problems: list[Problem], results: list[ProblemResult], spec: Simulated
                     kept = s.judge_outcome == "agree"
                     c["located_kept"] += kept
                     c["right_kept"] += kept and good
+            if off is not None and s.char_start <= off < s.char_end and s.label_source == "rollouts":
+                # A prefix that has just gone wrong: how often its completions still end right.
+                c["just_wrong_correct"] += s.n_correct
+                c["just_wrong_rollouts"] += s.n_rollouts
             if s.verdict == "undecided":
                 c["undecided_states"] += 1
             elif off is None:
@@ -151,6 +204,7 @@ def figures(c: dict[str, Any]) -> dict[str, Any]:
         "false_wrong_rate": _ratio(c["said_wrong"], c["truth_correct"]),
         "false_correct_rate": _ratio(c["said_correct"], c["truth_wrong"]),
         "undecided_states": c["undecided_states"],
+        "wrong_prefix_success": _ratio(c["just_wrong_correct"], c["just_wrong_rollouts"]),
         "consensus": {
             "precision": _ratio(c["right_kept"], c["located_kept"]),
             "kept": _ratio(c["located_kept"], c["judged_located"]),
@@ -165,38 +219,57 @@ def figures(c: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_cell(cell: tuple[float, tuple[float, float], int, str], seeds: list[int], args: argparse.Namespace) -> dict[str, Any]:
+Cell = tuple[str, str, float, tuple[float, float], int, str]
+
+
+def run_cell(cell: Cell, seeds: list[int], args: argparse.Namespace) -> dict[str, Any]:
     from apsgen.config import SimulatedJudgeSpec
     from apsgen.judge import SimulatedJudge
     from apsgen.verify import Verifier
 
-    recover, success, k, rule = cell
-    spec = realism(recover, success, args.hard_step_rate)
+    world_name, order, recover, success, k, rule = cell
+    world = make_world(world_name, recover, success, args.hard_step_rate)
     search = rule_spec(rule, k, args)
     total: dict[str, Any] = {}
+    calibrations = []
     t0 = time.perf_counter()
     with Verifier() as verifier:
         for seed in seeds:
-            problems = simulated_problems(args.problems, spec, seed=seed)
-            policy = SimulatedPolicy(spec, seed=seed)
+            problems = world.problems(args.problems, seed)
+            if order == "sorted":
+                problems = sorted(problems, key=world.order_key)
+            policy = world.policy(seed)
             judge = (
-                SimulatedJudge(SimulatedJudgeSpec(accuracy=args.judge_accuracy), seed=seed, policy_spec=spec)
+                SimulatedJudge(SimulatedJudgeSpec(accuracy=args.judge_accuracy), seed=seed, policy_spec=world.spec)
                 if args.judge_accuracy >= 0 else None
             )
 
-            async def one(p: Problem, settings: SearchSpec) -> ProblemResult:
-                return await run_search(p, policy, verifier, settings, Sampling(max_tokens=1024), seed=seed, judge=judge)
+            async def one(p: Problem, settings: SearchSpec, calibration: Any, calibrating: bool) -> ProblemResult:
+                return await run_search(p, policy, verifier, settings, Sampling(max_tokens=1024), seed=seed,
+                                        judge=None if calibrating else judge, calibration=calibration,
+                                        calibrating=calibrating)
 
-            # As a job runs: its first questions, then the rest from the recovery prior they learned.
-            results = asyncio.run(search_in_job_order(problems, search, one))
-            counts = score(problems, results, spec)
+            # As a job runs: calibrate on a seeded sample, then label every question against it.
+            results, calibration, cal_results = asyncio.run(search_calibrated(problems, search, seed, one))
+            counts = score(problems, results, world)
+            # What calibration cost is part of the bill.
+            counts["tokens"] += sum(r.generated_tokens for r in cal_results)
+            counts["calibration_tokens"] = sum(r.generated_tokens for r in cal_results)
             total = {key: total.get(key, 0) + v for key, v in counts.items()}
+            if calibration is not None:
+                calibrations.append({"mean": round(calibration.recovery_mean, 4),
+                                     "concentration": round(calibration.recovery_concentration, 2),
+                                     "source": calibration.source, "model": calibration.recovery_model})
     return {
+        "world": world_name,
+        "order": order,
         "recover": recover,
         "success": list(success),
         "k": k,
         "rule": rule,
         **figures(total),
+        "calibration": calibrations,
+        "calibration_tokens": total.get("calibration_tokens", 0),
         "wall_s": round(time.perf_counter() - t0, 1),
     }
 
@@ -213,7 +286,15 @@ def parse_grid(args: argparse.Namespace) -> list[tuple[float, tuple[float, float
     for r in rules:
         if r not in (*RULES, BASELINE):
             raise SystemExit(f"apsgen bench search: unknown rule {r!r}; choose from {', '.join((*RULES, BASELINE))}")
-    return [(r, s, k, rule) for r, s, k in product(recovers, successes, ks) for rule in rules]
+    worlds, orders = args.world.split(","), args.order.split(",")
+    for w in worlds:
+        if w not in WORLDS:
+            raise SystemExit(f"apsgen bench search: unknown world {w!r}; choose from {', '.join(WORLDS)}")
+    for o in orders:
+        if o not in ORDERS:
+            raise SystemExit(f"apsgen bench search: unknown order {o!r}; choose from {', '.join(ORDERS)}")
+    return [(w, o, r, s, k, rule) for w, o, r, s, k in product(worlds, orders, recovers, successes, ks)
+            for rule in rules]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -256,17 +337,20 @@ def format_tables(report: dict[str, Any]) -> str:
         "precision = located first errors at the planted step; recall = right / searches; "
         "tok/right = generated tokens per correctly located first error; cons prec / kept = precision of the "
         f"first errors a simulated judge (accuracy {s['judge_accuracy']}) agreed with, and the share it kept",
-        f"{'recover':>7} {'success':>9} {'k':>3} {'rule':>11} {'precision':>9} {'recall':>6} {'right/q':>7} "
-        f"{'tok/right':>9} {'vs psmc':>7} {'0-search':>8} {'F-wrong':>7} {'F-corr':>7} {'root prec':>9} {'pool prec':>9} {'cons prec':>9} {'kept':>5}",
+        f"{'world':>5} {'order':>8} {'recover':>7} {'success':>9} {'k':>3} {'rule':>11} {'precision':>9} {'recall':>6} {'right/q':>7} "
+        f"{'tok/right':>9} {'vs psmc':>7} {'recov':>5} {'0-search':>8} {'F-wrong':>7} {'F-corr':>7} {'root prec':>9} {'pool prec':>9} {'cons prec':>9} {'kept':>5}",
     ]
-    base = {(c["recover"], tuple(c["success"]), c["k"]): c for c in report["cells"] if c["rule"] == BASELINE}
+    def key(c: dict[str, Any]) -> tuple:
+        return (c["world"], c["order"], c["recover"], tuple(c["success"]), c["k"])
+
+    base = {key(c): c for c in report["cells"] if c["rule"] == BASELINE}
     for c in report["cells"]:
-        b = base.get((c["recover"], tuple(c["success"]), c["k"]))
+        b = base.get(key(c))
         speedup = _ratio(b["tokens_per_correct"], c["tokens_per_correct"]) if b and b["tokens_per_correct"] and c["tokens_per_correct"] else None
         lines.append(
-            f"{c['recover']:>7} {c['success'][0]:>4}-{c['success'][1]:<4} {c['k']:>3} {c['rule']:>11} "
+            f"{c['world']:>5} {c['order']:>8} {c['recover']:>7} {c['success'][0]:>4}-{c['success'][1]:<4} {c['k']:>3} {c['rule']:>11} "
             f"{_f(c['precision'], '.3f'):>9} {_f(c['recall'], '.3f'):>6} {_f(c['correct_per_question'], '.1f'):>7} "
-            f"{_f(c['tokens_per_correct'], ',.0f'):>9} {_f(speedup, '.2f'):>7} {c['zero_search_questions']:>8} "
+            f"{_f(c['tokens_per_correct'], ',.0f'):>9} {_f(speedup, '.2f'):>7} {_f(c['wrong_prefix_success'], '.3f'):>5} {c['zero_search_questions']:>8} "
             f"{_f(c['false_wrong_rate'], '.3f'):>7} {_f(c['false_correct_rate'], '.3f'):>7} "
             f"{_f(c['root']['precision'], '.3f'):>9} {_f(c['pool']['precision'], '.3f'):>9} "
             f"{_f(c['consensus']['precision'], '.3f'):>9} {_f(c['consensus']['kept'], '.2f'):>5}"

@@ -13,6 +13,8 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from apsgen.data import DatasetError
     from apsgen.io.store import FingerprintMismatch
     from apsgen.models import ModelError
+    from apsgen.runner.calibrate import CalibrationMismatch
     from apsgen.runner.pool import WorkerStartError
 
-    return (SpecError, DatasetError, ClusterError, FingerprintMismatch, ModelError, WorkerStartError, FileNotFoundError)
+    return (SpecError, DatasetError, ClusterError, FingerprintMismatch, ModelError, WorkerStartError,
+            CalibrationMismatch, FileNotFoundError)

@@ -17,6 +17,8 @@ def register(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--dry-run", action="store_true", help="validate the spec, load the problems, and stop")
+    p.add_argument("--calibrate-only", action="store_true",
+                   help="measure the job's calibration (written to the output as calibration.json), print it, and stop")
     p.set_defaults(func=run)
 
 
@@ -38,6 +40,7 @@ def run(args) -> int:
         verbose=args.verbose,
         new_version=args.new_version,
         show_progress=not args.no_progress,
+        calibrate_only=args.calibrate_only,
     )
     if args.json:
         # Leave Ray first: it can still print (a node it lost, say) to stdout, after the JSON.
@@ -45,5 +48,15 @@ def run(args) -> int:
 
         if ray.is_initialized():
             ray.shutdown()
+    if args.calibrate_only:
+        from apsgen.search.calibration import FILE
+
+        path = "/".join([summary.output.rstrip("/"), FILE])
+        if args.json:
+            print(json.dumps({"output": summary.output, "calibration": summary.calibration, "file": path}))
+        else:
+            print(f"job {summary.job}: {summary.output}\n  calibration   {summary.calibration or 'none (the label rule needs none)'}"
+                  f"\n  written to    {path}")
+        return 0
     print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.render())
     return 1 if summary.failed else 0

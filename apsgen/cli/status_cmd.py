@@ -44,8 +44,18 @@ def output_status(uri: str) -> dict:
         "last_run_wall_s": round(wall, 1),
         "last_run_tokens_per_s": round(last.get("generated_tokens", 0) / wall, 1) if wall else None,
         "updated_at": manifest.updated_at,
-        "job_prior": manifest.job_prior,
+        "calibration": _calibration(store),
     }
+
+
+def _calibration(store) -> dict | None:
+    """The output's calibration.json, if any (its whole content, for --json)."""
+    import json as _json
+
+    from apsgen.search.calibration import FILE
+
+    raw = store.read_bytes(FILE)
+    return _json.loads(raw.decode()) if raw is not None else None
 
 
 def run(args) -> int:
@@ -97,10 +107,15 @@ def _print_output_status(s: dict) -> None:
     print(f"  {s['rollouts']} rollouts, {s['generated_tokens']} generated tokens")
     if s["last_run_tokens_per_s"] is not None:
         print(f"  last run: {s['last_run_wall_s']}s wall, {s['last_run_tokens_per_s']} generated tokens/s")
-    prior = s.get("job_prior")
-    if prior is not None:
-        rate = prior.get("recovery_prior")
-        print(f"  recovery prior from the first {prior.get('first_questions')} questions: "
-              + (f"{rate:.4g}" if rate is not None else "none (they learned too little; recovery_prior kept)"))
+    cal = s.get("calibration")
+    if cal is not None:
+        from apsgen.search.calibration import Calibration
+
+        c = Calibration.from_json(json.dumps(cal))
+        cost = c.cost or {}
+        print(f"  calibration: {c.render()}")
+        if cost:
+            print(f"    cost {cost.get('rollouts', 0)} rollouts, {cost.get('wall_s', 0)}s wall, "
+                  f"{100 * cost.get('idle_share', 0):.0f}% of {cost.get('slots', '?')} search slots idle meanwhile")
     for pid, err in list(s["failed"].items())[:10]:
         print(f"  failed {pid}: {err.splitlines()[-1][:200]}")

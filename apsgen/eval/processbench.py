@@ -272,7 +272,8 @@ async def annotate_items(
     from apsgen.judge import make_judge
     from apsgen.policy.base import Sampling
     from apsgen.policy.factory import make_policy
-    from apsgen.search import run_search, search_in_job_order
+    from apsgen.search import run_search
+    from apsgen.search.calibration import search_calibrated
     from apsgen.verify import Verifier
 
     policy = make_policy(spec.policy, seed=spec.seed)
@@ -283,22 +284,28 @@ async def annotate_items(
     sampling = Sampling(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens, stop=tuple(s.stop))
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(problem: Problem, search: SearchSpec) -> ProblemResult | None:
+    async def one(problem: Problem, search: SearchSpec, calibration: Any, calibrating: bool) -> ProblemResult | None:
         async with gate:
             try:
-                return await run_search(problem, policy, verifier, search, sampling, seed=spec.seed, judge=judge)
+                return await run_search(problem, policy, verifier, search, sampling, seed=spec.seed,
+                                        judge=None if calibrating else judge, calibration=calibration,
+                                        calibrating=calibrating)
             except Exception as e:  # noqa: BLE001 - one item's failure is a miss, not the end of the eval
                 log.warning("item %s failed: %s", problem.id, e)
                 return None
             finally:
-                if progress is not None:
+                if progress is not None and not calibrating:
                     progress()
 
     try:
         start = getattr(policy, "start", None)
         if start is not None:
             await start()
-        return await search_in_job_order(problems, spec.search, one)
+        # As a job runs: calibrate on a seeded sample of the items, then label them all against it.
+        results, calibration, _ = await search_calibrated(problems, spec.search, spec.seed, one)
+        if calibration is not None:
+            log.info("calibration: %s", calibration.render())
+        return results
     finally:
         if judge is not None:
             await judge.close()

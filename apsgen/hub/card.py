@@ -65,6 +65,15 @@ def _pretty_json(text: str | None) -> str:
         return text
 
 
+def _calibration_line(c: dict[str, Any]) -> str:
+    """The manifest's calibration summary, as a sentence for the card."""
+    if c.get("source") == "prior":
+        return f"none measured: prior recovery {c.get('recovery_mean')} (digest `{c.get('digest')}`)"
+    return (f"recovery after a wrong step {c.get('recovery_mean')} on average, concentration "
+            f"{c.get('recovery_concentration')}, from {c.get('informative')} sampled questions "
+            f"(digest `{c.get('digest')}`, in every row's `label_rule`)")
+
+
 def render_card(
     *,
     manifest: Manifest,
@@ -134,6 +143,7 @@ def render_card(
         f"| sampling | `{_pretty_json(prov.get('sampling')) if prov else json.dumps(spec.get('sampling'), sort_keys=True)}` |",
         f"| search | `{_pretty_json(prov.get('search_params')) if prov else json.dumps(spec.get('search'), sort_keys=True)}` |",
         f"| verifier | `{prov.get('verifier', 'n/a')}` |",
+        *([f"| calibration | {_calibration_line(manifest.calibration)} |"] if manifest.calibration else []),
         f"| apsgen | `{prov.get('apsgen_version') or manifest.apsgen_version}` (card by {__version__}) |",
         "",
         "## Statistics",

@@ -67,8 +67,9 @@ class Manifest:
     failed: dict[str, str] = field(default_factory=dict)  # problem id -> last error
     totals: dict[str, float] = field(default_factory=dict)
     runs: list[dict[str, Any]] = field(default_factory=list)
-    # The recovery prior the job's first questions taught the rest ({"recovery_prior": rate or None,
-    # "first_questions": how many taught it}), frozen once learned so every later run of this output uses it.
+    # The calibration the labels are judged against (its summary; the whole of it is calibration.json).
+    calibration: dict[str, Any] | None = None
+    # Written by apsgen 0.x before calibration (the first questions' recovery prior); read, never written.
     job_prior: dict[str, Any] | None = None
 
     def to_json(self) -> str:

@@ -92,10 +92,11 @@ class SimulatedJudge:
         self.policy_spec = policy_spec  # the simulated policy's (its planted truth); None: defaults
 
     def truth(self, question: str, steps: list[str]) -> int:
-        from apsgen.policy.simulated import first_error_offset
+        from apsgen.policy import simulated, storyworld
 
         text = "\n\n".join(s.strip() for s in steps)
-        off = first_error_offset(question, text, self.policy_spec)
+        world = storyworld if isinstance(self.policy_spec, storyworld.StoryWorldSpec) else simulated
+        off = world.first_error_offset(question, text, self.policy_spec)
         if off is None:
             return -1
         end = 0

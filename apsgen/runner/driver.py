@@ -57,7 +57,7 @@ class RunSummary:
     undecided: int = 0
     first_errors: int = 0
     worker_restarts: int = 0
-    recovery_prior: float | None = None  # learned from the job's first questions (sequential rule)
+    calibration: str | None = None  # the recovery distribution the labels were judged against (sequential rule)
     wall_s: float = 0.0
     problems_by_node: Counter = field(default_factory=Counter)  # Ray node id -> problems it finished
 
@@ -80,8 +80,7 @@ class RunSummary:
             f"  tokens        {self.generated_tokens} generated ({rate:.0f}/s), {self.prompt_tokens} prompt",
             f"  labels        {self.steps} steps: {self.positive} correct, {self.negative} wrong, "
             f"{self.undecided} undecided; {self.first_errors} first errors located",
-            *([f"  recovery      prior {self.recovery_prior:.4g}, learned from the job's first questions"]
-              if self.recovery_prior is not None else []),
+            *([f"  calibration   {self.calibration}"] if self.calibration is not None else []),
             f"  wall time     {self.wall_s:.1f}s" + (f", {self.worker_restarts} worker restarts" if self.worker_restarts else ""),
         ]
         if len(self.problems_by_node) > 1:
@@ -149,6 +148,7 @@ def run_job(
     flush_interval_s: float = FLUSH_INTERVAL_S,
     worker_kwargs: dict[str, Any] | None = None,
     observer: RunObserver | None = None,
+    calibrate_only: bool = False,
 ) -> RunSummary:
     """Run (or resume) a job to completion and return its summary.
 
@@ -157,6 +157,9 @@ def run_job(
     problems in flight and the results of at most the last `flush_interval_s`, never writes one
     twice, and a re-run searches only what is missing. `observer` sees the workers once their
     engines are up and before they are shut down (benchmarks read their counters there).
+
+    Before labelling, the job is calibrated (`apsgen.runner.calibrate`) unless its output holds a
+    calibration already; `calibrate_only` stops there.
     """
     t0 = time.monotonic()
     fp = fingerprint(spec)
@@ -189,7 +192,17 @@ def run_job(
         excluded=report.n_excluded,
     )
     manifest.total_problems = max(manifest.total_problems, len(report.problems))
-    if not todo:
+    from apsgen.runner.calibrate import load_calibration
+
+    calibration = load_calibration(store, spec)  # before any worker starts: a foreign one is refused now
+    if calibration is not None:
+        summary.calibration = calibration.render()
+    from apsgen.search.calibration import needs_calibration
+
+    if calibrate_only and (calibration is not None or not needs_calibration(spec.search)):
+        summary.wall_s = time.monotonic() - t0
+        return summary
+    if not calibrate_only and not todo:
         log.info("nothing to do: all %d problems are in %s", len(report.problems), out)
         summary.wall_s = time.monotonic() - t0
         _record_run(store, manifest, summary)  # stats read the input counts from the last run
@@ -213,8 +226,17 @@ def run_job(
                 apsgen_version=__version__,
                 job_fingerprint=fp,
             )
-            first = first_question_rules(spec, report.problems, store, done) if manifest.job_prior is None else {}
-            feed = _Feed(spec, pool, store, manifest, summary, prov, todo, flush_interval_s, show_progress, on_result, first)
+            from apsgen.runner.calibrate import ensure_calibration
+
+            calibration = calibration or ensure_calibration(spec, pool, report.problems, store, fp)
+            if calibration is not None:
+                summary.calibration = calibration.render()
+                manifest.calibration = calibration.summary()
+                store.write_manifest(manifest)
+            if calibrate_only:
+                return summary
+            feed = _Feed(spec, pool, store, manifest, summary, prov, todo, flush_interval_s, show_progress, on_result,
+                         calibration)
             try:
                 feed.run()
             finally:
@@ -227,22 +249,6 @@ def run_job(
             _record_run(store, manifest, summary)
             pool.shutdown()
     return summary
-
-
-def first_question_rules(
-    spec: JobSpec, problems: list[Problem], store: OutputStore, done: set[str]
-) -> dict[str, str | None]:
-    """The job's first `search.job_prior_questions` problems (in input order) -> the label rule
-    stored for each one already done (None for the rest). Empty when no job prior is learned."""
-    from apsgen.search.label_rule import job_prior_count
-
-    first = {p.id: None for p in problems[: job_prior_count(spec.search)]}
-    if first and done & first.keys():
-        table = store.read_problem_columns(["problem_id", "label_rule"])
-        for pid, rule in zip(table.column("problem_id").to_pylist(), table.column("label_rule").to_pylist()):
-            if pid in first:
-                first[pid] = rule
-    return first
 
 
 def _record_run(store: OutputStore, manifest: Manifest, summary: RunSummary) -> None:
@@ -260,19 +266,10 @@ class _Feed:
     """Feeds problems to the workers with backpressure and commits results as they come back."""
 
     def __init__(self, spec, pool, store, manifest, summary, prov, todo, flush_interval_s, show_progress, on_result,
-                 first=None):
+                 calibration=None):
         self.spec, self.pool, self.store, self.manifest = spec, pool, store, manifest
         self.summary, self.prov, self.todo = summary, prov, todo
-        # The job's first questions go first; the rest wait until those have taught the label rule
-        # the job's recovery prior, so every later question starts from the same one, resumed or not.
-        self.first: dict[str, str | None] = dict(first or {})
-        self.held: deque[Problem] = deque()
-        self.search = None  # the search settings sent with each problem (None: the job's own)
-        if manifest.job_prior is not None:  # learned by an earlier run of this output
-            self.use_job_prior(manifest.job_prior.get("recovery_prior"))
-        elif self.first:
-            self.held = deque(p for p in todo if p.id not in self.first)
-            self.todo = deque(p for p in todo if p.id in self.first)
+        self.calibration = calibration  # sent with every problem: all are judged against the same one
         self.flush_interval_s = flush_interval_s
         self.on_result = on_result
         self.in_flight: dict[Any, tuple[Problem, int]] = {}  # object ref -> (problem, worker index)
@@ -289,7 +286,7 @@ class _Feed:
         import ray
 
         self.submit()
-        while self.in_flight or self.release():
+        while self.in_flight:
             # One wait per COLLECT_S for everything finished by then: a wait costs time in the number
             # of refs it is given, so waking per result would cost the driver O(in flight) each.
             refs = list(self.in_flight)
@@ -310,37 +307,9 @@ class _Feed:
             if self.load[idx] >= self.cap:
                 return
             problem = self.todo.popleft()
-            ref = self.pool.actors[idx].search.remote(problem, self.search)
+            ref = self.pool.actors[idx].search.remote(problem, None, self.calibration)
             self.in_flight[ref] = (problem, idx)
             self.load[idx] += 1
-
-    def release(self) -> bool:
-        """Once the job's first questions are all in (or failed for good), learn the recovery prior
-        from their stored rules and send the held questions with it. True if any were sent."""
-        if self.todo or self.in_flight or not self.held:
-            return False
-        from apsgen.search.label_rule import job_recovery_prior
-
-        rate = job_recovery_prior(self.first.values(), self.spec.search)
-        self.use_job_prior(rate)
-        # Frozen at once: a question of the first ones that failed before any rollout is searched
-        # again by a later run, and must not change the prior the rest were labelled with.
-        self.manifest.job_prior = {"recovery_prior": rate, "first_questions": len(self.first)}
-        self.store.write_manifest(self.manifest)
-        if rate is None:
-            log.info("the job's first %d questions learned too little; the rest start from recovery_prior %g",
-                     len(self.first), self.spec.search.recovery_prior)
-        else:
-            log.info("recovery prior %.4g learned from the job's first %d questions", rate, len(self.first))
-        self.todo, self.held = self.held, deque()
-        self.submit()
-        return bool(self.in_flight)
-
-    def use_job_prior(self, rate: float | None) -> None:
-        from apsgen.search.label_rule import with_job_prior
-
-        self.search = with_job_prior(self.spec.search, rate)
-        self.summary.recovery_prior = rate
 
     def collect(self, ref) -> None:
         import ray
@@ -366,8 +335,6 @@ class _Feed:
         created = now()
         self.buf_steps.extend(step_rows(problem, result, self.prov, created))
         self.buf_problems.append(problem_row(problem, result, self.summary.fingerprint, created))
-        if problem.id in self.first:
-            self.first[problem.id] = result.label_rule
         self.manifest.failed.pop(problem.id, None)
         _account(self.summary, result)
         self.progress.update(done=1, rollouts=result.n_rollouts, tokens=result.generated_tokens)

@@ -144,16 +144,19 @@ class SearchWorker:
             node=ray.get_runtime_context().get_node_id() if ray.is_initialized() else "",
         )
 
-    async def search(self, problem: Problem, search: SearchSpec | None = None) -> SearchOutcome:
-        """Search one problem, with the job's search settings or `search` (the driver's, once it has
-        learned the job's recovery prior from its first questions)."""
+    async def search(self, problem: Problem, search: SearchSpec | None = None, calibration: Any = None,
+                     calibrating: bool = False) -> SearchOutcome:
+        """Search one problem, with the job's search settings or `search` (the calibration stage's),
+        judged against `calibration` (the job's, from the driver); `calibrating`: a calibration
+        search, which probes the first errors it locates."""
         from apsgen.search import run_search
 
         await self._start()  # an engine that cannot start fails the call: the driver sees a lost worker
         try:
             result = await run_search(
                 problem, self.policy, self.verifier, self.spec.search if search is None else search, self.sampling,
-                seed=self.spec.seed, judge=self.judge,
+                seed=self.spec.seed, judge=None if calibrating else self.judge, calibration=calibration,
+                calibrating=calibrating,
             )
             return SearchOutcome(problem.id, result=result, node=self._node_id())
         except Exception as e:  # an application error belongs to this problem, not to the run

@@ -5,11 +5,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import traceback
-from collections.abc import Awaitable, Callable
 
 from apsgen.config import SearchSpec
 from apsgen.policy.base import Policy, Sampling
@@ -20,7 +18,7 @@ from apsgen.search.result import ProblemResult, StepLabel
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ProblemResult", "StepLabel", "run_search", "search_in_job_order"]
+__all__ = ["ProblemResult", "StepLabel", "run_search"]
 
 
 async def run_search(
@@ -32,9 +30,14 @@ async def run_search(
     *,
     seed: int,
     judge: object | None = None,
+    calibration: object | None = None,
+    calibrating: bool = False,
 ) -> ProblemResult:
     """Search one question. `verifier` needs `async acheck_batch(solutions, gold, truncated)`;
-    `judge` (an `apsgen.judge.Judge`), when given, reads every labelled path of the result.
+    `judge` (an `apsgen.judge.Judge`), when given, reads every labelled path of the result;
+    `calibration` (an `apsgen.search.calibration.Calibration`) is what the sequential rule judges
+    against (None: the prior); `calibrating` adds fresh rollouts at the located first errors
+    (`result.recovery_probes`), which is what a calibration search is for.
 
     All state is local to this call, so many calls can run concurrently on one policy/verifier;
     request seeds derive from (seed, problem.id, prefix, call number), so a seed fixes the labels.
@@ -43,7 +46,7 @@ async def run_search(
     from apsgen.search.omegaprm import run_omegaprm
     from apsgen.search.per_step_mc import run_per_step_mc
 
-    ctx = SearchContext(problem, policy, verifier, search, sampling, seed)
+    ctx = SearchContext(problem, policy, verifier, search, sampling, seed, calibration)
     t0 = time.perf_counter()
     if search.mode == "omegaprm":
         runner = run_omegaprm
@@ -64,26 +67,13 @@ async def run_search(
         result = searched_result(ctx, mode=search.mode, step_mode=search.step_mode, stop_reason="error")
         result.status = "failed"
         result.error = "".join(traceback.format_exception_only(type(e), e)).strip()[:2000]
+    if calibrating and result.status == "searched":
+        from apsgen.search.calibration import PROBES_PER_QUESTION, recovery_probes
+
+        result.recovery_probes = await recovery_probes(ctx, result, PROBES_PER_QUESTION)
     if judge is not None and result.steps:
         from apsgen.judge.consensus import judge_result
 
         await judge_result(judge, problem, result)  # type: ignore[arg-type]
     result.elapsed_s = time.perf_counter() - t0
     return result
-
-
-async def search_in_job_order(
-    problems: list[Problem],
-    search: SearchSpec,
-    one: Callable[[Problem, SearchSpec], Awaitable[ProblemResult | None]],
-) -> list[ProblemResult | None]:
-    """Search `problems` in one process as the driver does a job: the first `job_prior_questions`
-    concurrently, then the rest concurrently from the recovery prior those learned. `one(problem,
-    settings)` searches one problem (None for one that failed); results come back in input order."""
-    from apsgen.search.label_rule import job_prior_count, job_recovery_prior, with_job_prior
-
-    n_first = job_prior_count(search)
-    first = list(await asyncio.gather(*(one(p, search) for p in problems[:n_first])))
-    prior = job_recovery_prior((r.label_rule if r is not None else None for r in first), search)
-    later = with_job_prior(search, prior)
-    return first + list(await asyncio.gather(*(one(p, later) for p in problems[n_first:])))

@@ -47,6 +47,7 @@ class SearchContext:
         search: SearchSpec,
         sampling: Sampling,
         seed: int,
+        calibration: object | None = None,
     ) -> None:
         self.problem = problem
         self.policy = policy
@@ -55,7 +56,7 @@ class SearchContext:
         self.sampling = sampling
         self.seed = seed
         self.dag = PrefixDAG()
-        self.rule = make_rule(search)
+        self.rule = make_rule(search, calibration)  # type: ignore[arg-type]
         self.cost = Cost()
         self._calls = 0
 
@@ -111,7 +112,5 @@ class SearchContext:
             mc = mc.merged(MCStats.from_outcomes((r.outcome for r in extra), self.search.invalid_rollouts))
             state.mc = mc
             decision = self.rule.decide(mc, reference)
-        if state.decision is None:
-            self.rule.observe(mc, decision)
         state.decision = decision
         return decision

@@ -10,31 +10,24 @@ Rules (`search.label_rule`):
 - `paper`: MC > 0 is correct, MC = 0 wrong (Luo et al. 2024). One lucky rollout from a prefix that
   already went wrong makes it "correct", so this rule gets worse as searches grow.
 - `threshold`: MC > `search.mc_threshold` is correct.
-- `sequential` (default): a sequential probability ratio test between "this prefix is as good as
-  a correct prefix at its depth" (success rate `correct_ratio` x reference) and "it went wrong and
-  only recovers by luck" (`recovery_margin` x this question's recovery rate). The reference is
-  the expected value of a correct prefix at the state's depth, interpolated between the question's
-  root value and a finished correct solution (value 1), because a correct prefix's chance of
-  success rises as fewer steps remain. The recovery rate (how often a prefix that went wrong still
-  ends at the right answer) is the policy's and the question's, not a constant: it is estimated per
-  question from every state the rule decided (`RecoveryEstimate`), starting from
-  `recovery_prior`. Where the policy never recovers, one right completion shows a prefix is still
-  correct (the paper's rule, which is exact there); where it often does, the test asks for more.
-  An undecided test asks for more rollouts on the same prefix (one request, a prefix-cache hit:
-  about as many as it expects to need, between k/4 and k) until `search.k_max`. Still undecided at
-  `k_max`, it takes the likelier hypothesis only where they are far apart (a wrong prefix assumed to
-  succeed at most 1/8 as often as a correct one: a policy that almost never recovers); otherwise
-  the probe stays `undecided`, and an undecided probe ends its binary search without a label
-  rather than guess (the search is retried once at the end of the question, against what the rule
-  has learned by then).
-
-  The recovery rate is mostly the policy's habit, and one question's evidence cannot always tell a
-  correct prefix of low value (a hard step late in the solution) from a wrong one that recovers.
-  So a job's first `search.job_prior_questions` questions are searched first, and every later
-  question starts from the median rate they learned, worth `search.job_prior_weight` rollouts
-  (`job_recovery_prior`): the driver, and `search_in_job_order` for `apsgen bench search` and
-  `apsgen eval processbench`, all do this, from the rule JSON the first questions stored; the driver freezes the result in the
-  output's manifest, so a resumed job uses the same prior.
+- `sequential` (default): a sequential probability ratio test, `decide(evidence, reference,
+  calibration, params)`, a pure function: the same inputs always give the same verdict, whatever
+  order probes finish in and whichever questions came first. "Correct": the prefix succeeds like
+  a correct prefix at its depth (`correct_ratio` x the reference, the expected value of a correct
+  prefix there, interpolated between the question's root value and a finished solution). "Wrong":
+  it went wrong and succeeds only by recovering, at a rate drawn from the job's recovery
+  distribution (`apsgen.search.calibration`: measured on a seeded sample of the job before
+  labelling; absolute, or relative to the reference, whichever fits the probes), its mean lifted
+  by `recovery_margin` and cut off at half a correct prefix's rate. The wrong hypothesis is that
+  distribution's binomial mixture, so where recovery differs widely between questions one right
+  completion proves less than where it never happens. An undecided test asks for more rollouts on
+  the same prefix (one request, a prefix-cache hit: about as many as it expects to need, k/4 to
+  k), but only while the budget left to `k_max` can still settle it with a fair chance
+  (`futility`); at the last top-up it takes the likelier hypothesis only where a correct prefix
+  succeeds at least `decisive_ratio` times as often as a wrong one, else the probe stays
+  `undecided`, and an undecided probe ends its binary search without a label rather than guess.
+  Every constant is in `RuleParams`, recorded in each row's `label_rule` JSON with the
+  calibration's summary and digest.
 
 Evidence is only what the verifier graded: truncated, unparseable and timed-out rollouts never
 count as wrong for a decision (all-invalid evidence is `undecided`), whatever
@@ -45,12 +38,12 @@ from __future__ import annotations
 
 import json
 import math
-import statistics
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Literal
 
 from apsgen.config import SearchSpec
+from apsgen.search.calibration import Calibration
 from apsgen.search.mc_stats import MCStats
 
 Verdict = Literal["correct", "wrong", "undecided"]
@@ -100,16 +93,6 @@ class LabelRule:
         """Wrong rollouts one non-root state may put in the pool (None: no limit)."""
         return self.search.pool_max_per_state
 
-    def observe(self, mc: MCStats, decision: Decision) -> None:
-        """A state's final evidence and decision, for rules that learn from the question (no-op)."""
-
-    def version(self) -> int:
-        """Changes whenever what the rule learned may have changed, so the pool can reconsider states it
-        refused against an earlier estimate."""
-        return 0
-
-    def consolidate(self) -> None:
-        """Settle what the rule learned from the question before undecided searches are retried."""
 
 
 class ThresholdRule(LabelRule):
@@ -165,241 +148,229 @@ def _log_beta(a: float, b: float) -> float:
     return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
 
 
-class RecoveryEstimate:
-    """How often a prefix that went wrong still reaches the right answer, for one question.
+@dataclass(frozen=True)
+class RuleParams:
+    """Every number the sequential rule uses, frozen: `describe()` and the fingerprint hold all of it.
 
-    A two-component mixture over the states the rule decided: a wrong prefix succeeds at the
-    question's recovery rate r, a correct one at `scale` x its reference value (a question whose
-    steps are uneven runs below the reference). Fitted by EM, from Beta priors on r
-    (`recovery_prior`, worth `recovery_prior_weight` rollouts) and on the scale, each time the
-    number of decided states doubles and once more before undecided searches are retried, so the
-    work is linear in the states. Likelihoods hold whatever rule chose how many rollouts to draw,
-    so the rule's own stopping does not bias the fit the way "mean MC of the states called wrong"
-    would.
-    """
+    The first seven come from the job's `search` settings; the rest are fixed by the design and
+    recorded so a stored label says exactly what decided it."""
 
-    SCALE_PRIOR = 0.8  # a correct prefix's value / its reference, before the question's evidence
-    SCALE_WEIGHT = 8.0  # worth this many rollouts at reference value 1
-    ITERATIONS = 25
-    SPREAD = 6.0  # correct prefixes' values vary around scale x reference: a Beta with a + b = SPREAD
-    # ...and with a >= MIN_A, so the correct component has no mass piled at 0. With a < 1 (a correct
-    # prefix's expected value below 1/6, on questions the policy rarely solves) it "explains" the
-    # 0-of-n wrong prefixes, the components swap, and the recovery rate is fitted to correct prefixes.
-    MIN_A = 2.0
+    k: int = 8
+    k_max: int = 32
+    correct_ratio: float = 0.6
+    recovery_margin: float = 1.5
+    false_correct_rate: float = 0.05
+    false_wrong_rate: float = 0.1
+    pool_evidence: float = 1.25
+    # A correct prefix's success rate is taken in [reference_floor, q1_cap].
+    reference_floor: float = 1e-3
+    q1_cap: float = 0.95
+    # A wrong prefix's mean success rate is never assumed below q0_floor (where the policy never
+    # recovers one right completion is then nearly proof, the paper's rule, exact there) nor above
+    # q0_cap_share x q1 (the two hypotheses must stay apart for the test to mean anything).
+    q0_floor: float = 0.0005
+    q0_cap_share: float = 0.5
+    # At the last top-up, take the likelier hypothesis only where a correct prefix succeeds at
+    # least this many times as often as a wrong one; elsewhere the probe stays undecided.
+    decisive_ratio: float = 8.0
+    # A top-up is at least this share of k (one request per top-up), and is not bought when the
+    # chance that the probe is decided by k_max, at the success rate seen so far, is below
+    # `futility`: an ambiguous probe stops early instead of running to k_max.
+    top_up_min_share: float = 0.25
+    futility: float = 0.1
 
-    def __init__(self, prior: float, weight: float) -> None:
-        self.prior, self.weight = prior, weight
-        self.evidence: list[tuple[int, int, float]] = []  # (successes, graded, reference) per state
-        self.rate = prior
-        self.scale = self.SCALE_PRIOR
-        self._next_fit = 1
-        self.fits = 0  # how many fits so far: the estimate may have changed after each
+    @classmethod
+    def from_search(cls, search: SearchSpec) -> RuleParams:
+        return cls(
+            k=search.k,
+            k_max=search.k_max,
+            correct_ratio=search.correct_ratio,
+            recovery_margin=search.recovery_margin,
+            false_correct_rate=search.false_correct_rate,
+            false_wrong_rate=search.false_wrong_rate,
+            pool_evidence=search.pool_evidence,
+        )
 
-    def observe(self, correct: int, graded: int, reference: float) -> None:
-        if graded <= 0:
-            return
-        self.evidence.append((correct, graded, min(max(reference, 1e-3), 1.0)))
-        if len(self.evidence) >= self._next_fit:
-            self.fit()
-            self._next_fit = 2 * len(self.evidence)
+    def bounds(self) -> tuple[float, float]:
+        """Wald's bounds on the log-likelihood ratio: at or above the first, correct; at or below the
+        second, wrong."""
+        a, b = self.false_correct_rate, self.false_wrong_rate
+        return math.log((1 - b) / a), math.log(b / (1 - a))
 
-    def fit(self) -> None:
-        self.fits += 1
-        r, g, pi = self.prior, self.SCALE_PRIOR, 0.5
-        for _ in range(self.ITERATIONS):
-            r = min(max(r, 1e-6), 1 - 1e-6)
-            lr, l1r = math.log(r), math.log1p(-r)
-            lpi, l1pi = math.log(pi), math.log1p(-pi)
-            ws = wc = wn = cs = ce = 0.0
-            for c, n, ref in self.evidence:
-                p = min(max(g * ref, 1e-3), 1 - 1e-3)
-                conc = max(self.SPREAD, self.MIN_A / p)
-                a, b = p * conc, (1 - p) * conc
-                log_w = lpi + c * lr + (n - c) * l1r
-                log_c = l1pi + _log_beta(c + a, n - c + b) - _log_beta(a, b)
-                w = 1.0 / (1.0 + math.exp(min(700.0, log_c - log_w)))
-                ws += w
-                wc += w * c
-                wn += w * n
-                cs += (1 - w) * c
-                ce += (1 - w) * n * ref
-            r = (self.prior * self.weight + wc) / (self.weight + wn)
-            g = (self.SCALE_PRIOR * self.SCALE_WEIGHT + cs) / (self.SCALE_WEIGHT + ce)
-            pi = (1.0 + ws) / (2.0 + len(self.evidence))
-        self.rate, self.scale = r, g
+
+def _clip(x: float, lo: float, hi: float) -> float:
+    return min(max(x, lo), hi)
+
+
+def hypotheses(reference: float, calibration: Calibration, params: RuleParams) -> tuple[float, float, float, float]:
+    """(ref, q1, alpha, beta). A correct prefix succeeds at q1 = correct_ratio x ref; a wrong one at
+    rho x ref, where rho, the share of a correct prefix's value a wrong prefix keeps (it recovers,
+    then must still finish right), is drawn from the job's recovery distribution Beta(alpha, beta)
+    with its mean lifted by the margin and cut off at q0_cap_share x correct_ratio (see `_wrong_grid`)."""
+    ref = _clip(reference, params.reference_floor, 1.0)
+    q1 = _clip(params.correct_ratio * ref, params.reference_floor, params.q1_cap)
+    scale = ref if calibration.recovery_model == "relative" else 1.0
+    cap = params.q0_cap_share * q1 / scale
+    mean = _clip(params.recovery_margin * calibration.recovery_mean, 1e-6, cap)
+    kappa = calibration.recovery_concentration
+    return scale, q1, mean * kappa, (1 - mean) * kappa
+
+
+GRID_POINTS = 48
+GRID_LOW = 1e-5
+
+
+@lru_cache(maxsize=4096)
+def _wrong_grid(a: float, b: float, cap: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The recovery distribution Beta(a, b) as GRID_POINTS values of rho spaced evenly in log rho
+    over (GRID_LOW, 1), with their normalised log weights; values above `cap` are moved to it. A
+    wrong prefix is never assumed to keep more than q0_cap_share of a correct one's chance (else a
+    prefix doing as well as a correct one could be explained away), but the questions that recover
+    that often keep their weight there: a wide distribution stays wary of a lone success."""
+    lo = math.log(GRID_LOW)
+    step = -lo / GRID_POINTS
+    logs = [lo + (i + 0.5) * step for i in range(GRID_POINTS)]
+    raw = [a * u + (b - 1) * math.log1p(-math.exp(u)) for u in logs]  # density x rho (d rho = rho du)
+    top = max(raw)
+    total = math.log(sum(math.exp(x - top) for x in raw)) + top
+    return tuple(min(math.exp(u), cap) for u in logs), tuple(x - total for x in raw)
+
+
+def log_likelihood_ratio(c: int, n: int, reference: float, calibration: Calibration, params: RuleParams) -> float:
+    """log P(c of n | correct) / P(c of n | wrong): binomial at q1 against the binomial mixture of
+    the (cut-off) recovery distribution; the binomial coefficients cancel. Increasing in c."""
+    scale, q1, a, b = hypotheses(reference, calibration, params)
+    correct = c * math.log(q1) + (n - c) * math.log1p(-q1)
+    rhos, weights = _wrong_grid(round(a, 9), round(b, 9), round(params.q0_cap_share * q1 / scale, 12))
+    terms = []
+    for rho, w in zip(rhos, weights):
+        q = max(rho * scale, params.q0_floor)
+        terms.append(w + c * math.log(q) + (n - c) * math.log1p(-q))
+    top = max(terms)
+    wrong = top + math.log(sum(math.exp(t - top) for t in terms))
+    return correct - wrong
+
+
+def wrong_mean(reference: float, calibration: Calibration, params: RuleParams) -> float:
+    """A wrong prefix's mean success rate at this reference."""
+    scale, _, a, b = hypotheses(reference, calibration, params)
+    return max(params.q0_floor, scale * a / (a + b))
+
+
+def _chance_to_decide(c: int, n: int, more: int, reference: float, calibration: Calibration,
+                      params: RuleParams) -> float:
+    """P(the test is decided after `more` extra graded rollouts), their successes drawn at the rate
+    seen so far (Jeffreys-smoothed). Linear in `more`; the path's intermediate crossings are ignored,
+    which only understates the chance."""
+    if more <= 0:
+        return 0.0
+    upper, lower = params.bounds()
+    p = (c + 0.5) / (n + 1.0)
+    log_p, log_q = math.log(p), math.log1p(-p)
+    total = 0.0
+    for x in range(more + 1):
+        score = log_likelihood_ratio(c + x, n + more, reference, calibration, params)
+        if score >= upper or score <= lower:
+            log_pmf = (math.lgamma(more + 1) - math.lgamma(x + 1) - math.lgamma(more - x + 1)
+                       + x * log_p + (more - x) * log_q)
+            total += math.exp(log_pmf)
+    return total
+
+
+def decide(evidence: MCStats, reference: float | None, calibration: Calibration, params: RuleParams) -> Decision:
+    """The sequential rule as a function of what it is given: the same inputs, the same verdict.
+
+    `evidence` is one prefix's rollouts (only graded ones count), `reference` the expected value
+    of a correct prefix at its depth, `calibration` the job's recovery distribution."""
+    if evidence.source in ("wrong_solution", "correct_solution"):
+        return Decision("correct" if evidence.source == "correct_solution" else "wrong", reference=reference)
+    ref = 0.5 if reference is None else reference
+    c, n = graded(evidence)
+    score = log_likelihood_ratio(c, n, ref, calibration, params) if n else 0.0
+    upper, lower = params.bounds()
+    if n and score >= upper:
+        return Decision("correct", reference=ref, score=score)
+    if n and score <= lower:
+        return Decision("wrong", reference=ref, score=score)
+    left = params.k_max - evidence.n_rollouts
+    more = min(top_up(evidence, ref, score, calibration, params), left)
+    if n and more > 0:
+        # Would the rest of the budget settle it? If not, stop here rather than pay for k_max.
+        graded_share = max(n / evidence.n_rollouts, 0.5)
+        if _chance_to_decide(c, n, int(left * graded_share), ref, calibration, params) < params.futility:
+            more = 0
+    if more <= 0 and n:
+        _, q1, _, _ = hypotheses(ref, calibration, params)
+        if q1 >= params.decisive_ratio * wrong_mean(ref, calibration, params):  # wrong ones almost never succeed
+            return Decision("correct" if score > 0 else "wrong", reference=ref, score=score)
+    return Decision("undecided", more=max(0, more), reference=ref, score=score)
+
+
+def top_up(evidence: MCStats, reference: float, score: float, calibration: Calibration, params: RuleParams) -> int:
+    """Rollouts to ask for next: about as many as the test expects to need at the success rate seen
+    so far (between top_up_min_share x k and k), so a probe one rollout short is not sold k."""
+    k = params.k
+    c, n = graded(evidence)
+    if n == 0:
+        return k
+    _, q1, _, _ = hypotheses(reference, calibration, params)
+    q0 = _clip(wrong_mean(reference, calibration, params), params.q0_floor, params.q0_cap_share * q1)
+    p = c / n
+    drift = p * math.log(q1 / q0) + (1 - p) * math.log((1 - q1) / (1 - q0))
+    if abs(drift) < 1e-9:
+        return k
+    upper, lower = params.bounds()
+    distance = (upper - score) if drift > 0 else (score - lower)
+    # Extra rollouts that grade nothing (truncated, unparseable) are paid for too.
+    graded_share = max(n / evidence.n_rollouts, 0.5) if evidence.n_rollouts else 1.0
+    need = math.ceil(distance / abs(drift) / graded_share)
+    return min(k, max(math.ceil(k * params.top_up_min_share), need))
 
 
 class SequentialRule(LabelRule):
-    """A Wald sequential test on the graded rollouts of one prefix (see the module docstring).
-
-    One instance serves one question: it learns that question's recovery rate as it decides."""
+    """A Wald sequential test on the graded rollouts of one prefix (see the module docstring): a
+    thin holder of the job's calibration and parameters around the pure `decide`."""
 
     name = "sequential"
-    # A wrong prefix's success rate is never assumed below this. Low on purpose: where the policy
-    # truly never recovers, the estimate falls toward 0 and one right completion should then be
-    # nearly proof (the paper's rule, exact there); a floor of 0.01 left correct prefixes whose
-    # value is below ~0.1 undecided at k_max, and starved those questions' pools.
-    Q0_FLOOR = 0.0005
-    # At k_max, where a correct prefix is assumed to succeed at least this many times as often as a
-    # wrong one (this question's, and this job's, wrong prefixes almost never recover), the test
-    # takes the likelier hypothesis instead of leaving the probe undecided: there a prefix of low
-    # value that failed k_max times is far likelier wrong than correct, and the paper's rule, exact
-    # when nothing recovers, calls it wrong after k. Where recovery is common the two hypotheses are
-    # close (q0 sits at its cap, q1 / 2) and an undecided probe stays undecided.
-    DECISIVE_RATIO = 8.0
 
-    def __init__(self, search: SearchSpec) -> None:
+    def __init__(self, search: SearchSpec, calibration: Calibration | None = None) -> None:
         super().__init__(search)
-        self.recovery = RecoveryEstimate(search.recovery_prior, search.recovery_prior_weight)
+        self.rule_params = RuleParams.from_search(search)
+        self.calibration = calibration if calibration is not None else Calibration.prior(search)
 
     def params(self) -> dict[str, float | int | str]:
-        s = self.search
-        return {
-            "k": s.k,
-            "k_max": s.k_max,
-            "pool_evidence": s.pool_evidence,
-            "correct_ratio": s.correct_ratio,
-            "recovery_prior": s.recovery_prior,
-            "recovery_prior_weight": s.recovery_prior_weight,
-            "job_prior_questions": s.job_prior_questions,
-            "recovery_margin": s.recovery_margin,
-            "false_correct_rate": s.false_correct_rate,
-            "false_wrong_rate": s.false_wrong_rate,
-        }
+        return dict(asdict(self.rule_params))
 
     def describe(self) -> str:
-        """Parameters, plus what the rule learned on this question by the end of its search."""
-        learned = {
-            "recovery_rate": round(self.recovery.rate, 6),
-            "correct_scale": round(self.recovery.scale, 6),
-            "states": len(self.recovery.evidence),
-        }
-        return json.dumps({"rule": self.name, **self.params(), "learned": learned}, sort_keys=True)
-
-    def wrong_value(self) -> float:
-        """The success rate assumed for a wrong prefix: a margin above the estimated recovery rate."""
-        return max(self.Q0_FLOOR, self.search.recovery_margin * self.recovery.rate)
-
-    def hypotheses(self, reference: float) -> tuple[float, float]:
-        s = self.search
-        ref = min(max(reference, 1e-3), 1.0)
-        q1 = min(max(s.correct_ratio * ref, 1e-3), 0.95)
-        q0 = min(self.wrong_value(), q1 / 2)
-        return q1, q0
+        return json.dumps(
+            {"rule": self.name, **self.params(), "calibration": self.calibration.summary()}, sort_keys=True
+        )
 
     def bounds(self) -> tuple[float, float]:
-        """Wald's bounds on the log-likelihood ratio: at or above the first, correct; at or below
-        the second, wrong."""
-        a, b = self.search.false_correct_rate, self.search.false_wrong_rate
-        return math.log((1 - b) / a), math.log(b / (1 - a))
+        return self.rule_params.bounds()
 
     def llr(self, mc: MCStats, reference: float) -> float:
-        """log P(evidence | correct, success rate q1) / P(evidence | wrong, success rate q0)."""
         c, n = graded(mc)
-        q1, q0 = self.hypotheses(reference)
-        return c * math.log(q1 / q0) + (n - c) * math.log((1 - q1) / (1 - q0))
+        return log_likelihood_ratio(c, n, reference, self.calibration, self.rule_params)
 
     def decide(self, mc: MCStats, reference: float | None) -> Decision:
-        s = self.search
-        if mc.source in ("wrong_solution", "correct_solution"):
-            return Decision("correct" if mc.source == "correct_solution" else "wrong", reference=reference)
-        ref = 0.5 if reference is None else reference
-        _, n = graded(mc)
-        score = self.llr(mc, ref) if n else 0.0
-        upper, lower = self.bounds()
-        if n and score >= upper:
-            return Decision("correct", reference=ref, score=score)
-        if n and score <= lower:
-            return Decision("wrong", reference=ref, score=score)
-        more = min(self.top_up(mc, ref, score), s.k_max - mc.n_rollouts)
-        if more <= 0 and n:
-            q1, q0 = self.hypotheses(ref)
-            if q1 >= self.DECISIVE_RATIO * q0:  # at k_max, and a wrong prefix almost never succeeds
-                return Decision("correct" if score > 0 else "wrong", reference=ref, score=score)
-        return Decision("undecided", more=max(0, more), reference=ref, score=score)
-
-    def top_up(self, mc: MCStats, reference: float, score: float) -> int:
-        """Rollouts to ask for next: about as many as the test expects to need at the success rate
-        seen so far (between k/4 and k), so a probe one rollout short of a decision is not sold k."""
-        k = self.search.k
-        c, n = graded(mc)
-        if n == 0:
-            return k
-        q1, q0 = self.hypotheses(reference)
-        p = c / n
-        drift = p * math.log(q1 / q0) + (1 - p) * math.log((1 - q1) / (1 - q0))
-        if abs(drift) < 1e-9:
-            return k
-        upper, lower = self.bounds()
-        distance = (upper - score) if drift > 0 else (score - lower)
-        # Extra rollouts that grade nothing (truncated, unparseable) are paid for too.
-        graded_share = max(n / mc.n_rollouts, 0.5) if mc.n_rollouts else 1.0
-        need = math.ceil(distance / abs(drift) / graded_share)
-        return min(k, max(math.ceil(k / 4), need))
+        return decide(mc, reference, self.calibration, self.rule_params)
 
     def admits(self, mc: MCStats, reference: float | None) -> bool:
         # Stricter than the decision: a state whose wrong rollouts seed searches must be correct
         # with more evidence, since every search started there inherits the doubt.
         if reference is None or mc.value is None or mc.value >= 1:
             return False
-        return self.llr(mc, reference) >= self.search.pool_evidence * self.bounds()[0]
-
-    def observe(self, mc: MCStats, decision: Decision) -> None:
-        if mc.source != "rollouts" or decision.reference is None:
-            return
-        c, n = graded(mc)
-        self.recovery.observe(c, n, decision.reference)
-
-    def version(self) -> int:
-        return self.recovery.fits
-
-    def consolidate(self) -> None:
-        self.recovery.fit()
-
-
-def job_prior_count(search: SearchSpec) -> int:
-    """How many of a job's first questions teach the rest their recovery prior (0: none do)."""
-    return search.job_prior_questions if search.label_rule == "sequential" else 0
-
-
-def job_recovery_prior(described: Iterable[str | None], search: SearchSpec) -> float | None:
-    """The recovery prior for a job's later questions, from its first questions' stored rules.
-
-    `described` holds the `label_rule` JSON of the job's first `job_prior_questions` questions (None or
-    "" for one that failed or stored none). The prior is the median recovery rate they learned,
-    over the questions whose rule learned from at least one decided state; the median, because a
-    question whose correct prefixes all sit far below their reference can fit a high rate. None (keep
-    `recovery_prior`) unless the rule is sequential and at least half of them learned something.
-    Linear in the stored text."""
-    if job_prior_count(search) <= 0:
-        return None
-    rates = []
-    for text in described:
-        if not text:
-            continue
-        try:
-            learned = json.loads(text).get("learned") or {}
-            rate, states = float(learned["recovery_rate"]), int(learned["states"])
-        except (ValueError, TypeError, KeyError, AttributeError):
-            continue  # a row written by another rule or version: it taught nothing
-        if states > 0 and math.isfinite(rate):
-            rates.append(rate)
-    if not rates or 2 * len(rates) < search.job_prior_questions:
-        return None
-    return min(max(statistics.median(rates), 1e-4), 0.5)
-
-
-def with_job_prior(search: SearchSpec, rate: float | None) -> SearchSpec:
-    """The search settings for a question after the job's first ones: their recovery rate as the prior."""
-    if rate is None:
-        return search
-    return search.model_copy(update={"recovery_prior": rate, "recovery_prior_weight": search.job_prior_weight})
+        return self.llr(mc, reference) >= self.rule_params.pool_evidence * self.bounds()[0]
 
 
 RULES: dict[str, type[LabelRule]] = {r.name: r for r in (PaperRule, ThresholdRule, SequentialRule)}
 
 
-def make_rule(search: SearchSpec) -> LabelRule:
+def make_rule(search: SearchSpec, calibration: Calibration | None = None) -> LabelRule:
+    """The job's label rule; the sequential one judges against `calibration` (None: the prior)."""
+    if search.label_rule == "sequential":
+        return SequentialRule(search, calibration)
     return RULES[search.label_rule](search)
 
 

@@ -66,7 +66,7 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
         pool.offer(fresh)
 
     n_searches = 0
-    parked: list[Rollout] = []  # searches left undecided, tried again at the end
+    parked: list[Rollout] = []  # searches left undecided
     searches_from_root = 0
     origin: dict[int, str] = {}
 
@@ -75,7 +75,6 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
             origin.setdefault(located.first_error.node_id, "root" if rollout.state.is_root else "pool")
 
     stop = "empty_pool"
-    learned = ctx.rule.version()
     while True:
         if n_searches >= search.max_searches:
             stop = "max_searches"
@@ -84,12 +83,6 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
             stop = "rollout_budget"
             break
         rollout = pool.select()
-        if rollout is None and ctx.rule.version() != learned:
-            # The pool ran dry, but the rule has learned since it last looked: states it refused
-            # against the prior (a recovery rate higher than this question's) may qualify now.
-            learned = ctx.rule.version()
-            pool.reconsider(ctx.dag.states())
-            rollout = pool.select()
         if rollout is None:
             stop = "empty_pool"
             break
@@ -103,18 +96,9 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
             stop = "rollout_budget"
             break
 
-    retry = parked if stop != "rollout_budget" else []
-    undecided = len(parked) - len(retry)
-    if retry:
-        ctx.rule.consolidate()
-    for i, rollout in enumerate(retry):
-        located = await locate_first_error(ctx, rollout, splitter, pool)
-        record(located, rollout)
-        undecided += located.stop != "located"
-        if located.stop == "budget":
-            stop = "rollout_budget"
-            undecided += len(retry) - i - 1  # the rest stay undecided
-            break
+    # The rule is a function of the evidence, so a search left undecided would end the same way
+    # again: it is counted, not retried.
+    undecided = len(parked)
 
     add_correct_solutions(ctx, screening.rollouts, splitter)
     result = searched_result(

@@ -70,15 +70,6 @@ class Pool:
             added += 1
         return added
 
-    def reconsider(self, states: list[State]) -> int:
-        """Offer again the rollouts of every non-root state decided correct (the rule may admit now what
-        it refused before it learned); returns how many joined. Linear in the states and rollouts."""
-        added = 0
-        for state in states:
-            if not state.is_root and state.decision is not None and state.decision.verdict == "correct":
-                added += self.offer(state.rollouts)
-        return added
-
     def score(self, r: Rollout) -> float:
         s = self.search
         assert r.state.mc is not None and r.state.mc.value is not None

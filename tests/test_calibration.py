@@ -1,0 +1,154 @@
+"""Calibration: a seeded sample by problem id, a recovery distribution fitted from fresh probes,
+and labels that do not depend on the order of the questions. Also the second simulated world."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+
+import pytest
+from test_search_support import BoxedVerifier
+
+from apsgen.config import SearchSpec
+from apsgen.policy import storyworld
+from apsgen.policy.base import Sampling
+from apsgen.problem import Problem
+from apsgen.search import run_search
+from apsgen.search.calibration import (
+    MIN_QUESTIONS,
+    Calibration,
+    calibration_sample,
+    fit_calibration,
+    search_calibrated,
+)
+
+
+def _probe(c: int, n: int, ref: float) -> tuple[int, int, int, int, float, float]:
+    return (c, n, 0, 0, ref, ref)
+
+
+def _probes(rates: list[float], n: int = 32, per_q: int = 3, seed: int = 0, relative: bool = False):
+    """Per question, `per_q` probes of n rollouts at prefixes of random reference, at its rate."""
+    rng = random.Random(seed)
+    out = []
+    for r in rates:
+        qs = []
+        for _ in range(per_q):
+            ref = 0.3 + 0.6 * rng.random()
+            p = r * ref if relative else r
+            qs.append(_probe(sum(rng.random() < p for _ in range(n)), n, ref))
+        out.append(qs)
+    return out
+
+
+def test_the_sample_is_drawn_by_problem_id_whatever_the_order() -> None:
+    problems = [Problem(f"p{i}", f"q{i}", "1") for i in range(100)]
+    a = calibration_sample(problems, 16, seed=3)
+    b = calibration_sample(list(reversed(problems)), 16, seed=3)
+    c = calibration_sample(sorted(problems, key=lambda p: p.question[-1]), 16, seed=3)
+    assert {p.id for p in a} == {p.id for p in b} == {p.id for p in c}
+    assert {p.id for p in a} != {p.id for p in calibration_sample(problems, 16, seed=4)}
+    assert {p.id for p in a} != {p.id for p in problems[:16]}  # not the first ones
+
+
+def test_a_common_recovery_rate_is_measured_and_read_as_narrow() -> None:
+    cal = fit_calibration(_probes([0.1] * 24), SearchSpec())
+    assert cal.source == "calibrated" and cal.recovery_model == "absolute"
+    assert 0.07 < cal.recovery_mean < 0.13
+    assert cal.recovery_concentration > 40  # the questions agree
+
+
+def test_recovery_that_differs_between_questions_is_read_as_wide() -> None:
+    rates = [0.0] * 16 + [0.4] * 4 + [0.05] * 4  # most never recover, a few often
+    cal = fit_calibration(_probes(rates), SearchSpec())
+    assert cal.source == "calibrated"
+    assert cal.recovery_concentration < 10
+    narrow = fit_calibration(_probes([0.08] * 24), SearchSpec())
+    assert cal.recovery_concentration < narrow.recovery_concentration
+
+
+def test_recovery_proportional_to_the_reference_is_read_as_relative() -> None:
+    cal = fit_calibration(_probes([0.2] * 24, relative=True, per_q=6), SearchSpec())
+    assert cal.recovery_model == "relative" and 0.12 < cal.recovery_mean < 0.3
+
+
+def test_too_small_a_sample_keeps_the_prior_and_says_why() -> None:
+    search = SearchSpec()
+    cal = fit_calibration(_probes([0.1] * (MIN_QUESTIONS - 1)) + [[], []], search)
+    assert cal.source == "prior" and cal.recovery_mean == search.recovery_prior
+    assert f"only {MIN_QUESTIONS - 1} of {MIN_QUESTIONS + 1} sampled questions" in cal.reason
+    assert "prior" in cal.render()
+
+
+def test_the_artifact_round_trips_and_its_digest_tracks_the_distribution() -> None:
+    cal = fit_calibration(_probes([0.1] * 12), SearchSpec())
+    back = Calibration.from_json(cal.to_json())
+    assert back == cal and back.digest() == cal.digest()
+    assert json.loads(cal.to_json())["digest"] == cal.digest()
+    other = fit_calibration(_probes([0.2] * 12), SearchSpec())
+    assert other.digest() != cal.digest()
+
+
+def _story_search(problems, order_key=None, seed: int = 5):
+    spec = storyworld.StoryWorldSpec(recover_mean=0.1, success_rate=(0.3, 0.8), max_steps=7)
+    policy = storyworld.StoryWorldPolicy(spec, seed=seed)
+    search = SearchSpec(max_searches=6, screen_samples=8, calibration_questions=8, calibration_searches=4)
+
+    async def one(p, settings, calibration, calibrating):
+        return await run_search(p, policy, BoxedVerifier(), settings, Sampling(), seed=seed,
+                                calibration=calibration, calibrating=calibrating)
+
+    ordered = sorted(problems, key=order_key) if order_key else problems
+    results, cal, _ = asyncio.run(search_calibrated(ordered, search, seed, one))
+    return {p.id: r for p, r in zip(ordered, results)}, cal
+
+
+def test_labels_do_not_depend_on_the_order_of_the_questions() -> None:
+    spec = storyworld.StoryWorldSpec(recover_mean=0.1, success_rate=(0.3, 0.8), max_steps=7)
+    problems = storyworld.story_problems(16, spec, seed=5)
+    shuffled, cal_a = _story_search(problems)
+    # Sorted by how often the policy recovers on each question, most first: a curated dataset's order.
+    by_recovery, cal_b = _story_search(problems, order_key=lambda p: -storyworld.recovery_of(p.question, spec))
+    assert cal_a == cal_b
+    for pid, r in shuffled.items():
+        other = by_recovery[pid]
+        assert [(s.node_id, s.verdict, s.is_first_error, s.n_rollouts) for s in r.steps] == [
+            (s.node_id, s.verdict, s.is_first_error, s.n_rollouts) for s in other.steps]
+        assert r.label_rule == other.label_rule
+
+
+def test_the_story_world_plants_errors_and_never_in_a_restatement_or_a_correction() -> None:
+    spec = storyworld.StoryWorldSpec(recover_mean=0.3, success_rate=(0.2, 0.5), restate_rate=0.5)
+    problems = storyworld.story_problems(30, spec, seed=2)
+    policy = storyworld.StoryWorldPolicy(spec, seed=2)
+    seen = {"restate": 0, "correction": 0, "error": 0, "clean": 0}
+    for p in problems:
+        plan = storyworld.plan_for(p.question, spec)
+        gen = asyncio.run(policy.generate(p.question, "", 8, Sampling(seed=1)))
+        for s in gen.samples:
+            off = storyworld.first_error_offset(p.question, s.text, spec)
+            paras = s.text.split("\n\n")
+            seen["restate"] += sum(x.startswith("On day") for x in paras)
+            seen["correction"] += sum("correct count so far" in x for x in paras)
+            if off is None:
+                seen["clean"] += 1
+                continue
+            seen["error"] += 1
+            start = s.text.rfind("\n\n", 0, off) + 2 if "\n\n" in s.text[:off] else 0
+            para = s.text[start:s.text.find("\n\n", off) if "\n\n" in s.text[off:] else len(s.text)]
+            assert "=" in para and not para.startswith("On day") and "correct count" not in para
+        assert plan.values[-1] == int(p.answer)
+    assert all(v > 0 for v in seen.values()), seen
+
+
+def test_story_world_questions_differ_in_how_often_the_policy_recovers() -> None:
+    spec = storyworld.StoryWorldSpec(recover_mean=0.1)
+    rates = [storyworld.recovery_of(p.question, spec) for p in storyworld.story_problems(200, spec, seed=1)]
+    assert sum(r < 0.02 for r in rates) > 60 and sum(r > 0.3 for r in rates) > 10
+    assert 0.05 < sum(rates) / len(rates) < 0.15
+
+
+def test_a_story_world_question_it_cannot_parse_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="not a story-world question"):
+        storyworld.plan_for("What is 2 + 2?", storyworld.StoryWorldSpec())
