@@ -242,8 +242,8 @@ class SearchSpec(_Strict):
     calibration_questions: int = Field(
         32,
         ge=0,
-        description="sequential rule: before labelling, the job searches this many of its questions (a seeded "
-        "random sample by problem id, never by input order) and measures the policy's recovery distribution "
+        description="sequential rule: before labelling, the job searches this many of its questions, at most a "
+        "quarter of them (a seeded random sample by problem id, never by input order) and measures the policy's recovery distribution "
         "across them; every question is then labelled against it. 0: no calibration, the prior is used.",
     )
     calibration_searches: int = Field(

@@ -207,7 +207,7 @@ def test_a_job_is_calibrated_once_and_every_row_resumed_or_not_is_judged_against
     from apsgen.search.calibration import FILE, Calibration, calibration_sample
 
     def spec(out):
-        s = _spec(out, limit=10)
+        s = _spec(out, limit=24)
         s.search.calibration_questions = 6
         return s
 
@@ -218,9 +218,9 @@ def test_a_job_is_calibrated_once_and_every_row_resumed_or_not_is_judged_against
     assert cal.sampled == 6 and cal.cost["questions"] == 6 and 0 <= cal.cost["idle_share"] <= 1
     assert cal.settings["search"]["k"] == 4 and cal.job_fingerprint == summary.fingerprint
     # The sample is drawn by problem id, not input order; its searches' labels are not rows.
-    ids = [p.id for p in _problems(10)]
-    assert {p.id for p in calibration_sample(_problems(10)[::-1], 6, 0)} == {
-        p.id for p in calibration_sample(_problems(10), 6, 0)}
+    ids = [p.id for p in _problems(24)]
+    assert {p.id for p in calibration_sample(_problems(24)[::-1], 6, 0)} == {
+        p.id for p in calibration_sample(_problems(24), 6, 0)}
     assert sorted(_ids_once(whole)) == sorted(ids)
     assert set(_digests(whole).values()) == {cal.digest()}
     assert OutputStore(str(whole)).read_manifest().calibration["digest"] == cal.digest()
@@ -250,14 +250,14 @@ def test_calibrate_only_measures_without_labelling_and_a_foreign_calibration_is_
     from apsgen.search.calibration import FILE
 
     out = tmp_path / "out"
-    summary = run_job(_spec(out, limit=6), output=str(out), show_progress=False, calibrate_only=True)
+    summary = run_job(_spec(out, limit=16), output=str(out), show_progress=False, calibrate_only=True)
     assert (out / FILE).exists() and summary.calibration and summary.searched == 0
     assert OutputStore(str(out)).read_problems().num_rows == 0
-    again = run_job(_spec(out, limit=6), output=str(out), show_progress=False, calibrate_only=True)
+    again = run_job(_spec(out, limit=16), output=str(out), show_progress=False, calibrate_only=True)
     assert again.calibration == summary.calibration  # read back, not measured twice
 
     other = tmp_path / "other"
-    other_spec = _spec(other, limit=6)
+    other_spec = _spec(other, limit=16)
     other_spec.search.k = 6
     OutputStore(str(other)).open_for_job(_manifest_for(other_spec))
     (other / FILE).write_text((out / FILE).read_text())

@@ -28,6 +28,7 @@ from apsgen.search.calibration import (
     calibration_search,
     fit_from_results,
     needs_calibration,
+    sample_size,
 )
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ def load_calibration(store: OutputStore, spec: JobSpec) -> Calibration | None:
 
 
 def sample_for(spec: JobSpec, problems: list[Problem]) -> list[Problem]:
-    return calibration_sample(problems, spec.search.calibration_questions, spec.seed)
+    return calibration_sample(problems, sample_size(len(problems), spec.search), spec.seed)
 
 
 def run_calibration(spec: JobSpec, pool: Any, problems: list[Problem], fingerprint: str,

@@ -5,7 +5,8 @@ is mostly the policy's habit, and it differs from question to question. One ques
 cannot always tell a correct prefix of low value from a wrong one that recovers, so the label rule
 judges every question against the job's *distribution* of recovery rates, measured here:
 
-1. A seeded random sample of the job's questions (`search.calibration_questions`, drawn by hashing
+1. A seeded random sample of the job's questions (`search.calibration_questions`, at most a quarter
+   of the job, drawn by hashing
    each problem id with the job seed: never by input order, so a dataset sorted by source or
    difficulty gives the same sample as a shuffled one) is searched with the prior
    (`search.recovery_prior`), at most `search.calibration_searches` searches each.
@@ -41,6 +42,7 @@ FILE = "calibration.json"
 MIN_QUESTIONS = 4  # informative questions below which the sample says too little
 MIN_WRONG_ROLLOUTS = 4  # graded fresh rollouts at wrong prefixes a question needs to be informative
 PROBES_PER_QUESTION = 4  # located first errors probed per calibration question
+SAMPLE_SHARE = 4  # the sample is at most 1/4 of the job
 MIN_ROOM = 2  # ...with at least this many steps after them on their path
 CONCENTRATION_RANGE = (1.0, 256.0)  # a Beta(a, b) with a + b in this range
 
@@ -113,6 +115,12 @@ def calibration_sample(problems: Sequence[Problem], size: int, seed: int) -> lis
         return hashlib.blake2b(f"calibration\x1f{seed}\x1f{p.id}".encode(), digest_size=8).hexdigest()
 
     return sorted(problems, key=key)[:size]
+
+
+def sample_size(n_problems: int, search: SearchSpec) -> int:
+    """`calibration_questions`, but never more than a quarter of the job: a small job is not paid
+    for twice (its sample may then be too small to say anything, and the prior is kept)."""
+    return min(search.calibration_questions, n_problems // SAMPLE_SHARE)
 
 
 def calibration_search(search: SearchSpec) -> SearchSpec:
@@ -266,7 +274,7 @@ async def search_calibrated(
 
     if not needs_calibration(search):
         return list(await asyncio.gather(*(one(p, search, None, False) for p in problems))), None, []
-    sample = calibration_sample(problems, search.calibration_questions, seed)
+    sample = calibration_sample(problems, sample_size(len(problems), search), seed)
     cal_results = list(await asyncio.gather(*(one(p, calibration_search(search), None, True) for p in sample)))
     calibration = fit_from_results(cal_results, search)
     results = list(await asyncio.gather(*(one(p, search, calibration, False) for p in problems)))
