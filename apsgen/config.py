@@ -251,6 +251,13 @@ class SearchSpec(_Strict):
         ge=1,
         description="sequential rule: most searches per calibration question (their labels are not kept).",
     )
+    step_checks: bool = Field(
+        True,
+        description="Read each step's own text before asking rollouts: a step stating a false equation between "
+        "plain numbers ('50 - 18 = 12') is wrong with certainty, so is every prefix through it, and a correct "
+        "answer reached through it is no all-good path; a step that only restates the question's facts cannot be "
+        "a first error (apsgen.search.step_checks).",
+    )
     recovery_margin: float = Field(
         1.5,
         ge=1,

@@ -63,6 +63,7 @@ def step_rows(problem: Problem, result: ProblemResult, prov: Provenance, created
             "label_source": s.label_source,
             "is_first_error": s.is_first_error,
             "verdict": s.verdict,
+            "verdict_basis": s.verdict_basis,
             "reference_value": s.reference_value,
             "parent_mc": s.parent_mc,
             "label_rule": result.label_rule,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 
 from apsgen.data import join_steps
-from apsgen.search.binary_search import bisect_path, reference_for
+from apsgen.search.binary_search import bisect_path, first_false_step, reference_for
 from apsgen.search.context import SearchContext, outcome_name
 from apsgen.search.label_rule import Decision
 from apsgen.search.labels import searched_result
@@ -54,14 +54,15 @@ def given_path(ctx: SearchContext) -> list[State]:
     return ctx.dag.path(ctx.dag.root, text, bounds)
 
 
-async def _locate(ctx: SearchContext, path: list[State]) -> tuple[State | None, str]:
-    """(first wrong state or None, stop) for a path whose last state is wrong."""
+async def _locate(ctx: SearchContext, path: list[State], ends_wrong: bool = True) -> tuple[State | None, str]:
+    """(first wrong state or None, stop) for a path whose last state is wrong (`ends_wrong`) or
+    that states a false equation."""
     if ctx.search.annotate == "per_step":
-        first, budget = await first_wrong_step(ctx, path)
+        first, budget = await first_wrong_step(ctx, path, ends_wrong)
         if budget:
             return None, "budget"
         return first, "located" if first is not None else "undecided"
-    located = await bisect_path(ctx, path, pool=None)
+    located = await bisect_path(ctx, path, pool=None, ends_wrong=ends_wrong)
     return located.first_error, located.stop
 
 
@@ -88,7 +89,10 @@ async def run_annotate(ctx: SearchContext) -> ProblemResult:
 
     first: State | None = None
     stop = "located"
-    if outcome == "correct":
+    if outcome == "correct" and first_false_step(ctx, path) is not None:
+        # a right answer through a false equation: the error is certain, search before it
+        first, stop = await _locate(ctx, path, ends_wrong=False)
+    elif outcome == "correct":
         if len(path) == 1:
             stop = "no_error"
         else:

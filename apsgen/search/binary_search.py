@@ -2,7 +2,9 @@
 
 The span is the rollout's steps after its start state s (a state the label rule found correct, or
 the root). Each probe asks the label rule about the prefix that ends at the middle step: `correct`
-moves the search right, `wrong` left. The wrong solution itself is wrong without rollouts. A probe
+moves the search right, `wrong` left. The wrong solution itself is wrong without rollouts, and so
+is a step stating a false equation; a step that only restates the question is skipped
+(`apsgen.search.step_checks`, off with `search.step_checks: false`). A probe
 the rule leaves `undecided` (too little evidence within `k_max`, or every rollout truncated or
 unparseable) ends the search without a label: a guess there would be a label nobody can trust.
 Rollouts made by probes are offered to the pool.
@@ -61,20 +63,40 @@ def mark_wrong_solution(state: State) -> None:
         state.decision = Decision("wrong")
 
 
-async def bisect_path(ctx: SearchContext, path: list[State], pool: Pool | None, rollout: Rollout | None = None) -> Located:
+def first_false_step(ctx: SearchContext, path: list[State]) -> int | None:
+    """Index of the first state of `path` whose own step states a false equation."""
+    return next((i for i, state in enumerate(path) if ctx.states_false_equation(state)), None)
+
+
+async def bisect_path(
+    ctx: SearchContext, path: list[State], pool: Pool | None, rollout: Rollout | None = None,
+    *, ends_wrong: bool = True,
+) -> Located:
     """Find the first wrong state of `path`, whose start (the parent of path[0]) is correct and
-    whose last state is wrong (decided, or a wrong solution). Invariant: first error in (lo, hi]."""
+    whose last state is wrong (decided, or a wrong solution: `ends_wrong`) or whose steps state a
+    false equation. The span ends at the first false equation, which is wrong with certainty; steps
+    that only restate the question are never probed and cannot be the first error (their prefix is
+    right exactly when the one before is). Invariant: first error in candidates (lo, hi]."""
     if not path:
         return Located(rollout, None, 0, "empty")
-    mark_wrong_solution(path[-1])
-    lo, hi = 0, len(path)
+    if ends_wrong:
+        mark_wrong_solution(path[-1])
+    false_at = first_false_step(ctx, path)
+    if false_at is not None:
+        path = path[: false_at + 1]
+        path[-1].decision = Decision("wrong", basis="arithmetic")
+    elif not ends_wrong:
+        return Located(rollout, None, 0, "empty")
+    # Positions that can hold the first error: every step but restatements, and always the last.
+    cands = [i for i in range(len(path) - 1) if not ctx.restates(path[i])] + [len(path) - 1]
+    lo, hi = -1, len(cands) - 1  # cands[hi] is wrong; cands[lo] (or the start) is correct
     probes = 0
     start = path[0].parent
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        state = path[mid - 1]
-        anchor = path[lo - 1] if lo > 0 else start
-        if state.mc is None:
+        state = path[cands[mid]]
+        anchor = path[cands[lo]] if lo >= 0 else start
+        if state.mc is None and not ctx.wrong_by_text(state):
             if not ctx.can_afford(ctx.search.k):
                 log.debug("problem %s: rollout budget spent mid-search", ctx.problem.id)
                 return Located(rollout, None, probes, "budget")
@@ -88,12 +110,22 @@ async def bisect_path(ctx: SearchContext, path: list[State], pool: Pool | None, 
             lo = mid
         else:
             hi = mid
-    first = path[hi - 1]
+    first = path[cands[hi]]
     first.is_first_error = True
+    for state in path[cands[lo] + 1 if lo >= 0 else 0 : cands[hi]]:
+        if state.decision is None:  # restatements between a correct prefix and the first error
+            state.decision = Decision("correct", basis="restatement")
     return Located(rollout, first, probes)
 
 
 async def locate_first_error(
     ctx: SearchContext, rollout: Rollout, splitter: StepSplitter, pool: Pool | None
 ) -> Located:
-    return await bisect_path(ctx, rollout_path(ctx, rollout, splitter), pool, rollout)
+    """The first error of a wrong rollout, or of a right one whose steps state a false equation."""
+    path = rollout_path(ctx, rollout, splitter)
+    return await bisect_path(ctx, path, pool, rollout, ends_wrong=not rollout.is_correct)
+
+
+def has_false_step(ctx: SearchContext, rollout: Rollout, splitter: StepSplitter) -> bool:
+    """A rollout with a right final answer reached through a false equation: not an all-good path."""
+    return rollout.adds_text and first_false_step(ctx, rollout_path(ctx, rollout, splitter)) is not None

@@ -17,6 +17,7 @@ from apsgen.problem import Problem
 from apsgen.search.label_rule import Decision, make_rule
 from apsgen.search.mc_stats import MCStats
 from apsgen.search.seeds import derive_seed
+from apsgen.search.step_checks import false_equation, restates_question
 from apsgen.search.tree import PrefixDAG, Rollout, State
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,42 @@ class SearchContext:
         self.rule = make_rule(search, calibration)  # type: ignore[arg-type]
         self.cost = Cost()
         self._calls = 0
+        self._false_step: dict[int, bool] = {}
+        self._wrong_text: dict[int, bool] = {}
+        self._restates: dict[int, bool] = {}
+
+    # What the step texts settle without rollouts (apsgen.search.step_checks), memoised per state.
+
+    def states_false_equation(self, state: State) -> bool:
+        """The state's own step states a false equation (off when `search.step_checks` is)."""
+        if state.is_root or not self.search.step_checks:
+            return False
+        if state.node_id not in self._false_step:
+            self._false_step[state.node_id] = false_equation(state.step_text) is not None
+        return self._false_step[state.node_id]
+
+    def wrong_by_text(self, state: State) -> bool:
+        """The state's step or one before it states a false equation: the prefix is wrong."""
+        if state.is_root or not self.search.step_checks:
+            return False
+        chain: list[State] = []
+        s: State = state
+        while not s.is_root and s.node_id not in self._wrong_text:
+            chain.append(s)
+            s = s.parent  # type: ignore[assignment]  # only the root has no parent
+        known = False if s.is_root else self._wrong_text[s.node_id]
+        for t in reversed(chain):
+            known = known or self.states_false_equation(t)
+            self._wrong_text[t.node_id] = known
+        return self._wrong_text[state.node_id]
+
+    def restates(self, state: State) -> bool:
+        """The state's step only repeats facts of the question: it cannot be a first error."""
+        if state.is_root or not self.search.step_checks:
+            return False
+        if state.node_id not in self._restates:
+            self._restates[state.node_id] = restates_question(self.problem.question, state.step_text)
+        return self._restates[state.node_id]
 
     def budget_left(self) -> int | None:
         """Rollouts still allowed for this question (None: no per-question budget)."""
@@ -104,7 +141,11 @@ class SearchContext:
 
     async def decide(self, state: State, reference: float | None) -> Decision:
         """The label rule's verdict on `state`, drawing the extra rollouts it asks for (one request
-        each, on the same prefix) while the budget allows."""
+        each, on the same prefix) while the budget allows. A prefix through a false equation is
+        wrong without rollouts."""
+        if self.wrong_by_text(state):
+            state.decision = Decision("wrong", basis="arithmetic")
+            return state.decision
         mc = await self.estimate(state)
         decision = self.rule.decide(mc, reference)
         while decision.more > 0 and self.can_afford(decision.more):

@@ -55,6 +55,10 @@ class Decision:
     more: int = 0  # rollouts the rule wants before it decides (0: this is final)
     reference: float | None = None  # the value the evidence was judged against, if any
     score: float | None = None  # the rule's statistic (the sequential test's log-likelihood ratio)
+    # What settled it: "rollouts" (the rule, on MC evidence), "arithmetic" (the step, or one
+    # before it, states a false equation), "restatement" (the step only repeats the question, so
+    # it inherits its parent's verdict); see apsgen.search.step_checks.
+    basis: str = "rollouts"
 
 
 def graded(mc: MCStats) -> tuple[int, int]:

@@ -42,6 +42,7 @@ def step_label(state: State, rule: LabelRule) -> StepLabel:
         is_first_error=state.is_first_error,
         label_source=mc.source,
         verdict=decision.verdict,
+        verdict_basis=decision.basis,
         reference_value=decision.reference,
         parent_mc=parent.mc.value if parent is not None and parent.mc is not None else None,
     )
@@ -54,15 +55,19 @@ def stored_states(ctx: SearchContext) -> list[State]:
 
 def add_correct_solutions(ctx: SearchContext, rollouts: list[Rollout], splitter: StepSplitter) -> int:
     """Put up to CORRECT_SOLUTIONS_PER_QUESTION distinct correct solutions into the tree as steps;
-    each one's last state carries its verdict (MC 1). Costs no rollout. Returns how many."""
+    each one's last state carries its verdict (MC 1). Costs no rollout. Returns how many. A right
+    answer reached through a false equation is no all-good path (the search looks at it instead)."""
     added: set[str] = set()
     for rollout in rollouts:
         if len(added) == CORRECT_SOLUTIONS_PER_QUESTION:
             break
-        if not rollout.is_correct or rollout.full_text in added:
+        if not rollout.is_correct or rollout.full_text in added or not rollout.adds_text:
             continue
         bounds = splitter.boundaries(rollout.full_text, len(rollout.state.prefix))
-        last = ctx.dag.path(rollout.state, rollout.text, bounds)[-1]
+        path = ctx.dag.path(rollout.state, rollout.text, bounds)
+        if any(ctx.states_false_equation(state) for state in path):
+            continue
+        last = path[-1]
         if last.mc is None:
             last.mc = MCStats.known(correct=True)
         added.add(rollout.full_text)

@@ -1,19 +1,18 @@
 """OmegaPRM (Luo et al. 2024, §3): screen, estimate the root, then repeatedly select a
-(state, wrong rollout) pair by Q + U and binary-search that rollout for its first error.
+(state, wrong rollout) pair by Q + U and binary-search that rollout for its first error. Screening
+samples that reach the right answer through a false equation (`search.step_checks`) are searched
+first: their error is certain, MC alone can never see it.
 
 Stops at `max_searches` selections, when the per-question rollout budget cannot pay for another
-estimate, or when the pool is empty (once the pool has reconsidered the decided-correct states it
-refused, against what the label rule has learned since). A search the label rule left undecided is
-tried once more at the end, when the rule has learned from the whole question (the sequential
-rule's recovery estimate): its rollouts are paid for, and an early probe may have been judged
-against a prior.
+estimate, or when the pool is empty. A search the label rule left undecided is counted, not
+retried: the rule is a function of its evidence and would decide the same way again.
 """
 
 from __future__ import annotations
 
 import logging
 
-from apsgen.search.binary_search import Located, locate_first_error
+from apsgen.search.binary_search import Located, has_false_step, locate_first_error
 from apsgen.search.context import SearchContext
 from apsgen.search.label_rule import Decision
 from apsgen.search.labels import add_correct_solutions, fill_cost, searched_result
@@ -73,6 +72,21 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
     def record(located: Located, rollout: Rollout) -> None:
         if located.first_error is not None:
             origin.setdefault(located.first_error.node_id, "root" if rollout.state.is_root else "pool")
+
+    # Right answers reached through a false equation hold a certain error: searched first.
+    seen: set[str] = set()
+    for rollout in screening.rollouts:
+        if n_searches >= search.max_searches or not ctx.can_afford(search.k):
+            break
+        if not rollout.is_correct or rollout.full_text in seen or not has_false_step(ctx, rollout, splitter):
+            continue
+        seen.add(rollout.full_text)
+        n_searches += 1
+        searches_from_root += rollout.state.is_root
+        located = await locate_first_error(ctx, rollout, splitter, pool)
+        record(located, rollout)
+        if located.stop == "undecided":
+            parked.append(rollout)
 
     stop = "empty_pool"
     while True:

@@ -24,11 +24,18 @@ from apsgen.search.tree import State
 log = logging.getLogger(__name__)
 
 
-async def first_wrong_step(ctx: SearchContext, path: list[State]) -> tuple[State | None, bool]:
-    """Judge every step of `path` in order; (first wrong state or None, budget ran out)."""
-    mark_wrong_solution(path[-1])
-    for state in path:
-        if state.mc is None and not ctx.can_afford(ctx.search.k):
+async def first_wrong_step(
+    ctx: SearchContext, path: list[State], ends_wrong: bool = True
+) -> tuple[State | None, bool]:
+    """Judge every step of `path` in order; (first wrong state or None, budget ran out). A step
+    that only restates the question has its parent's verdict (correct, or the walk had stopped)."""
+    if ends_wrong:
+        mark_wrong_solution(path[-1])
+    for i, state in enumerate(path):
+        if i < len(path) - 1 and ctx.restates(state):
+            state.decision = Decision("correct", basis="restatement")
+            continue
+        if state.mc is None and not ctx.wrong_by_text(state) and not ctx.can_afford(ctx.search.k):
             return None, True
         decision = await ctx.decide(state, reference_for(ctx, state, path))
         if decision.verdict == "undecided":

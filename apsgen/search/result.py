@@ -32,6 +32,7 @@ class StepLabel:
     is_first_error: bool = False
     label_source: LabelSource = "rollouts"
     verdict: str = "undecided"  # the label rule's: correct | wrong | undecided
+    verdict_basis: str = "rollouts"  # rollouts | arithmetic | restatement (apsgen.search.step_checks)
     reference_value: float | None = None  # what the rule judged the evidence against
     parent_mc: float | None = None  # MC of the parent state (the root's for a first step), if estimated
     # Set on the last state of each path the judge read (see apsgen.judge): its first wrong step

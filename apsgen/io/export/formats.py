@@ -47,7 +47,9 @@ class ExportFormat:
 def step_is_good(mc_value: float | None, verdict: str | None, threshold: float | None) -> bool | None:
     """A state's hard label: True (+), False (-), or None (undecided: no label)."""
     if threshold is not None:
-        return None if mc_value is None else mc_value > threshold
+        if mc_value is None:  # settled by the step's text (verdict_basis), or no label
+            return verdict == "correct" if verdict in ("correct", "wrong") else None
+        return mc_value > threshold
     if verdict in ("correct", "wrong"):
         return verdict == "correct"
     if verdict == "undecided" or mc_value is None:

@@ -85,8 +85,8 @@ def _segments(chain: list[int], by_id: dict[int, dict[str, Any]], correct: bool)
     prev_text = ""
     for n in chain:
         row = by_id[n]
-        if row["mc_value"] is None and not correct:
-            continue  # folded into the next estimated state
+        if row["mc_value"] is None and not correct and row.get("verdict") not in ("correct", "wrong"):
+            continue  # folded into the next estimated (or text-settled: verdict_basis) state
         text = full_text(row)
         segment = text[len(prev_text):] if text.startswith(prev_text) else text
         segments.append(Segment(n, segment, row["mc_value"], bool(row["is_first_error"]), correct, row.get("verdict")))

@@ -1,0 +1,173 @@
+"""What a step's text settles without rollouts: false equations and restatements of the question.
+
+The cases are the kinds of steps real small models write (several from the demo's SmolLM2-135M
+run), and the traps a reader of model output meets: algebra, percentages, rounding, units,
+thousands separators, words that bind a number to something larger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from test_search_support import BoxedVerifier, ScriptedPolicy
+
+from apsgen.config import SearchSpec
+from apsgen.policy.base import Sampling
+from apsgen.problem import Problem
+from apsgen.search import run_search
+from apsgen.search.step_checks import MAX_CHARS, false_equation, restates_question
+
+FALSE = [
+    "50 - 18 = 12 apples left",
+    "18 - 12 = 12 apples left.",
+    "His father is 4 times 8 = 40 years old.",
+    "So 4 \\times 8 = 24.",
+    "After giving away 16, Bo has 56 - 16 = 37 boxes.",
+    "3 + 4 * 2 = 14",
+    "x = 5 + 3 = 9",
+    "$3 \\times 2 = \\$7$",
+    "The total is 3 + 5 = 8. Then 8 - 2 = 5.",
+    "(10 + 4) / 2 = 6",
+    "2 x 6 = 18 eggs",
+]
+NOT_FALSE = [
+    "18 + 34 = 52 boxes",  # true
+    "x = 5 + 3 = 8",
+    "2 times 3 + 1 = 7",
+    "(3+4)*2 = 14",
+    "1,200 - 200 = 1,000",  # thousands separators
+    "10 / 3 = 3.33",  # rounded to its places
+    "20% of 50 = 10",  # a percentage: the left side is not read
+    "half of 10 + 2 = 7",  # a word binds the number to more than we read
+    "2x + 3 = 7",  # algebra
+    "5^2 + 1 = 26",
+    "a_1 + 2 = 3",
+    "10 - 3 = 7%",
+    "50 apples \\times 18 = 90",  # a side we cannot read whole is not read
+    "2 = 4",  # no operation on either side: a claim, not arithmetic
+    "The answer is \\boxed{19}.",
+    "Let 3 + 4 = 8 hold in this strange system",  # "let" does not bind; still false arithmetic?
+]
+
+
+@pytest.mark.parametrize("text", FALSE)
+def test_false_equations_are_found(text: str) -> None:
+    assert false_equation(text) is not None
+
+
+@pytest.mark.parametrize("text", NOT_FALSE[:-1])
+def test_true_or_unreadable_equations_are_not(text: str) -> None:
+    assert false_equation(text) is None
+
+
+def test_a_stated_false_equation_is_false_whatever_the_words_around_it() -> None:
+    # The check reads arithmetic, not intent: an equation between plain numbers that does not hold is
+    # wrong as written, even in a hypothetical.
+    assert false_equation(NOT_FALSE[-1]) == "3 + 4 = 8"
+
+
+def test_model_garbage_is_read_in_linear_time_and_long_steps_not_at_all() -> None:
+    t0 = time.perf_counter()
+    assert false_equation("1+" * 5_000 + "1=3") is None  # a side longer than MAX_TOKENS
+    assert false_equation("= 1 " * 4_000) is None
+    assert false_equation("(" * 9_000 + "1 + 1 = 3") is None  # unbalanced, and too long
+    assert false_equation("(" * 9_000 + " so 1 + 1 = 3") == "1 + 1 = 3"
+    assert false_equation("x" * (MAX_CHARS + 1) + " 1 + 1 = 3") is None
+    assert not restates_question("Sara has 12 stickers.", "12 " * MAX_CHARS)
+    assert time.perf_counter() - t0 < 2.0
+
+
+SHOP = "A shop had 50 apples. It sold 18 in the morning and 12 in the afternoon. How many apples are left?"
+ANNA = "Anna buys 2 notebooks that cost 3 dollars each and a pen that costs 2 dollars. How many dollars does she spend?"
+SARA = "Sara has 12 stickers and her friend gives her 7 more. How many stickers does Sara have now?"
+MIA = "Mia reads 5 pages every day. How many pages does she read in 6 days?"
+FARM = "A farmer has 6 rows of apple trees with 7 trees in each row. How many apple trees does the farmer have?"
+TOM = "Tom had 25 marbles. He gave 9 marbles to his sister. How many marbles does Tom have left?"
+RESTATEMENTS = [
+    (SHOP, "It sold 18 apples in the morning and 12 apples in the afternoon.", True),
+    (SHOP, "The shop had 50 apples.", True),
+    (ANNA, "Each notebook costs 3 dollars and each pen costs 2 dollars.", True),
+    (SARA, "Sara has 12 stickers.", True),
+    (TOM, "Tom had 25 marbles.", True),
+    # a number beside another word than in the question: a claim, not a restatement
+    (TOM, "He has 9 marbles.", False),
+    (SARA, "Sara has 7 stickers.", False),
+    (SHOP, "The shop sold 12 apples in the morning.", False),
+    # a conclusion, an operation, an answer, or a number the question does not give
+    (SHOP, "It has 18 apples left.", False),
+    (SHOP, "So it sold 18 in the morning.", False),
+    (SARA, "Sara has 12 + 7 stickers.", False),
+    (SARA, "The answer is \\boxed{12}.", False),
+    (SARA, "Sara has 19 stickers.", False),
+    (ANNA, "Anna buys 2 boxes of notebooks and 2 x 2 = 4 boxes of pens.", False),
+    (SARA, "Let us count the stickers.", False),  # no number: left to the rollouts
+    # from the demo's SmolLM2-135M run: right restatements, and wrong ones built from the question's words
+    (ANNA, "Anna buys 2 notebooks for 3 dollars each and the pen costs 2 dollars.", True),
+    (ANNA, "Anna buys 2 notebooks and the pen is 2 dollars.", True),
+    # a true restatement it misses (conservative): "18 apples" where the question says "18 in"
+    (SHOP, "In the morning, 18 apples were sold, and in the afternoon, 12 apples were sold.", False),
+    (ANNA, "Anna buys 2 notebooks and one of them costs 2 dollars.", False),
+    (ANNA, "The other thing costs 3 dollars.", False),
+    (MIA, "In 6 days, Mia reads 5 pages.", False),
+    (MIA, "Mia reads 5 pages every day.", True),
+    (FARM, "So each row has 7 apples.", False),  # a conclusion word: left to the rollouts
+]
+
+
+@pytest.mark.parametrize(("question", "step", "restates"), RESTATEMENTS)
+def test_restatements(question: str, step: str, restates: bool) -> None:
+    assert restates_question(question, step) is restates
+
+
+# -- in the search ---------------------------------------------------------------------------
+
+QUESTION = "Sara has 12 stickers and her friend gives her 7 more. How many stickers does Sara have now?"
+GOOD = "Sara has 12 stickers.\n\nShe gets 7 more, so 12 + 7 = 19.\n\nThe answer is \\boxed{19}."
+# right answer through a false equation (MC alone can never see this step)
+LUCKY = "Sara has 12 stickers.\n\nShe gets 7 more, so 12 + 7 = 18.\n\nThe answer is \\boxed{19}."
+# a restatement after which the policy stops finishing, then a wrong step
+WRONG = "Sara has 12 stickers.\n\nShe gives 7 away, so 12 - 7 = 5.\n\nThe answer is \\boxed{5}."
+
+
+def continue_fn(prefix: str, i: int) -> str:
+    """From the empty prefix the three solutions in turn; from a prefix, a good start finishes well
+    and a bad one badly, except that after the bare restatement this weak policy finishes well only
+    one time in four."""
+    sep = "" if prefix == "" or prefix.endswith("\n") else "\n\n"
+    if prefix == "":
+        return (GOOD, LUCKY, WRONG, WRONG)[i % 4]
+    if "12 - 7" in prefix:
+        return sep + "The answer is \\boxed{5}."
+    if prefix.strip() == "Sara has 12 stickers.":
+        rest = (GOOD if i % 4 == 0 else WRONG).split("\n\n", 1)[1]
+        return sep + rest
+    return sep + "The answer is \\boxed{19}."
+
+
+def run(step_checks: bool):  # type: ignore[no-untyped-def]
+    problem = Problem(id="sara", question=QUESTION, answer="19", dataset="t", row=0)
+    search = SearchSpec(k=4, k_max=16, screen_samples=8, max_searches=8, step_checks=step_checks, calibration_questions=0)
+    return asyncio.run(run_search(problem, ScriptedPolicy(continue_fn), BoxedVerifier(), search, Sampling(), seed=0))
+
+
+def test_the_search_uses_what_the_text_settles() -> None:
+    result = run(step_checks=True)
+    firsts = {s.step_text.strip() for s in result.steps if s.is_first_error}
+    # the false equation of a right answer is a first error; the restatement never is
+    assert "She gets 7 more, so 12 + 7 = 18." in firsts
+    assert "Sara has 12 stickers." not in firsts
+    lucky = next(s for s in result.steps if s.step_text.strip().endswith("12 + 7 = 18."))
+    assert lucky.verdict == "wrong" and lucky.verdict_basis == "arithmetic" and lucky.n_rollouts == 0
+    # and the lucky solution is not stored as an all-good path
+    assert not any(s.label_source == "correct_solution" and "= 18" in s.prefix + s.step_text for s in result.steps)
+    restated = [s for s in result.steps if s.step_text.strip() == "Sara has 12 stickers."]
+    assert restated and all(s.verdict != "wrong" for s in restated)
+
+
+def test_without_step_checks_mc_alone_decides() -> None:
+    result = run(step_checks=False)
+    assert all(s.verdict_basis == "rollouts" for s in result.steps)
+    assert not any(s.is_first_error and "= 18" in s.step_text for s in result.steps)
