@@ -114,7 +114,7 @@ def _print_output_status(s: dict) -> None:
         c = Calibration.from_json(json.dumps(cal))
         cost = c.cost or {}
         print(f"  calibration: {c.render()}")
-        if cost:
+        if cost.get("questions"):
             print(f"    cost {cost.get('rollouts', 0)} rollouts, {cost.get('wall_s', 0)}s wall, "
                   f"{100 * cost.get('idle_share', 0):.0f}% of {cost.get('slots', '?')} search slots idle meanwhile")
     for pid, err in list(s["failed"].items())[:10]:

@@ -29,6 +29,7 @@ from apsgen.search.calibration import (
     fit_from_results,
     needs_calibration,
     sample_size,
+    too_small,
 )
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,12 @@ def run_calibration(spec: JobSpec, pool: Any, problems: list[Problem], fingerpri
     import ray
 
     sample = sample_for(spec, problems)
+    if (reason := too_small(len(problems), len(sample))) is not None:
+        log.info("not calibrating: %s", reason)
+        import dataclasses
+
+        return dataclasses.replace(Calibration.prior(spec.search, reason), job_fingerprint=fingerprint,
+                                   settings=label_settings_json(spec), cost={"questions": 0, "rollouts": 0})
     settings = calibration_search(spec.search)
     cap = spec.runner.max_concurrent_trees
     slots = cap * len(pool.actors)
@@ -176,7 +183,8 @@ def ensure_calibration(spec: JobSpec, pool: Any, problems: list[Problem], store:
     calibration = run_calibration(spec, pool, problems, fingerprint)
     store.write_bytes(FILE, calibration.to_json().encode())
     cost = calibration.cost
-    log.info("calibration: %s", calibration.render())
-    log.info("calibration cost: %d rollouts, %.1f s, %.0f%% of the search slots idle meanwhile",
-             cost.get("rollouts", 0), cost.get("wall_s", 0.0), 100 * cost.get("idle_share", 0.0))
+    if cost.get("questions"):  # a sample too small was not searched: run_calibration said so
+        log.info("calibration: %s", calibration.render())
+        log.info("calibration cost: %d rollouts, %.1f s, %.0f%% of the search slots idle meanwhile",
+                 cost.get("rollouts", 0), cost.get("wall_s", 0.0), 100 * cost.get("idle_share", 0.0))
     return calibration

@@ -10,13 +10,16 @@ judges every question against the job's *distribution* of recovery rates, measur
    each problem id with the job seed: never by input order, so a dataset sorted by source or
    difficulty gives the same sample as a shuffled one) is searched with the prior
    (`search.recovery_prior`), at most `search.calibration_searches` searches each.
-2. On each sampled question, a two-component mixture over the states its search estimated (a wrong
-   prefix succeeds at the question's recovery rate r, a correct one near its reference value) is
-   fitted by EM: that question's rate and how many rollouts of wrong prefixes it rests on.
-3. Across questions, a Beta distribution of r by the method of moments, empirical-Bayes style: the
-   between-question variance (the observed variance minus what the per-question sampling noise
-   explains) sets its concentration, so the wider recovery varies between questions, the more a
-   prefix's own evidence has to say.
+2. On each sampled question, up to PROBES_PER_QUESTION of the first errors its searches located
+   (with at least MIN_ROOM steps after them, room to recover) get k *fresh* rollouts, and so does
+   the correct prefix before each: the search's own rollouts decided those verdicts, so they are
+   biased; fresh ones measure how often a just-wrong prefix still ends right.
+3. Across questions, a Beta distribution of the recovery rate rho is fitted by maximum likelihood
+   over those probes (a grid over its mean and concentration, each question's rho integrated out),
+   empirical-Bayes style: the wider recovery varies between questions, the lower the
+   concentration, and the less one right completion proves. Rho is taken both absolute (a wrong
+   prefix succeeds at rho) and relative to the prefix's reference value (it recovers, then must
+   still finish); the likelier model is kept.
 
 The result (`Calibration`) is one small artifact: the driver writes it beside the manifest as
 `calibration.json`, a resumed job reuses it, every row's `label_rule` JSON carries its summary
@@ -121,6 +124,14 @@ def sample_size(n_problems: int, search: SearchSpec) -> int:
     """`calibration_questions`, but never more than a quarter of the job: a small job is not paid
     for twice (its sample may then be too small to say anything, and the prior is kept)."""
     return min(search.calibration_questions, n_problems // SAMPLE_SHARE)
+
+
+def too_small(n_problems: int, size: int) -> str | None:
+    """Why a sample of `size` cannot say anything (then it is not searched at all), or None."""
+    if size >= MIN_QUESTIONS:
+        return None
+    return (f"the job's {n_problems} questions give a calibration sample of {size} (at most a quarter "
+            f"of the job; at least {MIN_QUESTIONS} needed): the prior is kept")
 
 
 def calibration_search(search: SearchSpec) -> SearchSpec:
@@ -275,6 +286,9 @@ async def search_calibrated(
     if not needs_calibration(search):
         return list(await asyncio.gather(*(one(p, search, None, False) for p in problems))), None, []
     sample = calibration_sample(problems, sample_size(len(problems), search), seed)
+    if (reason := too_small(len(problems), len(sample))) is not None:
+        calibration = Calibration.prior(search, reason)
+        return list(await asyncio.gather(*(one(p, search, calibration, False) for p in problems))), calibration, []
     cal_results = list(await asyncio.gather(*(one(p, calibration_search(search), None, True) for p in sample)))
     calibration = fit_from_results(cal_results, search)
     results = list(await asyncio.gather(*(one(p, search, calibration, False) for p in problems)))
