@@ -152,3 +152,22 @@ def test_story_world_questions_differ_in_how_often_the_policy_recovers() -> None
 def test_a_story_world_question_it_cannot_parse_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="not a story-world question"):
         storyworld.plan_for("What is 2 + 2?", storyworld.StoryWorldSpec())
+
+
+def test_a_job_too_small_for_a_sample_is_not_calibrated_at_all() -> None:
+    # 12 questions give a sample of 3 (a quarter), which could never be informative: nothing is
+    # searched twice, and the prior says why.
+    spec = storyworld.StoryWorldSpec(recover_mean=0.1, success_rate=(0.3, 0.8), max_steps=7)
+    problems = storyworld.story_problems(12, spec, seed=5)
+    searched: list[bool] = []
+    policy = storyworld.StoryWorldPolicy(spec, seed=5)
+
+    async def one(p, settings, calibration, calibrating):  # type: ignore[no-untyped-def]
+        searched.append(calibrating)
+        return await run_search(p, policy, BoxedVerifier(), settings, Sampling(), seed=5,
+                                calibration=calibration, calibrating=calibrating)
+
+    search = SearchSpec(max_searches=4, screen_samples=8)
+    results, cal, cal_results = asyncio.run(search_calibrated(problems, search, 5, one))
+    assert cal is not None and cal.source == "prior" and "sample of 3" in cal.reason
+    assert cal_results == [] and not any(searched) and len(results) == 12
