@@ -74,19 +74,11 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
             origin.setdefault(located.first_error.node_id, "root" if rollout.state.is_root else "pool")
 
     # Right answers reached through a false equation hold a certain error: searched first.
-    seen: set[str] = set()
-    for rollout in screening.rollouts:
-        if n_searches >= search.max_searches or not ctx.can_afford(search.k):
-            break
-        if not rollout.is_correct or rollout.full_text in seen or not has_false_step(ctx, rollout, splitter):
-            continue
-        seen.add(rollout.full_text)
-        n_searches += 1
-        searches_from_root += rollout.state.is_root
-        located = await locate_first_error(ctx, rollout, splitter, pool)
-        record(located, rollout)
-        if located.stop == "undecided":
-            parked.append(rollout)
+    certain: dict[str, Rollout] = {}
+    for r in screening.rollouts:
+        if r.is_correct and r.full_text not in certain and has_false_step(ctx, r, splitter):
+            certain[r.full_text] = r
+    first_searches = list(certain.values())
 
     stop = "empty_pool"
     while True:
@@ -96,7 +88,7 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
         if not ctx.can_afford(search.k):
             stop = "rollout_budget"
             break
-        rollout = pool.select()
+        rollout = first_searches.pop(0) if first_searches else pool.select()
         if rollout is None:
             stop = "empty_pool"
             break
