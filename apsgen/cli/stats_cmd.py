@@ -17,9 +17,12 @@ def run(args) -> int:
     from apsgen.cli.errors import UserError
     from apsgen.io.stats import StatsError, compute_stats
 
+    from apsgen.audit.report import attach_audit
+    from apsgen.audit.sample import AuditError
+
     try:
-        stats = compute_stats(args.output_dir)
-    except StatsError as e:
+        stats = attach_audit(compute_stats(args.output_dir), args.output_dir)
+    except (StatsError, AuditError) as e:
         raise UserError(str(e)) from None
     print(json.dumps(stats.to_dict(), indent=2) if args.json else stats.render())
     if args.html:

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from apsgen import __version__
+from apsgen.audit.report import summary_sentence
 from apsgen.io.export.formats import FORMATS
 from apsgen.io.stats import DatasetStats
 from apsgen.io.store import Manifest
@@ -158,6 +159,7 @@ def render_card(
         f"| positive / negative (MC > 0) | {stats.positive_mc0} / {stats.negative_mc0} |",
         f"| positive / negative (MC > 0.5) | {stats.positive_mc05} / {stats.negative_mc05} |",
         f"| first errors located | {stats.first_errors} |",
+        f"| human audit | {summary_sentence(stats.audit)} |",
         *([f"| given solutions labelled (annotate mode) | {stats.given_solutions} |"] if stats.given_solutions else []),
         *([f"| LLM-judge consensus | {stats.consensus_paths} of {stats.judged_paths} judged paths agree "
            f"({100 * (stats.consensus_fraction or 0):.1f}% kept by `apsgen export --consensus`; "

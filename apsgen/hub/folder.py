@@ -23,6 +23,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import yaml
 
+from apsgen.audit.record import AuditLog
+from apsgen.audit.report import attach_audit
 from apsgen.hub.card import render_card
 from apsgen.io.compact import compact_tables
 from apsgen.io.export import ALIASES, DEFAULT_THRESHOLD, FORMATS, export
@@ -33,7 +35,7 @@ from apsgen.io.store import OutputStore
 log = logging.getLogger(__name__)
 
 CANONICAL_CONFIGS = ("steps", "problems")
-_OURS = {"README.md", "job.yaml", "data"}
+_OURS = {"README.md", "job.yaml", "data", "audit"}
 
 
 class HubFolderError(ValueError):
@@ -57,6 +59,17 @@ def _write_canonical(store: OutputStore, dest: Path) -> dict[str, int]:
     problems = compact_tables(fs, str(dest / "problems"), problem_schema(),
                               (pq.read_table(p, filesystem=store.fs) for _, _, p in pairs))
     return {"steps": steps.rows, "problems": problems.rows}
+
+
+def _copy_audits(store: OutputStore, dest: Path) -> None:
+    """The human audit's verdict files go with the data, as the evidence for the card's figure."""
+    shutil.rmtree(dest, ignore_errors=True)
+    log_ = AuditLog(store.uri)
+    for auditor in log_.auditors():
+        data = store.read_bytes(f"audit/{auditor}.jsonl")
+        if data:
+            dest.mkdir(parents=True, exist_ok=True)
+            (dest / f"{auditor}.jsonl").write_bytes(data)
 
 
 def _first_step(store: OutputStore) -> list[dict]:
@@ -104,7 +117,8 @@ def build_hub_folder(
     empty = [c for c in wanted if not rows.get(c)]
     for name in empty:
         shutil.rmtree(dest / "data" / name, ignore_errors=True)
-    stats = compute_stats(output)
+    stats = attach_audit(compute_stats(output), output)
+    _copy_audits(store, dest / "audit")
     first = _first_step(store)
     (dest / "job.yaml").write_text(yaml.safe_dump(manifest.spec, sort_keys=False, allow_unicode=True))
     card = render_card(

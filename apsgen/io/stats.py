@@ -87,6 +87,9 @@ class DatasetStats:
     consensus_paths: int = 0  # of those, where it named the located first wrong step (or none, with none)
     judge_unparseable: int = 0  # of those, replies without a verdict
     given_solutions: int = 0  # problems whose solution came from the dataset (search.mode annotate)
+    # The human audit (apsgen.audit.report.summary), set by the caller: io does not read audits.
+    audit: dict[str, Any] | None = None
+    audit_line: str = ""
 
     @property
     def consensus_fraction(self) -> float | None:
@@ -139,6 +142,8 @@ class DatasetStats:
         ]
         if self.given_solutions:
             lines.insert(2, f"  given         {self.given_solutions} solutions from the dataset labelled (annotate mode)")
+        if self.audit_line:
+            lines.append(f"  audit         {self.audit_line}")
         if self.judged_paths:
             lines.append(
                 f"  judge         {self.consensus_paths} of {self.judged_paths} judged paths agree "
