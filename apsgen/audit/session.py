@@ -133,6 +133,9 @@ def _ask(item: AuditItem, keys: Keys) -> tuple[str, int | None] | None:
         wrong: int | None = None
         if answer == "earlier":
             top = len(item.steps) - 1 if item.kind == FIRST_ERROR else len(item.steps)
+            if top < 1:
+                keys.out.write("  the labelled step is the first one: no step before it can be wrong\n")
+                continue
             text = rest.strip() or keys.line(f"  which step is the first wrong one? [1-{top}]: ")
             if text is None:
                 return None

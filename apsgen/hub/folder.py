@@ -5,6 +5,7 @@
     data/steps/part-XXXXX.parquet  the canonical step rows (MC values, counts, provenance)
     data/problems/part-XXXXX.parquet  one row per problem (cost, skip reason, verifier outcomes)
     data/<format>/part-XXXXX.parquet  each export format, hard labels as the card says
+    audit/<auditor>.jsonl          the human audit's verdicts, when the output was audited (apsgen audit)
 
 Every config is written as few large files (`apsgen.io.compact`: about 512 MB of data per file,
 32 MB row groups), byte-identical for the same rows, so a re-push uploads only files whose content
