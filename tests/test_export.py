@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from apsgen.io.export import ExportError, export
-from apsgen.io.export.paths import solution_paths
+from apsgen.paths import solution_paths
 from apsgen.io.store import Manifest, OutputStore
 
 Q = "What is 4 + 5?"
@@ -270,8 +270,9 @@ def test_threshold_relabels_from_mc_and_no_plus_follows_a_minus(tmp_path):
     export(out, ["stepwise"], str(tmp_path / "t0"), threshold=0.0)
     assert [r["labels"] for r in read(tmp_path / "t0", "stepwise")] == [[True, True], [True, True, False]]
     export(out, ["stepwise"], str(tmp_path / "t5"), threshold=0.5)
-    # A (0.25) is "-" at 0.5, so both paths end there: nothing after a "-".
-    assert [(r["completions"], r["labels"]) for r in read(tmp_path / "t5", "stepwise")] == [(["A"], [False]), (["A"], [False])]
+    # A (0.25) is "-" at 0.5, so both paths end there: nothing after a "-", and the two labelled
+    # paths are now the same training row, written once.
+    assert [(r["completions"], r["labels"]) for r in read(tmp_path / "t5", "stepwise")] == [(["A"], [False])]
 
 
 def test_rows_written_before_verdicts_were_stored_still_export():

@@ -7,7 +7,7 @@ from test_export import WHEN
 from test_search import EASY, search_all
 
 from apsgen.config import SearchSpec
-from apsgen.io.export.paths import solution_paths, tree_parents
+from apsgen.paths import solution_paths, tree_parents
 from apsgen.io.rows import Provenance, step_rows
 from apsgen.search.labels import CORRECT_SOLUTIONS_PER_QUESTION
 

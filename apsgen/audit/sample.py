@@ -1,7 +1,7 @@
 """The audit sample: which labelled paths a person reads, and what is shown of each.
 
-A path is audited as a PRM would train on it (`apsgen.io.export.formats.labelled_segments` with
-the stored verdicts): a **first error** path ends at its first `-` step, the located first error;
+A path is audited as a PRM would train on it (`apsgen.paths.labelled_paths` with the stored
+verdicts, as the exports and the judge read it): a **first error** path ends at its first `-` step, the located first error;
 an **all-correct** path is a sampled solution that reached the gold answer, every step `+`.
 Searched paths that end at a `+` or before an undecided state carry no claim about a whole
 solution and are not sampled.
@@ -25,8 +25,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from apsgen.io.export import iter_trees, step_shards
-from apsgen.io.export.formats import labelled_segments
-from apsgen.io.export.paths import full_text, solution_paths, tree_parents
+from apsgen.paths import full_text, labelled_paths, tree_parents
 from apsgen.io.store import OutputStore
 
 FIRST_ERROR = "first_error"
@@ -157,14 +156,8 @@ def tree_items(rows: list[dict[str, Any]]) -> list[AuditItem]:
         if pid is not None:
             children.setdefault(pid, []).append(nid)
     items: list[AuditItem] = []
-    seen: set[int] = set()
-    for path in solution_paths(rows, correct_paths=True):
-        segments = labelled_segments(path, None)
-        if not segments:
-            continue
+    for path, segments in labelled_paths(rows):
         end = segments[-1][0].node_id
-        if end in seen:
-            continue
         last_good = segments[-1][1]
         if not last_good:
             kind = FIRST_ERROR
@@ -172,7 +165,6 @@ def tree_items(rows: list[dict[str, Any]]) -> list[AuditItem]:
             kind = ALL_CORRECT
         else:
             continue  # a prefix labelled `+` so far: no claim about a whole solution
-        seen.add(end)
         end_row = by_id[end]
         steps = tuple(_step(seg.text, by_id[seg.node_id], good) for seg, good in segments)
         candidate = Candidate(

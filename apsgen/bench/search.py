@@ -227,6 +227,7 @@ Cell = tuple[str, str, float, tuple[float, float], int, str]
 def run_cell(cell: Cell, seeds: list[int], args: argparse.Namespace) -> dict[str, Any]:
     from apsgen.config import SimulatedJudgeSpec
     from apsgen.judge import SimulatedJudge
+    from apsgen.judge.consensus import judge_result
     from apsgen.verify import Verifier
 
     world_name, order, recover, success, k, rule = cell
@@ -247,9 +248,9 @@ def run_cell(cell: Cell, seeds: list[int], args: argparse.Namespace) -> dict[str
             )
 
             async def one(p: Problem, settings: SearchSpec, calibration: Any, calibrating: bool) -> ProblemResult:
-                return await run_search(p, policy, verifier, settings, Sampling(max_tokens=1024), seed=seed,
-                                        judge=None if calibrating else judge, calibration=calibration,
-                                        calibrating=calibrating)
+                result = await run_search(p, policy, verifier, settings, Sampling(max_tokens=1024), seed=seed,
+                                          calibration=calibration, calibrating=calibrating)
+                return result if calibrating else await judge_result(judge, p, result)
 
             # As a job runs: calibrate on a seeded sample, then label every question against it.
             results, calibration, cal_results = asyncio.run(search_calibrated(problems, search, seed, one))

@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from apsgen.config import JobSpec, SearchSpec
-from apsgen.data import given_steps, join_steps, problem_id
+from apsgen.data import given_steps, problem_id
+from apsgen.problem import join_steps
 from apsgen.problem import Problem
 from apsgen.search.result import ProblemResult
 from apsgen.verify.extract import last_boxed
@@ -270,6 +271,7 @@ async def annotate_items(
 ) -> list[ProblemResult | None]:
     """Run the annotate search on every problem with one policy, verifier and judge in this process."""
     from apsgen.judge import make_judge
+    from apsgen.judge.consensus import judge_result
     from apsgen.policy.base import Sampling
     from apsgen.policy.factory import make_policy
     from apsgen.search import run_search
@@ -287,9 +289,9 @@ async def annotate_items(
     async def one(problem: Problem, search: SearchSpec, calibration: Any, calibrating: bool) -> ProblemResult | None:
         async with gate:
             try:
-                return await run_search(problem, policy, verifier, search, sampling, seed=spec.seed,
-                                        judge=None if calibrating else judge, calibration=calibration,
-                                        calibrating=calibrating)
+                result = await run_search(problem, policy, verifier, search, sampling, seed=spec.seed,
+                                          calibration=calibration, calibrating=calibrating)
+                return result if calibrating else await judge_result(judge, problem, result)
             except Exception as e:  # noqa: BLE001 - one item's failure is a miss, not the end of the eval
                 log.warning("item %s failed: %s", problem.id, e)
                 return None

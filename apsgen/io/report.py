@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from apsgen.io.export import iter_trees, step_shards
-from apsgen.io.export.paths import full_text, solution_paths, tree_parents
+from apsgen.paths import full_text, solution_paths, tree_parents
 from apsgen.io.stats import HIST_BINS, DatasetStats, compute_stats
 from apsgen.io.store import OutputStore
 from apsgen.io.svgplot import bar_chart, histogram

@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from apsgen.io.export import iter_trees, step_shards
-from apsgen.io.export.paths import solution_paths
+from apsgen.paths import solution_paths
 from apsgen.io.store import OutputStore
 
 HIST_BINS = 10
@@ -131,7 +131,7 @@ class DatasetStats:
             f"(positive ratio {ratio05:.3f})",
             f"  MC histogram  [0,1] in {HIST_BINS} bins: {bins}  (exactly 0: {self.mc_exact_zero}, "
             f"exactly 1: {self.mc_exact_one})",
-            f"  label source  " + (", ".join(f"{k} {v}" for k, v in sorted(self.label_sources.items())) or "none"),
+            "  label source  " + (", ".join(f"{k} {v}" for k, v in sorted(self.label_sources.items())) or "none"),
             f"  paths         {self.paths} ({self.correct_paths} correct solutions); steps per path mean {d.mean}, median {d.median}, p90 {d.p90}, max {d.max}",
             f"  per problem   rollouts mean {self.rollouts_per_problem.mean} (max {self.rollouts_per_problem.max}), "
             f"generated tokens mean {self.generated_tokens_per_problem.mean} "

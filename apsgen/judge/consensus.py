@@ -1,8 +1,10 @@
 """Judging a search result's labelled paths, the same paths the exports write.
 
-The paths are built from the result's step rows by `apsgen.io.export.paths.solution_paths` and
-labelled by the stored verdicts (`labelled_segments`: a path ends at its first `-`, and before a
-state the rule left undecided), so the judge reads exactly the steps a PRM would train on. The
+The paths are built from the result's step rows by `apsgen.paths.labelled_paths`, labelled by the
+stored verdicts (a path ends at its first `-`, and before a state the rule left undecided), as the
+exports build them, so the judge reads exactly the steps a PRM would train on. The judge is a stage
+after the search (the worker, the bench and the eval run it on a finished result); the search
+never calls it. The
 located first wrong step is the path's `-` step (none on an all-`+` path). The judge's verdict and
 whether it agrees are stored on the path's last state; the problem row counts them.
 """
@@ -13,8 +15,7 @@ import asyncio
 from dataclasses import asdict
 from typing import Any
 
-from apsgen.io.export.formats import labelled_segments
-from apsgen.io.export.paths import solution_paths
+from apsgen.paths import labelled_paths
 from apsgen.judge import Judge
 from apsgen.problem import Problem
 from apsgen.search.result import ProblemResult
@@ -27,22 +28,17 @@ def judged_paths(problem: Problem, result: ProblemResult) -> list[tuple[int, int
         for s in result.steps
     ]
     out: list[tuple[int, int, list[str]]] = []
-    seen: set[int] = set()
-    for path in solution_paths(rows, correct_paths=True):
-        segments = labelled_segments(path, None)
-        if not segments:
-            continue
-        end = segments[-1][0].node_id
-        if end in seen:
-            continue
-        seen.add(end)
+    for _, segments in labelled_paths(rows):
         located = next((i for i, (_, good) in enumerate(segments) if not good), -1)
-        out.append((end, located, [seg.text.strip() for seg, _ in segments]))
+        out.append((segments[-1][0].node_id, located, [seg.text.strip() for seg, _ in segments]))
     return out
 
 
-async def judge_result(judge: Judge, problem: Problem, result: ProblemResult) -> ProblemResult:
-    """Ask the judge about every labelled path of `result` (concurrently) and record its verdicts."""
+async def judge_result(judge: Judge | None, problem: Problem, result: ProblemResult) -> ProblemResult:
+    """Ask the judge about every labelled path of `result` (concurrently) and record its verdicts
+    (nothing without a judge, or on a result without steps)."""
+    if judge is None or not result.steps:
+        return result
     paths = judged_paths(problem, result)
     replies = await asyncio.gather(*(judge.first_error(problem.question, steps) for _, _, steps in paths))
     by_node = {s.node_id: s for s in result.steps}

@@ -149,15 +149,17 @@ class SearchWorker:
         """Search one problem, with the job's search settings or `search` (the calibration stage's),
         judged against `calibration` (the job's, from the driver); `calibrating`: a calibration
         search, which probes the first errors it locates."""
+        from apsgen.judge.consensus import judge_result
         from apsgen.search import run_search
 
         await self._start()  # an engine that cannot start fails the call: the driver sees a lost worker
         try:
             result = await run_search(
                 problem, self.policy, self.verifier, self.spec.search if search is None else search, self.sampling,
-                seed=self.spec.seed, judge=None if calibrating else self.judge, calibration=calibration,
-                calibrating=calibrating,
+                seed=self.spec.seed, calibration=calibration, calibrating=calibrating,
             )
+            if not calibrating:  # the judge stage: after the search, on the labelled paths
+                await judge_result(self.judge, problem, result)
             return SearchOutcome(problem.id, result=result, node=self._node_id())
         except Exception as e:  # an application error belongs to this problem, not to the run
             log.warning("problem %s failed: %s", problem.id, e)

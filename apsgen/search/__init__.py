@@ -1,6 +1,8 @@
-"""OmegaPRM search and the per-step Monte Carlo baseline: pure (no Ray, no engine imports).
+"""OmegaPRM search, the per-step Monte Carlo baseline and annotate mode: pure (no Ray, no engine,
+no judge, no io imports).
 
-`run_search` is the one entry point; it dispatches on `search.mode`.
+`run_search` is the one entry point; it dispatches on `search.mode`. An LLM judge, when a job has
+one, reads the finished result afterwards (`apsgen.judge.consensus.judge_result`).
 """
 
 from __future__ import annotations
@@ -29,12 +31,10 @@ async def run_search(
     sampling: Sampling,
     *,
     seed: int,
-    judge: object | None = None,
     calibration: object | None = None,
     calibrating: bool = False,
 ) -> ProblemResult:
     """Search one question. `verifier` needs `async acheck_batch(solutions, gold, truncated)`;
-    `judge` (an `apsgen.judge.Judge`), when given, reads every labelled path of the result;
     `calibration` (an `apsgen.search.calibration.Calibration`) is what the sequential rule judges
     against (None: the prior); `calibrating` adds fresh rollouts at the located first errors
     (`result.recovery_probes`), which is what a calibration search is for.
@@ -71,9 +71,5 @@ async def run_search(
         from apsgen.search.calibration import PROBES_PER_QUESTION, recovery_probes
 
         result.recovery_probes = await recovery_probes(ctx, result, PROBES_PER_QUESTION)
-    if judge is not None and result.steps:
-        from apsgen.judge.consensus import judge_result
-
-        await judge_result(judge, problem, result)  # type: ignore[arg-type]
     result.elapsed_s = time.perf_counter() - t0
     return result

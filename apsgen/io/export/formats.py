@@ -25,10 +25,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from apsgen.io.export.paths import Segment, SolutionPath, full_text, solution_paths
+from apsgen.paths import Segment, SolutionPath, full_text, labelled_paths, step_is_good
 
 DEFAULT_THRESHOLD: float | None = None  # None: label by the stored verdict
-LEGACY_THRESHOLD = 0.5  # for rows written before verdicts were stored
 SHEPHERD_TAG = "ки"  # Math-Shepherd's step tag; trainers find the label at its position
 QWEN_STEP_TOKEN = "<extra_0>"  # Qwen2.5-Math-PRM reads the reward at each of these tokens
 
@@ -42,33 +41,6 @@ class ExportFormat:
     # (one tree's rows, threshold, correct paths, consensus only)
     rows: Callable[[list[dict[str, Any]], float | None, bool, bool], list[dict[str, Any]]]
     doc: str
-
-
-def step_is_good(mc_value: float | None, verdict: str | None, threshold: float | None) -> bool | None:
-    """A state's hard label: True (+), False (-), or None (undecided: no label)."""
-    if threshold is not None:
-        if mc_value is None:  # settled by the step's text (verdict_basis), or no label
-            return verdict == "correct" if verdict in ("correct", "wrong") else None
-        return mc_value > threshold
-    if verdict in ("correct", "wrong"):
-        return verdict == "correct"
-    if verdict == "undecided" or mc_value is None:
-        return None
-    return mc_value > LEGACY_THRESHOLD
-
-
-def labelled_segments(path: SolutionPath, threshold: float | None) -> list[tuple[Segment, bool]]:
-    """The path's segments with their labels, ending at the first `-` and before an undecided state.
-    Every step of a correct sampled solution is good."""
-    out: list[tuple[Segment, bool]] = []
-    for seg in path.segments:
-        good = True if seg.on_correct_path else step_is_good(seg.mc_value, seg.verdict, threshold)
-        if good is None:
-            break
-        out.append((seg, good))
-        if not good:
-            break
-    return out
 
 
 def _sign(good: bool) -> str:
@@ -86,12 +58,8 @@ def _labelled_paths(
     """The labelled paths of one tree; with `consensus`, only those whose judge agreed (its verdict
     is stored on the path's last labelled state, see apsgen.judge.consensus)."""
     outcome = {r["node_id"]: r.get("judge_outcome") for r in rows} if consensus else {}
-    out = []
-    for path in solution_paths(rows, correct_paths=correct_paths):
-        segments = labelled_segments(path, threshold)
-        if segments and (not consensus or outcome.get(segments[-1][0].node_id) == "agree"):
-            out.append((path, segments))
-    return out
+    return [(path, segments) for path, segments in labelled_paths(rows, threshold, correct_paths=correct_paths)
+            if not consensus or outcome.get(segments[-1][0].node_id) == "agree"]
 
 
 def math_aps_rows(rows: list[dict[str, Any]], threshold: float | None, correct_paths: bool, consensus: bool = False) -> list[dict[str, Any]]:

@@ -1,4 +1,6 @@
-"""Solution paths: the chains of states of one search tree, rebuilt from its step rows by id.
+"""Solution paths and their labels: the chains of states of one search tree, rebuilt from its step
+rows by id, labelled as a PRM trains on them. One module for every reader of paths: the exports
+(`apsgen.io.export`), the LLM judge (`apsgen.judge`), the human audit (`apsgen.audit`), the stats.
 
 Since steps schema version 3 every state the search created has a row (estimated or not), so a
 row's `parent_id` always names a row and a path is followed by ids alone. Outputs written before
@@ -14,6 +16,11 @@ Two kinds of path:
 - A correct path is a sampled solution that reached the gold answer (its last state's
   `label_source` is `correct_solution`): every state on it is a step, and every step is good. A
   correct path through a located first error contradicts it and is left out.
+
+Labels: a state's hard label is the label rule's stored verdict (`correct` is `+`, `wrong` is `-`)
+unless a threshold is given, in which case it is `mc_value > threshold`. Along a path no `+`
+follows a `-`: a labelled path ends at its first `-`, and before a state the rule left `undecided`.
+Outputs written before verdicts were stored fall back to MC > 0.5.
 """
 
 from __future__ import annotations
@@ -122,4 +129,52 @@ def solution_paths(rows: list[dict[str, Any]], *, correct_paths: bool = True) ->
     for end, is_correct in [*((e, False) for e in sorted(searched)), *((e, True) for e in sorted(correct))]:
         segments = _segments(_chain(end, parents), by_id, is_correct)
         out.append(SolutionPath(first["problem_id"], first["question"], first["dataset"], segments, is_correct))
+    return out
+
+
+LEGACY_THRESHOLD = 0.5  # for rows written before verdicts were stored
+
+
+def step_is_good(mc_value: float | None, verdict: str | None, threshold: float | None) -> bool | None:
+    """A state's hard label: True (+), False (-), or None (undecided: no label)."""
+    if threshold is not None:
+        if mc_value is None:  # settled by the step's text (verdict_basis), or no label
+            return verdict == "correct" if verdict in ("correct", "wrong") else None
+        return mc_value > threshold
+    if verdict in ("correct", "wrong"):
+        return verdict == "correct"
+    if verdict == "undecided" or mc_value is None:
+        return None
+    return mc_value > LEGACY_THRESHOLD
+
+
+def labelled_segments(path: SolutionPath, threshold: float | None) -> list[tuple[Segment, bool]]:
+    """The path's segments with their labels, ending at the first `-` and before an undecided state.
+    Every step of a correct sampled solution is good."""
+    out: list[tuple[Segment, bool]] = []
+    for seg in path.segments:
+        good = True if seg.on_correct_path else step_is_good(seg.mc_value, seg.verdict, threshold)
+        if good is None:
+            break
+        out.append((seg, good))
+        if not good:
+            break
+    return out
+
+
+def labelled_paths(rows: list[dict[str, Any]], threshold: float | None = None, *,
+                   correct_paths: bool = True) -> list[tuple[SolutionPath, list[tuple[Segment, bool]]]]:
+    """One tree's paths with at least one label, each once (two paths that label the same states
+    up to the same last state are one training example)."""
+    out = []
+    seen: set[int] = set()
+    for path in solution_paths(rows, correct_paths=correct_paths):
+        segments = labelled_segments(path, threshold)
+        if not segments:
+            continue
+        end = segments[-1][0].node_id
+        if end in seen:
+            continue
+        seen.add(end)
+        out.append((path, segments))
     return out
