@@ -3,7 +3,6 @@ dedup and the contamination filter. Knows nothing about search."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from dataclasses import dataclass, field
@@ -11,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from apsgen.config import DatasetSpec, SimulatedSpec
-from apsgen.problem import Problem
+from apsgen.problem import Problem, join_steps, normalise_text, problem_id  # noqa: F401 (re-exported)
 from apsgen.verify.extract import boxed_spans, last_boxed
 from apsgen.verify.normalize import normalize
 from apsgen.verify.numeric import parse_rational
@@ -54,19 +53,6 @@ class LoadReport:
         return ", ".join(parts)
 
 
-def normalise_text(text: str) -> str:
-    """Whitespace- and case-insensitive form used for ids and contamination matching."""
-    return " ".join(text.split()).lower()
-
-
-def problem_id(question: str, answer: str, solution: str | None = None) -> str:
-    """Stable id of a question with its gold answer (and, in annotate mode, the solution to label)."""
-    key = f"{normalise_text(question)}\x00{normalise_text(answer)}"
-    if solution is not None:
-        key += f"\x00{solution}"  # exact text: two solutions differing in a step are two items
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
-
-
 # A given solution longer than this is a bad row: labelling it would mean prompts past any context.
 MAX_GIVEN_SOLUTION_CHARS = 100_000
 MAX_GIVEN_STEPS = 200
@@ -98,19 +84,6 @@ def given_text(value: Any) -> tuple[str | None, str | None]:
     if len(text) > MAX_GIVEN_SOLUTION_CHARS:
         return None, f"the solution is longer than {MAX_GIVEN_SOLUTION_CHARS} characters"
     return text, None
-
-
-def join_steps(steps: tuple[str, ...]) -> tuple[str, list[int]]:
-    """A list of steps as one solution text (steps separated by a blank line, the delimiter the
-    policy's prompt asks for) and the offsets where each step but the last ends."""
-    parts = [s.strip() for s in steps]
-    text, bounds = "", []
-    for i, part in enumerate(parts):
-        text += part
-        if i < len(parts) - 1:
-            text += "\n\n"
-            bounds.append(len(text))
-    return text, bounds
 
 
 def gold_answer(value: Any, layout: str) -> str | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from apsgen.config import JobSpec, JudgeSpec, PolicySpec, SearchSpec, SimulatedJudgeSpec, SimulatedSpec, SpecError, parse_spec
+from apsgen.config import JobSpec, JudgeSpec, PolicySpec, SimulatedJudgeSpec, SimulatedSpec, SpecError, parse_spec
 from apsgen.eval.processbench import (
     Item,
     Prediction,

@@ -4,7 +4,6 @@ an embedded Ray, verified answers, Parquet rows with MC values and counts."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pyarrow.dataset as pads
 import pytest

@@ -24,7 +24,7 @@ import os
 import random
 import time
 from collections import Counter, OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from apsgen.config import PolicySpec

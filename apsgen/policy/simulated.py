@@ -96,7 +96,7 @@ def plan_for(question: str, spec: SimulatedSpec) -> Plan:
 
 def simulated_problems(n: int, spec: SimulatedSpec, seed: int) -> list[Problem]:
     """`n` problems of min_steps..max_steps operations each; the gold answer is the final value."""
-    from apsgen.data import problem_id
+    from apsgen.problem import problem_id
 
     rng = random.Random(f"simulated-problems-{seed}")
     problems = []

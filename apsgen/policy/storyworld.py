@@ -127,7 +127,7 @@ def plan_for(question: str, spec: StoryWorldSpec) -> StoryPlan:
 
 def story_problems(n: int, spec: StoryWorldSpec, seed: int) -> list[Problem]:
     """`n` word problems of min_steps..max_steps days; the gold answer is the final count."""
-    from apsgen.data import problem_id
+    from apsgen.problem import problem_id
 
     rng = random.Random(f"story-problems-{seed}")
     problems = []

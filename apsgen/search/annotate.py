@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import logging
 
-from apsgen.data import join_steps
-from apsgen.search.binary_search import bisect_path, first_false_step, reference_for
+from apsgen.problem import join_steps
+from apsgen.search.binary_search import bisect_path, first_false_step, first_wrong_step, reference_for
 from apsgen.search.context import SearchContext, outcome_name
 from apsgen.search.label_rule import Decision
 from apsgen.search.labels import searched_result
 from apsgen.search.mc_stats import MCStats
-from apsgen.search.per_step_mc import first_wrong_step
 from apsgen.search.result import ProblemResult
 from apsgen.search.steps import StepSplitter, chunk_tokens_for
 from apsgen.search.tree import State

@@ -129,3 +129,24 @@ async def locate_first_error(
 def has_false_step(ctx: SearchContext, rollout: Rollout, splitter: StepSplitter) -> bool:
     """A rollout with a right final answer reached through a false equation: not an all-good path."""
     return rollout.adds_text and first_false_step(ctx, rollout_path(ctx, rollout, splitter)) is not None
+
+
+async def first_wrong_step(
+    ctx: SearchContext, path: list[State], ends_wrong: bool = True
+) -> tuple[State | None, bool]:
+    """Judge every step of `path` in order; (first wrong state or None, budget ran out). A step
+    that only restates the question has its parent's verdict (correct, or the walk had stopped)."""
+    if ends_wrong:
+        mark_wrong_solution(path[-1])
+    for i, state in enumerate(path):
+        if i < len(path) - 1 and ctx.restates(state):
+            state.decision = Decision("correct", basis="restatement")
+            continue
+        if state.mc is None and not ctx.wrong_by_text(state) and not ctx.can_afford(ctx.search.k):
+            return None, True
+        decision = await ctx.decide(state, reference_for(ctx, state, path))
+        if decision.verdict == "undecided":
+            return None, False
+        if decision.verdict == "wrong":
+            return state, False
+    return None, False

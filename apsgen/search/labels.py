@@ -7,7 +7,8 @@ from apsgen.search.context import SearchContext
 from apsgen.search.label_rule import Decision, LabelRule
 from apsgen.search.mc_stats import MCStats
 from apsgen.search.result import ProblemResult, StepLabel
-from apsgen.search.steps import StepSplitter
+from apsgen.search.screening import Screening
+from apsgen.search.steps import StepSplitter, chunk_tokens_for
 from apsgen.search.tree import Rollout, State
 
 
@@ -99,4 +100,25 @@ def searched_result(ctx: SearchContext, *, mode: str, step_mode: str, **extra: o
         **extra,  # type: ignore[arg-type]
     )
     result.n_first_errors = sum(1 for s in result.steps if s.is_first_error)
+    return fill_cost(result, ctx)
+
+
+def make_splitter(ctx: SearchContext, screening: Screening) -> StepSplitter:
+    s = ctx.search
+    chunk = chunk_tokens_for(screening.mean_tokens, s.steps_per_solution)
+    return StepSplitter(s.step_mode, s.step_delimiter, chunk, ctx.policy.count_tokens)
+
+
+def skipped_result(ctx: SearchContext, screening: Screening, mode: str) -> ProblemResult:
+    result = ProblemResult(
+        problem_id=ctx.problem.id,
+        status="skipped",
+        skip_reason=screening.skip_reason,
+        mode=mode,
+        step_mode=ctx.search.step_mode,
+        root_mc=screening.stats.value,
+        root_mc_source="screening",
+        screen_samples=screening.stats.n_rollouts,
+        screen_correct=screening.stats.n_correct,
+    )
     return fill_cost(result, ctx)

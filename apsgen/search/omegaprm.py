@@ -15,36 +15,14 @@ import logging
 from apsgen.search.binary_search import Located, has_false_step, locate_first_error
 from apsgen.search.context import SearchContext
 from apsgen.search.label_rule import Decision
-from apsgen.search.labels import add_correct_solutions, fill_cost, searched_result
+from apsgen.search.labels import add_correct_solutions, make_splitter, searched_result, skipped_result
 from apsgen.search.mc_stats import MCStats
 from apsgen.search.result import ProblemResult
-from apsgen.search.screening import Screening, screen
+from apsgen.search.screening import screen
 from apsgen.search.selection import Pool
-from apsgen.search.steps import StepSplitter, chunk_tokens_for
 from apsgen.search.tree import Rollout
 
 log = logging.getLogger(__name__)
-
-
-def make_splitter(ctx: SearchContext, screening: Screening) -> StepSplitter:
-    s = ctx.search
-    chunk = chunk_tokens_for(screening.mean_tokens, s.steps_per_solution)
-    return StepSplitter(s.step_mode, s.step_delimiter, chunk, ctx.policy.count_tokens)
-
-
-def skipped_result(ctx: SearchContext, screening: Screening, mode: str) -> ProblemResult:
-    result = ProblemResult(
-        problem_id=ctx.problem.id,
-        status="skipped",
-        skip_reason=screening.skip_reason,
-        mode=mode,
-        step_mode=ctx.search.step_mode,
-        root_mc=screening.stats.value,
-        root_mc_source="screening",
-        screen_samples=screening.stats.n_rollouts,
-        screen_correct=screening.stats.n_correct,
-    )
-    return fill_cost(result, ctx)
 
 
 async def run_omegaprm(ctx: SearchContext) -> ProblemResult:

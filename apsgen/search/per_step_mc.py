@@ -12,37 +12,14 @@ from __future__ import annotations
 
 import logging
 
-from apsgen.search.binary_search import mark_wrong_solution, reference_for, rollout_path
+from apsgen.search.binary_search import first_wrong_step, rollout_path
 from apsgen.search.context import SearchContext
 from apsgen.search.label_rule import Decision
-from apsgen.search.labels import searched_result
-from apsgen.search.omegaprm import make_splitter, skipped_result
+from apsgen.search.labels import make_splitter, searched_result, skipped_result
 from apsgen.search.result import ProblemResult
 from apsgen.search.screening import screen
-from apsgen.search.tree import State
 
 log = logging.getLogger(__name__)
-
-
-async def first_wrong_step(
-    ctx: SearchContext, path: list[State], ends_wrong: bool = True
-) -> tuple[State | None, bool]:
-    """Judge every step of `path` in order; (first wrong state or None, budget ran out). A step
-    that only restates the question has its parent's verdict (correct, or the walk had stopped)."""
-    if ends_wrong:
-        mark_wrong_solution(path[-1])
-    for i, state in enumerate(path):
-        if i < len(path) - 1 and ctx.restates(state):
-            state.decision = Decision("correct", basis="restatement")
-            continue
-        if state.mc is None and not ctx.wrong_by_text(state) and not ctx.can_afford(ctx.search.k):
-            return None, True
-        decision = await ctx.decide(state, reference_for(ctx, state, path))
-        if decision.verdict == "undecided":
-            return None, False
-        if decision.verdict == "wrong":
-            return state, False
-    return None, False
 
 
 async def run_per_step_mc(ctx: SearchContext) -> ProblemResult:
