@@ -29,7 +29,7 @@ def has_cuda() -> bool:
 
 
 def configure_cpu_environment() -> None:
-    """Settings measured to work for vLLM's CPU build on small machines (see CPU_ENGINE.md).
+    """Settings measured to work for vLLM's CPU build on small machines (docs/cpu-engine.md).
 
     Must run before vllm is imported; values the user already set win.
     """
@@ -85,7 +85,7 @@ class VLLMPolicy(ChatPromptPolicy):
         else:
             # bf16 is ~5x slower than fp32 on CPUs without AMX, and the compiled mode takes minutes
             # to load; per-request seeds crash the CPU engine once a batch passes 4,096 prompt
-            # tokens unless the batch budget is larger (CPU_ENGINE.md).
+            # tokens unless the batch budget is larger (docs/cpu-engine.md).
             if e.dtype == "auto":
                 args["dtype"] = "float32"
             args["enforce_eager"] = True
