@@ -41,7 +41,7 @@ def test_engine_run_writes_labelled_parquet(demo_run):
     assert problems.num_rows == 6 and len(set(problems.column("problem_id").to_pylist())) == 6
     # every rollout was verified: the per-problem verdict counts add up to the rollouts
     for row in problems.to_pylist():
-        assert sum(json.loads(row["verdicts"]).values()) == row["n_rollouts"] > 0
+        assert sum(json.loads(row["outcomes"]).values()) == row["n_rollouts"] > 0
     steps = pads.dataset(out / "data").to_table()
     assert steps.schema.equals(step_schema(), check_metadata=False)
     rows = steps.to_pylist()

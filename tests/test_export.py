@@ -69,7 +69,7 @@ def problem(pid, status="searched", reason=None, n_steps=0):
         "root_mc_source": "screening", "n_steps": n_steps, "n_searches": 3, "n_undecided_searches": 0,
         "n_first_errors": 1, "stop_reason": "empty_pool", "label_rule": "{}", "error": None, "n_policy_calls": 5,
         "n_rollouts": 40, "prompt_tokens": 100, "generated_tokens": 400,
-        "verdicts": json.dumps({"correct": 20, "wrong": 12, "no_answer": 8}), "elapsed_s": 0.1,
+        "outcomes": json.dumps({"correct": 20, "wrong": 12, "no_answer": 8}), "elapsed_s": 0.1,
         "job_fingerprint": "fp", "created_at": WHEN,
     }
 

@@ -80,3 +80,24 @@ def test_every_field_is_documented(name):
     section = readme.split(f"## {name} (")[1].split("\n## ")[0]
     documented = re.findall(r"^\| `([a-z_]+)` \|", section, flags=re.M)
     assert documented == fields
+
+
+def test_an_output_written_before_a_rename_reads_compacts_and_counts_the_same(output, tmp_path):
+    """Version 3 problem shards call the verifier outcomes `verdicts`: readers and rewriters take them."""
+    import shutil
+
+    from apsgen.io.stats import compute_stats
+
+    old = tmp_path / "old"
+    shutil.copytree(output, old)
+    for path in _shards(str(old), "problems"):
+        table = pq.read_table(path)
+        pq.write_table(table.rename_columns(["verdicts" if n == "outcomes" else n for n in table.column_names]), path)
+    assert compute_stats(str(old)).verifier_outcomes == compute_stats(output).verifier_outcomes
+    store = OutputStore(str(old))
+    assert store.read_problem_columns(["problem_id", "outcomes"]).column_names == ["problem_id", "outcomes"]
+    from apsgen.hub.folder import build_hub_folder
+
+    folder = build_hub_folder(str(old), tmp_path / "hub", formats=[])  # rewrites the problems
+    written = list((folder.path / "data" / "problems").glob("*.parquet"))
+    assert written and all(pq.read_schema(p).names == problem_schema().names for p in written)

@@ -62,7 +62,7 @@ def test_labels_carry_offsets_counts_and_parents() -> None:
         if s.parent_id is None:
             assert s.parent_mc == r.root_mc
     assert r.n_policy_calls >= 1 and r.generated_tokens > 0 and r.prompt_tokens > 0
-    assert sum(r.verdicts.values()) == r.n_rollouts
+    assert sum(r.outcomes.values()) == r.n_rollouts
 
 
 def test_same_seed_same_labels_even_when_run_concurrently() -> None:

@@ -29,7 +29,7 @@ from apsgen.audit.report import attach_audit
 from apsgen.hub.card import render_card
 from apsgen.io.compact import compact_tables
 from apsgen.io.export import ALIASES, DEFAULT_THRESHOLD, FORMATS, export
-from apsgen.io.schema import problem_schema, step_schema
+from apsgen.io.schema import problem_schema, step_schema, upgrade_problems
 from apsgen.io.stats import compute_stats
 from apsgen.io.store import OutputStore
 
@@ -58,7 +58,7 @@ def _write_canonical(store: OutputStore, dest: Path) -> dict[str, int]:
     steps = compact_tables(fs, str(dest / "steps"), step_schema(),
                            (pq.read_table(d, filesystem=store.fs) for _, d, _ in pairs))
     problems = compact_tables(fs, str(dest / "problems"), problem_schema(),
-                              (pq.read_table(p, filesystem=store.fs) for _, _, p in pairs))
+                              (upgrade_problems(pq.read_table(p, filesystem=store.fs)) for _, _, p in pairs))
     return {"steps": steps.rows, "problems": problems.rows}
 
 

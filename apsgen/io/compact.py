@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from apsgen.io.schema import problem_schema, step_schema
+from apsgen.io.schema import problem_schema, step_schema, upgrade_problems
 from apsgen.io.store import OutputStore
 
 # Targets in uncompressed data bytes. Zstandard shrinks apsgen rows 5-20x, so a file is tens of
@@ -246,7 +246,7 @@ def compact_output(
         steps.write_all(pq.read_table(data, filesystem=store.fs) for _, data, _ in group)
         steps.close()
         problems = CompactWriter(store.fs, store.path("problems"), problem_schema(), single=name)
-        problems.write_all(pq.read_table(prob, filesystem=store.fs) for _, _, prob in group)
+        problems.write_all(upgrade_problems(pq.read_table(prob, filesystem=store.fs)) for _, _, prob in group)
         problems.close()
         if not problems.files:
             raise RuntimeError(f"compacting {uri}: the merged problem shard {name} was not written; nothing removed")

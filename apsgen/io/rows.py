@@ -104,7 +104,7 @@ def problem_row(problem: Problem, result: ProblemResult, fingerprint: str, creat
         "n_rollouts": result.n_rollouts,
         "prompt_tokens": result.prompt_tokens,
         "generated_tokens": result.generated_tokens,
-        "verdicts": json.dumps(result.verdicts, sort_keys=True),
+        "outcomes": json.dumps(result.outcomes, sort_keys=True),
         "elapsed_s": result.elapsed_s,
         "job_fingerprint": fingerprint,
         "created_at": created_at,

@@ -38,3 +38,22 @@ def step_schema() -> pa.Schema:
 @lru_cache(maxsize=None)
 def problem_schema() -> pa.Schema:
     return _load("problems")
+
+
+# Problem columns renamed since an earlier version: old name -> current name. Readers apply it, so
+# outputs written by an earlier apsgen keep reading, compacting and pushing.
+PROBLEM_RENAMES = {"verdicts": "outcomes"}  # version 4
+
+
+def upgrade_problems(table: pa.Table) -> pa.Table:
+    """A problem table of any version with the current column names."""
+    names = table.column_names
+    if not any(old in names for old in PROBLEM_RENAMES):
+        return table
+    return table.rename_columns([PROBLEM_RENAMES.get(n, n) if PROBLEM_RENAMES.get(n) not in names else n for n in names])
+
+
+def old_problem_columns(columns: list[str], present: list[str]) -> list[str]:
+    """The names to read `columns` by from a shard whose columns are `present`."""
+    back = {new: old for old, new in PROBLEM_RENAMES.items()}
+    return [back[c] if c not in present and back.get(c) in present else c for c in columns]

@@ -172,7 +172,7 @@ def compute_stats(output: str) -> DatasetStats:
     skipped = Counter(p["skip_reason"] or "unknown" for p in problems if p["status"] == "skipped")
     outcomes: Counter = Counter({k: 0 for k in OUTCOMES})
     for p in problems:
-        outcomes.update(json.loads(p["verdicts"] or "{}"))
+        outcomes.update(json.loads(p["outcomes"] or "{}"))
 
     hist = [0] * HIST_BINS
     exact0 = exact1 = steps = unlabelled = pos0 = pos05 = first_errors = 0

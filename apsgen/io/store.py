@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from apsgen.io.schema import problem_schema, step_schema
+from apsgen.io.schema import old_problem_columns, problem_schema, step_schema, upgrade_problems
 
 log = logging.getLogger(__name__)
 
@@ -185,12 +185,16 @@ class OutputStore:
                 for n in sorted(problems) if n in data]
 
     def read_problems(self) -> pa.Table:
-        parts = [pq.read_table(p, filesystem=self.fs) for _, _, p in self.committed_pairs()]
+        parts = [upgrade_problems(pq.read_table(p, filesystem=self.fs)) for _, _, p in self.committed_pairs()]
         return pa.concat_tables(parts) if parts else problem_schema().empty_table()
 
     def read_problem_columns(self, columns: list[str]) -> pa.Table:
         """Some columns of every committed problem row (a run's totals need no question text)."""
-        parts = [pq.read_table(p, columns=columns, filesystem=self.fs) for _, _, p in self.committed_pairs()]
+        parts = []
+        for _, _, p in self.committed_pairs():
+            present = pq.read_schema(p, filesystem=self.fs).names
+            table = pq.read_table(p, columns=old_problem_columns(columns, present), filesystem=self.fs)
+            parts.append(upgrade_problems(table))
         return pa.concat_tables(parts) if parts else problem_schema().empty_table().select(columns)
 
     def read_steps(self) -> pa.Table:

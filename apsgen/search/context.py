@@ -34,7 +34,7 @@ class Cost:
     n_rollouts: int = 0
     prompt_tokens: int = 0
     generated_tokens: int = 0
-    verdicts: Counter[str] = field(default_factory=Counter)
+    outcomes: Counter[str] = field(default_factory=Counter)  # verifier outcome -> rollouts
 
 
 class SearchContext:
@@ -127,7 +127,7 @@ class SearchContext:
         rollouts = []
         for s, v in zip(samples, verdicts, strict=True):
             outcome = outcome_name(v.outcome)
-            self.cost.verdicts[outcome] += 1
+            self.cost.outcomes[outcome] += 1
             rollouts.append(self.dag.add_rollout(state, s.text, s.n_tokens, outcome))
         return rollouts
 

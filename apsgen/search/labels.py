@@ -81,7 +81,7 @@ def fill_cost(result: ProblemResult, ctx: SearchContext) -> ProblemResult:
     result.n_rollouts = c.n_rollouts
     result.prompt_tokens = c.prompt_tokens
     result.generated_tokens = c.generated_tokens
-    result.verdicts = dict(sorted(c.verdicts.items()))
+    result.outcomes = dict(sorted(c.outcomes.items()))
     result.label_rule = ctx.rule.describe()
     return result
 

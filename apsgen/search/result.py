@@ -56,7 +56,7 @@ class ProblemResult:
     n_rollouts: int = 0
     prompt_tokens: int = 0
     generated_tokens: int = 0
-    verdicts: dict[str, int] = field(default_factory=dict)  # outcome name -> count, over every rollout
+    outcomes: dict[str, int] = field(default_factory=dict)  # verifier outcome name -> count, over every rollout
     elapsed_s: float = 0.0
     # Added by the search: how the question was screened and searched.
     screen_samples: int = 0
