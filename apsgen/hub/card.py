@@ -1,12 +1,15 @@
 """The dataset card (README.md), generated from the run: metadata, provenance, statistics, spec, and
-how to reproduce it. Built only from the manifest, the statistics and a step row: never a token."""
+how to reproduce it, through `huggingface_hub`'s DatasetCard and DatasetCardData with the body in
+card_template.md. Built only from the manifest, the statistics and a step row: never a token."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import yaml
+from huggingface_hub import DatasetCard, DatasetCardData
 
 from apsgen import __version__
 from apsgen.audit.report import summary_sentence
@@ -75,7 +78,62 @@ def _calibration_line(c: dict[str, Any]) -> str:
             f"(digest `{c.get('digest')}`, in every row's `label_rule`)")
 
 
-def render_card(
+TEMPLATE = Path(__file__).with_name("card_template.md")
+
+
+def _stat_rows(stats: DatasetStats) -> list[tuple[str, str]]:
+    labelled = stats.steps - stats.unlabelled_steps
+    skipped = sum(stats.skipped.values())
+    reasons = ": " + ", ".join(f"{k} {v}" for k, v in stats.skipped.items()) if stats.skipped else ""
+    rows = [
+        ("problems done", f"{stats.problems_done} ({stats.searched} searched, {skipped} skipped{reasons})"),
+        ("excluded as contaminated", str(stats.excluded)),
+        ("stored states", f"{stats.steps} ({labelled} with an MC value)"),
+        ("label rule verdicts", ", ".join(f"{k} {v}" for k, v in stats.verdicts.items()) or "n/a"),
+        ("positive / negative (MC > 0)", f"{stats.positive_mc0} / {stats.negative_mc0}"),
+        ("positive / negative (MC > 0.5)", f"{stats.positive_mc05} / {stats.negative_mc05}"),
+        ("first errors located", str(stats.first_errors)),
+        ("human audit", summary_sentence(stats.audit)),
+    ]
+    if stats.given_solutions:
+        rows.append(("given solutions labelled (annotate mode)", str(stats.given_solutions)))
+    if stats.judged_paths:
+        rows.append(("LLM-judge consensus",
+                     f"{stats.consensus_paths} of {stats.judged_paths} judged paths agree "
+                     f"({100 * (stats.consensus_fraction or 0):.1f}% kept by `apsgen export --consensus`; "
+                     f"{stats.judge_unparseable} replies without a verdict)"))
+    d = stats.steps_per_path
+    rows += [
+        ("solution paths", f"{stats.paths}, of which {stats.correct_paths} correct solutions (all steps good) "
+                           f"(steps per path: mean {d.mean}, max {d.max})"),
+        ("rollouts", f"{stats.rollouts} (mean {stats.rollouts_per_problem.mean} per problem)"),
+        ("generated tokens", str(stats.generated_tokens)),
+        ("verifier outcomes", ", ".join(f"{k} {v}" for k, v in stats.verifier_outcomes.items())),
+        ("MC histogram (10 bins over [0, 1])", " ".join(str(c) for c in stats.mc_histogram)),
+    ]
+    return rows
+
+
+def _provenance_rows(manifest: Manifest, prov: dict[str, Any]) -> list[tuple[str, str]]:
+    spec = manifest.spec
+    policy = spec.get("policy") or {}
+    sampling = _pretty_json(prov.get("sampling")) if prov else json.dumps(spec.get("sampling"), sort_keys=True)
+    search = _pretty_json(prov.get("search_params")) if prov else json.dumps(spec.get("search"), sort_keys=True)
+    rows = [
+        ("policy model", f"`{prov.get('policy_model') or policy.get('model')}`"),
+        ("policy revision", f"`{prov.get('policy_revision') or policy.get('revision') or 'n/a'}`"),
+        ("prompt template hash", f"`{prov.get('prompt_template_hash', 'n/a')}`"),
+        ("sampling", f"`{sampling}`"),
+        ("search", f"`{search}`"),
+        ("verifier", f"`{prov.get('verifier', 'n/a')}`"),
+    ]
+    if manifest.calibration:
+        rows.append(("calibration", _calibration_line(manifest.calibration)))
+    rows.append(("apsgen", f"`{prov.get('apsgen_version') or manifest.apsgen_version}` (card by {__version__})"))
+    return rows
+
+
+def build_card(
     *,
     manifest: Manifest,
     stats: DatasetStats,
@@ -85,108 +143,39 @@ def render_card(
     provenance: dict[str, Any] | None = None,
     build: str | None = None,
     empty_configs: list[str] | None = None,
-) -> str:
-    """README.md text: YAML front matter, then the card body."""
+) -> DatasetCard:
+    """The dataset card: `huggingface_hub`'s card data for the YAML metadata, card_template.md for
+    the body. Built from the manifest, the statistics and one step row's provenance: never a token."""
     spec = manifest.spec
-    policy = spec.get("policy") or {}
-    prov = provenance or {}
-    meta = yaml.safe_dump(card_metadata(manifest, stats, configs), sort_keys=False, allow_unicode=True)
-    name = repo_id or manifest.job
-    repo = repo_id or "ORG/NAME"
-    labelled = stats.steps - stats.unlabelled_steps
-    config_rows = "\n".join(f"| `{c}` | {CONFIG_DOCS.get(c, '')} |" for c in configs)
-    spec_yaml = yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
-    lines = [
-        "---",
-        meta.rstrip(),
-        "---",
-        "",
-        f"# {name}",
-        "",
-        f"Process-supervision data for training math Process Reward Models, generated by "
-        f"apsgen {manifest.apsgen_version} with OmegaPRM-style Monte Carlo tree search "
-        f"(Luo et al. 2024, arXiv:2406.06592). {spec.get('description') or ''}".rstrip(),
-        "",
-        f"- job: `{manifest.job}`, settings fingerprint `{manifest.fingerprint}`"
-        + (f", build `{build}`" if build else ""),
-        f"- last updated: {manifest.updated_at or manifest.created_at}",
-        "",
-        "## Configs",
-        "",
-        "| config | contents |",
-        "|---|---|",
-        config_rows,
-        "",
-        *([f"Left out because they have no rows yet: {', '.join(f'`{c}`' for c in empty_configs)}.", ""]
-          if empty_configs else []),
-        (
-            "Hard labels in the export configs are the label rule's verdicts (a path ends at its first `-`; "
-            "undecided steps carry no label)"
-            if threshold is None
-            else f"Hard labels in the export configs are `MC > {threshold}`"
-        )
-        + "; the `steps` config keeps the verdicts, MC values and counts, so any threshold can be applied "
-        "later (`apsgen export --threshold`).",
-        "",
-        "```python",
-        "from datasets import load_dataset",
-        f'ds = load_dataset("{repo}", "stepwise", split="train")' if "stepwise" in configs
-        else f'ds = load_dataset("{repo}", "{default_config(configs)}", split="train")',
-        "```",
-        "",
-        "## How the labels were made",
-        "",
-        "| | |",
-        "|---|---|",
-        f"| policy model | `{prov.get('policy_model') or policy.get('model')}` |",
-        f"| policy revision | `{prov.get('policy_revision') or policy.get('revision') or 'n/a'}` |",
-        f"| prompt template hash | `{prov.get('prompt_template_hash', 'n/a')}` |",
-        f"| sampling | `{_pretty_json(prov.get('sampling')) if prov else json.dumps(spec.get('sampling'), sort_keys=True)}` |",
-        f"| search | `{_pretty_json(prov.get('search_params')) if prov else json.dumps(spec.get('search'), sort_keys=True)}` |",
-        f"| verifier | `{prov.get('verifier', 'n/a')}` |",
-        *([f"| calibration | {_calibration_line(manifest.calibration)} |"] if manifest.calibration else []),
-        f"| apsgen | `{prov.get('apsgen_version') or manifest.apsgen_version}` (card by {__version__}) |",
-        "",
-        "## Statistics",
-        "",
-        "| | |",
-        "|---|---|",
-        f"| problems done | {stats.problems_done} ({stats.searched} searched, {sum(stats.skipped.values())} skipped"
-        f"{': ' + ', '.join(f'{k} {v}' for k, v in stats.skipped.items()) if stats.skipped else ''}) |",
-        f"| excluded as contaminated | {stats.excluded} |",
-        f"| stored states | {stats.steps} ({labelled} with an MC value) |",
-        f"| label rule verdicts | {', '.join(f'{k} {v}' for k, v in stats.verdicts.items()) or 'n/a'} |",
-        f"| positive / negative (MC > 0) | {stats.positive_mc0} / {stats.negative_mc0} |",
-        f"| positive / negative (MC > 0.5) | {stats.positive_mc05} / {stats.negative_mc05} |",
-        f"| first errors located | {stats.first_errors} |",
-        f"| human audit | {summary_sentence(stats.audit)} |",
-        *([f"| given solutions labelled (annotate mode) | {stats.given_solutions} |"] if stats.given_solutions else []),
-        *([f"| LLM-judge consensus | {stats.consensus_paths} of {stats.judged_paths} judged paths agree "
-           f"({100 * (stats.consensus_fraction or 0):.1f}% kept by `apsgen export --consensus`; "
-           f"{stats.judge_unparseable} replies without a verdict) |"] if stats.judged_paths else []),
-        f"| solution paths | {stats.paths}, of which {stats.correct_paths} correct solutions (all steps good) "
-        f"(steps per path: mean {stats.steps_per_path.mean}, "
-        f"max {stats.steps_per_path.max}) |",
-        f"| rollouts | {stats.rollouts} (mean {stats.rollouts_per_problem.mean} per problem) |",
-        f"| generated tokens | {stats.generated_tokens} |",
-        f"| verifier outcomes | {', '.join(f'{k} {v}' for k, v in stats.verifier_outcomes.items())} |",
-        f"| MC histogram (10 bins over [0, 1]) | {' '.join(str(c) for c in stats.mc_histogram)} |",
-        "",
-        "## Job spec",
-        "",
-        "```yaml",
-        spec_yaml.rstrip(),
-        "```",
-        "",
-        "## Reproduce",
-        "",
-        "```bash",
-        f"hf download {repo} job.yaml --repo-type dataset --local-dir .",
-        f"apsgen run job.yaml --output out/{manifest.job}",
-        f"apsgen export out/{manifest.job} --format all" + ("" if threshold is None else f" --threshold {threshold}"),
-        "```",
-        "",
-        "Sampling is stochastic: a re-run gives data of the same distribution, not the same bytes.",
-        "",
-    ]
-    return "\n".join(lines)
+    data = DatasetCardData(**card_metadata(manifest, stats, configs))
+    label_sentence = (
+        "Hard labels in the export configs are the label rule's verdicts (a path ends at its first `-`; "
+        "undecided steps carry no label)" if threshold is None
+        else f"Hard labels in the export configs are `MC > {threshold}`"
+    )
+    return DatasetCard.from_template(
+        data,
+        template_str=TEMPLATE.read_text(encoding="utf-8"),
+        name=repo_id or manifest.job,
+        repo=repo_id or "ORG/NAME",
+        apsgen_version=manifest.apsgen_version,
+        description=(spec.get("description") or "").strip(),
+        job=manifest.job,
+        fingerprint=manifest.fingerprint,
+        build=build,
+        updated_at=manifest.updated_at or manifest.created_at,
+        configs=[{"name": c, "doc": CONFIG_DOCS.get(c, "")} for c in configs],
+        empty_configs=", ".join(f"`{c}`" for c in empty_configs or []),
+        label_sentence=label_sentence,
+        load_config="stepwise" if "stepwise" in configs else default_config(configs),
+        provenance=_provenance_rows(manifest, provenance or {}),
+        statistics=_stat_rows(stats),
+        spec_yaml=yaml.safe_dump(spec, sort_keys=False, allow_unicode=True).rstrip(),
+        threshold_flag="" if threshold is None else f" --threshold {threshold}",
+    )
+
+
+def render_card(**kwargs: Any) -> str:
+    """README.md text: YAML front matter, then the card body (see build_card)."""
+    text = str(build_card(**kwargs))
+    return text if text.endswith("\n") else text + "\n"
