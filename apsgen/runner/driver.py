@@ -262,18 +262,32 @@ def _record_run(store: OutputStore, manifest: Manifest, summary: RunSummary) -> 
 COLLECT_S = 0.1  # how long the driver lets results gather before it takes them
 
 
+BATCH_MAX = 16  # problems per actor call at most: Ray's per-call cost is paid per batch
+
+
+def batch_size(cap: int, remaining: int, workers: int) -> int:
+    """Problems per actor call: a quarter of a worker's slots (so each worker holds several batches
+    and refills as they finish), at most BATCH_MAX, and smaller at the end of the queue so the last
+    problems spread over every worker instead of waiting behind each other in one batch."""
+    size = max(1, min(BATCH_MAX, cap // 4))
+    return max(1, min(size, remaining // max(1, 2 * workers)))
+
+
 class _Feed:
-    """Feeds problems to the workers with backpressure and commits results as they come back."""
+    """Feeds problems to the workers in batches with backpressure and commits results as they come back."""
 
     def __init__(self, spec, pool, store, manifest, summary, prov, todo, flush_interval_s, show_progress, on_result,
                  calibration=None):
+        import ray
+
         self.spec, self.pool, self.store, self.manifest = spec, pool, store, manifest
         self.summary, self.prov, self.todo = summary, prov, todo
-        self.calibration = calibration  # sent with every problem: all are judged against the same one
+        # Put once and sent by reference with every batch: all problems are judged against the same one.
+        self.calibration = None if calibration is None else ray.put(calibration)
         self.flush_interval_s = flush_interval_s
         self.on_result = on_result
-        self.in_flight: dict[Any, tuple[Problem, int]] = {}  # object ref -> (problem, worker index)
-        self.load = [0] * len(pool.actors)
+        self.in_flight: dict[Any, tuple[list[Problem], int]] = {}  # object ref -> (problems, worker index)
+        self.load = [0] * len(pool.actors)  # problems in flight per worker
         self.attempts: Counter = Counter()
         self.buf_steps: list[dict] = []
         self.buf_problems: list[dict] = []
@@ -304,26 +318,32 @@ class _Feed:
         # Backpressure: each worker holds at most `cap` searches; the rest wait on the driver.
         while self.todo:
             idx = min(range(len(self.load)), key=self.load.__getitem__)
-            if self.load[idx] >= self.cap:
+            size = batch_size(self.cap, len(self.todo), len(self.load))
+            if self.cap - self.load[idx] < size:  # the least loaded worker has no room for a batch
                 return
-            problem = self.todo.popleft()
-            ref = self.pool.actors[idx].search.remote(problem, None, self.calibration)
-            self.in_flight[ref] = (problem, idx)
-            self.load[idx] += 1
+            batch = [self.todo.popleft() for _ in range(min(size, len(self.todo)))]
+            ref = self.pool.actors[idx].search_batch.remote(batch, self.calibration)
+            self.in_flight[ref] = (batch, idx)
+            self.load[idx] += len(batch)
 
     def collect(self, ref) -> None:
         import ray
 
-        problem, idx = self.in_flight.pop(ref)
-        self.load[idx] -= 1
+        problems, idx = self.in_flight.pop(ref)
+        self.load[idx] -= len(problems)
         try:
-            outcome = ray.get(ref)
+            outcomes = ray.get(ref)
         except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as e:
-            self.worker_lost(idx, problem, e)
+            self.worker_lost(idx, problems, e)
             return
         except ray.exceptions.RayError as e:  # lost object, task error outside the search: infrastructure
-            self.retry(problem, f"{type(e).__name__}: {_last_line(e)}")
+            for problem in problems:
+                self.retry(problem, f"{type(e).__name__}: {_last_line(e)}")
             return
+        for problem, outcome in zip(problems, outcomes, strict=True):
+            self.record(problem, outcome)
+
+    def record(self, problem: Problem, outcome) -> None:
         self.summary.problems_by_node[outcome.node] += 1
         if outcome.error is not None:
             self.summary.failed[problem.id] = outcome.error
@@ -341,9 +361,9 @@ class _Feed:
         if self.on_result is not None:
             self.on_result(problem, result)
 
-    def worker_lost(self, idx: int, problem: Problem, err: BaseException) -> None:
+    def worker_lost(self, idx: int, problems: list[Problem], err: BaseException) -> None:
         """A dead worker's problems go back to the queue and a new worker takes its slot."""
-        lost = [problem] + [p for p, i in self.in_flight.values() if i == idx]
+        lost = problems + [p for batch, i in self.in_flight.values() if i == idx for p in batch]
         for ref in [r for r, (_, i) in self.in_flight.items() if i == idx]:
             self.in_flight.pop(ref)
         self.load[idx] = 0

@@ -166,6 +166,13 @@ class SearchWorker:
             detail = "".join(traceback.format_exception_only(type(e), e)).strip()
             return SearchOutcome(problem.id, error=detail[:2000])
 
+    async def search_batch(self, problems: list[Problem], calibration: Any = None) -> list[SearchOutcome]:
+        """Search several problems concurrently in one call (the driver's per-call cost is paid
+        once per batch); outcomes in the order given, each problem's error its own."""
+        import asyncio
+
+        return list(await asyncio.gather(*(self.search(p, None, calibration) for p in problems)))
+
     def _node_id(self) -> str:
         import ray
 
