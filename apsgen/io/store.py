@@ -78,8 +78,8 @@ class Manifest:
 
 def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
     """Rows as a table, built column by column (3x less CPU than from_pylist on step rows, which
-    the driver pays for every shard: `apsgen bench scale`)."""
-    return pa.Table.from_pydict({name: [r[name] for r in rows] for name in schema.names}, schema=schema)
+    the driver pays for every shard: `apsgen bench scale`); a key a row lacks is null, as there."""
+    return pa.Table.from_pydict({name: [r.get(name) for r in rows] for name in schema.names}, schema=schema)
 
 
 class OutputStore:
