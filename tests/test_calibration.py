@@ -8,7 +8,7 @@ import json
 import random
 
 import pytest
-from test_search_support import BoxedVerifier
+from search_support import BoxedVerifier
 
 from apsgen.config import SearchSpec
 from apsgen.policy import storyworld

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
-from test_export import KNOWN_TREE, make_output, problem
+from known_output import KNOWN_TREE, make_output, problem
 
 from apsgen.cli.main import main
 from apsgen.io.compact import CompactWriter, compact_output

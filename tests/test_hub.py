@@ -14,7 +14,7 @@ import huggingface_hub
 import pytest
 import yaml
 from huggingface_hub import constants
-from test_export import make_output
+from known_output import make_output
 
 from apsgen.cli.main import main
 from apsgen.hub.folder import build_hub_folder

@@ -12,8 +12,8 @@ from pathlib import Path
 import datasets
 import pyarrow.parquet as pq
 import yaml
-from test_export import make_output, problem
-from test_failures import _end_group, _spec, _start_driver, _wait_for_committed
+from known_output import make_output, problem
+from driver_support import _end_group, _spec, _start_driver, _wait_for_committed
 
 from apsgen.cli.main import main
 from apsgen.config import SimulatedSpec

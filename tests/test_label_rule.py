@@ -6,7 +6,7 @@ import asyncio
 import json
 
 import pytest
-from test_search_support import BoxedVerifier, ScriptedPolicy
+from search_support import BoxedVerifier, ScriptedPolicy
 
 from apsgen.config import SearchSpec, SimulatedSpec
 from apsgen.policy.base import Sampling

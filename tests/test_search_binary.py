@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from test_search_support import BoxedVerifier, ScriptedPolicy
+from search_support import BoxedVerifier, ScriptedPolicy
 
 from apsgen.config import SearchSpec
 from apsgen.policy.base import Sampling

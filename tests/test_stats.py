@@ -8,7 +8,7 @@ import subprocess
 import zlib
 
 import pytest
-from test_export import make_output
+from known_output import make_output
 
 from apsgen.cli.main import main
 from apsgen.io.report import render_report

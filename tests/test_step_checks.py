@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from test_search_support import BoxedVerifier, ScriptedPolicy
+from search_support import BoxedVerifier, ScriptedPolicy
 
 from apsgen.config import SearchSpec
 from apsgen.policy.base import Sampling

@@ -3,8 +3,8 @@ solutions come along as all-good paths, and exports follow ids (never text) on s
 
 from __future__ import annotations
 
-from test_export import WHEN
-from test_search import EASY, search_all
+from known_output import WHEN
+from search_support import EASY, search_all
 
 from apsgen.config import SearchSpec
 from apsgen.paths import solution_paths, tree_parents
