@@ -14,19 +14,19 @@ import traceback
 from apsgen.config import SearchSpec
 from apsgen.policy.base import Policy, Sampling
 from apsgen.problem import Problem
-from apsgen.search.context import SearchContext
+from apsgen.search.context import SearchContext, Verifier
 from apsgen.search.labels import searched_result
 from apsgen.search.result import ProblemResult, StepLabel
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ProblemResult", "StepLabel", "run_search"]
+__all__ = ["ProblemResult", "StepLabel", "Verifier", "run_search"]
 
 
 async def run_search(
     problem: Problem,
     policy: Policy,
-    verifier: object,
+    verifier: Verifier,
     search: SearchSpec,
     sampling: Sampling,
     *,
@@ -34,7 +34,8 @@ async def run_search(
     calibration: object | None = None,
     calibrating: bool = False,
 ) -> ProblemResult:
-    """Search one question. `verifier` needs `async acheck_batch(solutions, gold, truncated)`;
+    """Search one question. `verifier` is anything with `async acheck_batch(solutions, gold,
+    truncated)` (the `Verifier` protocol);
     `calibration` (an `apsgen.search.calibration.Calibration`) is what the sequential rule judges
     against (None: the prior); `calibrating` adds fresh rollouts at the located first errors
     (`result.recovery_probes`), which is what a calibration search is for.

@@ -71,7 +71,7 @@ async def run_annotate(ctx: SearchContext) -> ProblemResult:
     root = ctx.dag.root
     root.decision = Decision("correct")  # the empty prefix cannot hold an error
     final = path[-1]
-    checked = await ctx.verifier.acheck_batch([final.prefix], ctx.problem.answer, [False])  # type: ignore[attr-defined]
+    checked = await ctx.verifier.acheck_batch([final.prefix], ctx.problem.answer, [False])
     outcome = outcome_name(checked[0].outcome)
     extra = {"solution_source": "given", "solution_outcome": outcome, "n_searches": 1}
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 from apsgen.config import SearchSpec
 from apsgen.policy.base import Policy, Sampling
@@ -21,6 +23,18 @@ from apsgen.search.step_checks import false_equation, restates_question
 from apsgen.search.tree import PrefixDAG, Rollout, State
 
 log = logging.getLogger(__name__)
+
+
+class Graded(Protocol):
+    """A verifier's answer on one solution (apsgen.verify.Verdict is one)."""
+
+    outcome: Any  # an outcome name, or a str enum of one: correct, wrong, no_answer, truncated, timeout
+
+
+class Verifier(Protocol):
+    """What the search needs of a verifier (apsgen.verify.Verifier is one; tests use stand-ins)."""
+
+    async def acheck_batch(self, solutions: list[str], gold: str, truncated: list[bool]) -> Sequence[Graded]: ...
 
 
 def outcome_name(outcome: object) -> str:
@@ -44,7 +58,7 @@ class SearchContext:
         self,
         problem: Problem,
         policy: Policy,
-        verifier: object,
+        verifier: Verifier,
         search: SearchSpec,
         sampling: Sampling,
         seed: int,
@@ -115,7 +129,7 @@ class SearchContext:
             self.problem.question, state.prefix, n, replace(self.sampling, seed=seed)
         )
         samples = gen.samples
-        verdicts = await self.verifier.acheck_batch(  # type: ignore[attr-defined]
+        verdicts = await self.verifier.acheck_batch(
             [state.prefix + s.text for s in samples],
             self.problem.answer,
             [s.truncated for s in samples],

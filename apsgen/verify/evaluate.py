@@ -16,10 +16,10 @@ from fractions import Fraction
 from typing import Union
 
 from apsgen.verify.expr import Node, Unsupported
+from apsgen.verify.guard import MAX_FACTORIAL  # one bound for both engines
 
 EPS = 2.0**-50  # a little looser than double rounding, to absorb libm's last-bit errors
 MAX_EXACT_BITS = 20_000
-MAX_FACTORIAL = 300
 MAX_BINOM = 1_000
 _MAX_LOG_MAGNITUDE = 600.0  # |values| up to e^600, far from float overflow
 
