@@ -1,5 +1,6 @@
 """Dataset statistics of a job's output: counts, skips by reason, MC histogram, label balance,
-steps per path, cost per problem and verifier outcomes. Read from the shards and the manifest."""
+steps per path, cost per problem and verifier outcomes. Read from the shards and the manifest,
+shard by shard; the step counts are column-wise (pyarrow.compute), the paths per tree."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from apsgen.io.export import iter_trees, step_shards
@@ -153,8 +156,38 @@ class DatasetStats:
         return "\n".join(lines)
 
 
-def mc_bin(mc: float) -> int:
-    return min(HIST_BINS - 1, int(mc * HIST_BINS))
+def _counts(array: pa.Array | pa.ChunkedArray) -> dict[Any, int]:
+    return {v["values"]: v["counts"] for v in pc.value_counts(array).to_pylist() if v["values"] is not None}
+
+
+def _shard_counts(table: pa.Table) -> dict[str, Any]:
+    """One step shard's counts, column-wise (pyarrow.compute), in one pass per column."""
+    mc = table.column("mc_value")
+    first = table.column("is_first_error")
+    names = table.column_names
+    # Verdicts of estimated (or text-settled) states; outputs before schema version 2 have none.
+    verdicts: dict[Any, int] = {}
+    if "verdict" in names:
+        estimated = pc.not_equal(table.column("label_source"), "unestimated")
+        verdicts = _counts(pc.filter(table.column("verdict"), estimated))
+    valued = pc.drop_null(mc)
+    bins = pc.min_element_wise(pc.cast(pc.floor(pc.multiply(valued, HIST_BINS)), pa.int64()), HIST_BINS - 1)
+
+    def count(mask: pa.ChunkedArray | pa.Array) -> int:
+        return int(pc.sum(pc.cast(mask, pa.int64())).as_py() or 0)
+
+    return {
+        "sources": _counts(table.column("label_source")),
+        "verdicts": verdicts,
+        "by_step": _counts(pc.filter(table.column("step_index"), first)),
+        "first_errors": count(first),
+        "unlabelled": mc.null_count,
+        "exact0": count(pc.equal(valued, 0.0)),
+        "exact1": count(pc.equal(valued, 1.0)),
+        "pos0": count(pc.greater(valued, 0.0)),
+        "pos05": count(pc.greater(valued, 0.5)),
+        "bins": _counts(bins),
+    }
 
 
 def _last_search_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -185,23 +218,19 @@ def compute_stats(output: str) -> DatasetStats:
     for _, path in step_shards(store):
         table = pq.read_table(path, filesystem=store.fs)
         steps += table.num_rows
-        for tree in iter_trees(table):
-            for r in tree:
-                sources[r["label_source"]] += 1
-                first_errors += bool(r["is_first_error"])
-                if r["is_first_error"]:
-                    by_step[r["step_index"]] += 1
-                if r.get("verdict") is not None and r["label_source"] != "unestimated":  # none before schema v2
-                    verdicts[r["verdict"]] += 1
-                mc = r["mc_value"]
-                if mc is None:
-                    unlabelled += 1
-                    continue
-                hist[mc_bin(mc)] += 1
-                exact0 += mc == 0
-                exact1 += mc == 1
-                pos0 += mc > 0
-                pos05 += mc > 0.5
+        c = _shard_counts(table)
+        sources.update(c["sources"])
+        verdicts.update(c["verdicts"])
+        by_step.update(c["by_step"])
+        first_errors += c["first_errors"]
+        unlabelled += c["unlabelled"]
+        exact0 += c["exact0"]
+        exact1 += c["exact1"]
+        pos0 += c["pos0"]
+        pos05 += c["pos05"]
+        for b, n in c["bins"].items():
+            hist[b] += n
+        for tree in iter_trees(table):  # paths need the rows of each tree
             paths = solution_paths(tree)
             path_lengths.extend(len(p.segments) for p in paths)
             correct_paths += sum(p.correct for p in paths)
