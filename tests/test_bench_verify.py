@@ -10,9 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
 def _bench(tmp_path: Path, *args: str) -> dict:
     cmd = [sys.executable, "-m", "apsgen.cli.main", "bench", "verify", "--json", *args]
     # From another directory: nothing may come from the checkout's tests/ folder.
@@ -20,9 +17,9 @@ def _bench(tmp_path: Path, *args: str) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def test_bench_verify_scores_every_table_side_by_side(tmp_path: Path) -> None:
+def test_bench_verify_scores_every_table_side_by_side(tmp_path: Path, shared_data: Path) -> None:
     real = tmp_path / "real.jsonl"
-    rows = (SHARED / "real_solutions_dev.jsonl").read_text().splitlines()
+    rows = (shared_data / "real_solutions_dev.jsonl").read_text().splitlines()
     real.write_text("\n".join(rows[:60] + rows[-30:]) + "\n")  # GSM8K and MATH items
     golds = tmp_path / "golds.jsonl"
     golds.write_text("".join(json.dumps({"answer": a}) + "\n" for a in ["42", "\\frac{3}{4}", "(1,2)", "x^2+1"]))
