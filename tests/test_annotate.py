@@ -355,3 +355,18 @@ def test_a_subset_mostly_without_gold_gets_no_f1_unless_asked(tmp_path: Path) ->
     assert sub.withheld is None and sub.n_items == n and sub.coverage.from_answers == n
     assert sub.n_without_answer == len(erroneous) - n and sub.f1 is not None
     assert "partial: gold answers for" in partial.render()
+
+
+def test_sample_is_seeded_stratified_nested_and_free_of_file_order(shared_data) -> None:  # type: ignore[no-untyped-def]
+    from apsgen.eval.processbench import select_items
+
+    items = load_items(shared_data / "processbench" / "gsm8k.json")[0]
+    assert all(it.label != -1 for it in select_items(items, limit=20))  # the file lists erroneous items first
+    share = sum(it.label != -1 for it in items) / len(items)
+    small, big = select_items(items, sample=20, seed=3), select_items(items, sample=60, seed=3)
+    assert len(small) == 20 and len(big) == 60
+    assert abs(sum(it.label != -1 for it in big) / 60 - share) <= 1 / 60
+    assert {it.id for it in small} <= {it.id for it in big}  # a larger sample contains the smaller one
+    assert [it.id for it in select_items(items[::-1], sample=20, seed=3)] == [it.id for it in small][::-1]
+    assert {it.id for it in select_items(items, sample=20, seed=4)} != {it.id for it in small}
+    assert select_items(items, sample=10 * len(items)) == items

@@ -22,7 +22,11 @@ def register(sub) -> None:
                    "(its dataset section is ignored)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a spec value, e.g. --set policy.model=Qwen/Qwen2.5-Math-7B-Instruct (repeatable)")
-    p.add_argument("--limit", type=int, help="the first N items of each file")
+    p.add_argument("--limit", type=int, help="the first N items of each file (ProcessBench lists its erroneous "
+                   "items first: use --sample for a figure)")
+    p.add_argument("--sample", type=int, help="N items of each file, seeded, erroneous and correct ones in the "
+                   "file's proportions")
+    p.add_argument("--sample-seed", type=int, default=0, help="the seed of --sample (default 0)")
     p.add_argument("--concurrency", type=int, default=16, help="items labelled at once (default 16)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON line")
     g = p.add_argument_group("gold answers (annotate needs one per item; ProcessBench has none)")
@@ -114,8 +118,11 @@ def run(args) -> int:
     from apsgen.config import parse_spec
     from apsgen.eval.processbench import ProcessBenchError, evaluate
 
-    if args.limit is not None and args.limit < 1:
-        raise UserError(f"--limit {args.limit}: expected a positive number of items")
+    for flag, value in (("--limit", args.limit), ("--sample", args.sample)):
+        if value is not None and value < 1:
+            raise UserError(f"{flag} {value}: expected a positive number of items")
+    if args.limit is not None and args.sample is not None:
+        raise UserError("give --limit or --sample, not both")
     if args.concurrency < 1:
         raise UserError(f"--concurrency {args.concurrency}: expected at least 1")
     if args.max_length is not None and args.max_length < 1:
@@ -135,7 +142,7 @@ def run(args) -> int:
         from apsgen.eval.processbench import coverage_table
 
         try:
-            print(coverage_table(args.files, sources, args.limit))
+            print(coverage_table(args.files, sources, args.limit, args.sample, args.sample_seed))
         except ProcessBenchError as e:
             raise UserError(str(e)) from None
         return 0
@@ -147,7 +154,8 @@ def run(args) -> int:
 
             try:
                 prm_report = evaluate_prm(
-                    args.files, args.prm, threshold=threshold, limit=args.limit, separator=args.separator,
+                    args.files, args.prm, threshold=threshold, limit=args.limit, sample=args.sample,
+                    sample_seed=args.sample_seed, separator=args.separator,
                     max_length=args.max_length, trust_remote_code=args.trust_remote_code, device=args.device)
             except PRMError as e:
                 raise UserError(str(e)) from None
@@ -160,7 +168,8 @@ def run(args) -> int:
                 print("policy: simulated (every item is a simulated-policy question; "
                       "pass --job or --set policy.backend=... for a model)", file=sys.stderr)
             spec = parse_spec(raw, args.job or "eval settings", args.overrides)
-            report = evaluate(args.files, spec, concurrency=args.concurrency, limit=args.limit,
+            report = evaluate(args.files, spec, concurrency=args.concurrency, limit=args.limit, sample=args.sample,
+                              sample_seed=args.sample_seed,
                               answers=sources, allow_partial=args.allow_partial)
         elif not args.prm_only:
             print("annotate: not run (no policy given; pass --job or --set policy.model=... to compare)",

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from apsgen.eval.processbench import Item, Prediction, _mean_f1, _mean_line, accuracies, load_items
+from apsgen.eval.processbench import Item, Prediction, _mean_f1, _mean_line, accuracies, load_items, select_items
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +184,8 @@ def evaluate_prm(
     *,
     threshold: float | str = 0.5,
     limit: int | None = None,
+    sample: int | None = None,
+    sample_seed: int = 0,
     separator: str | None = None,
     max_length: int | None = None,
     trust_remote_code: bool = False,
@@ -202,7 +204,7 @@ def evaluate_prm(
         items, bad = load_items(f)
         for why in bad[:10]:
             log.warning("left out: %s", why)
-        loaded.append((Path(f).stem, items[:limit] if limit is not None else items, len(bad)))
+        loaded.append((Path(f).stem, select_items(items, limit, sample, sample_seed), len(bad)))
     sep = separator if separator is not None else (trained_separator(model) or "\n")
     prm = load_prm(model, separator=sep, max_length=max_length, trust_remote_code=trust_remote_code, device=device)
     runs = []

@@ -297,6 +297,25 @@ def load_answers(sources: list[AnswerSource]) -> dict[str, str]:
     return known
 
 
+def select_items(items: list[Item], limit: int | None = None, sample: int | None = None, seed: int = 0) -> list[Item]:
+    """`limit`: the first N items. `sample`: N items drawn by a seeded hash of their ids, erroneous and
+    correct ones in the file's proportions (ProcessBench's files list every erroneous item first, so
+    the first N are all erroneous and give an F1 of 0). The sample does not depend on file order."""
+    import hashlib
+
+    if sample is None:
+        return items[:limit] if limit is not None else items
+    if sample >= len(items):
+        return items
+    rank = {it.id: hashlib.sha256(f"{seed}:{it.id}".encode()).hexdigest() for it in items}
+    err = sorted((it for it in items if it.label != -1), key=lambda it: rank[it.id])
+    ok = sorted((it for it in items if it.label == -1), key=lambda it: rank[it.id])
+    n_err = min(len(err), round(sample * len(err) / len(items)))
+    n_ok = min(len(ok), sample - n_err)
+    chosen = {it.id for it in err[:n_err] + ok[:n_ok]}
+    return [it for it in items if it.id in chosen]
+
+
 def with_gold_answers(
     items: list[Item], answers: dict[str, str] | None = None
 ) -> tuple[list[Item], list[Item], Coverage]:
@@ -445,14 +464,17 @@ async def annotate_items(
         verifier.close()
 
 
-def coverage_table(files: list[str], answers: list[AnswerSource] | None = None, limit: int | None = None) -> str:
+def coverage_table(
+    files: list[str], answers: list[AnswerSource] | None = None, limit: int | None = None,
+    sample: int | None = None, sample_seed: int = 0,
+) -> str:
     """Each file's gold-answer coverage, as `evaluate` would find it, without running anything."""
     joined = load_answers(answers) if answers else {}
     head = f"{'subset':<22} {'erroneous':>14} {'correct':>14} {'from --answers':>14} {'item':>5} {'same problem':>12}  F1"
     lines = ["gold answers per subset (annotate's rollouts need one; a PRM does not)", head, "-" * len(head)]
     for f in files:
         items = load_items(f)[0]
-        cov = with_gold_answers(items[:limit] if limit is not None else items, joined)[2]
+        cov = with_gold_answers(select_items(items, limit, sample, sample_seed), joined)[2]
         lines.append(
             f"{Path(f).stem:<22} {f'{cov.erroneous_with_gold}/{cov.erroneous}':>14} "
             f"{f'{cov.correct_with_gold}/{cov.correct}':>14} {cov.from_answers:>14} {cov.from_item:>5} "
@@ -481,6 +503,8 @@ def evaluate(
     *,
     concurrency: int = 16,
     limit: int | None = None,
+    sample: int | None = None,
+    sample_seed: int = 0,
     progress: Any = None,
     answers: list[AnswerSource] | None = None,
     allow_partial: bool = False,
@@ -495,8 +519,7 @@ def evaluate(
         items, bad = load_items(f)
         for why in bad[:10]:
             log.warning("left out: %s", why)
-        if limit is not None:
-            items = items[:limit]
+        items = select_items(items, limit, sample, sample_seed)
         usable, without, cov = with_gold_answers(items, joined)
         withheld = None if allow_partial else withheld_reason(cov)
         log.info("%s: %s", Path(f).stem, cov.render())
