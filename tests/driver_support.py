@@ -89,3 +89,14 @@ def _end_group(proc: subprocess.Popen) -> None:
     except ProcessLookupError:
         pass
     proc.wait()
+
+
+def on_result(fn):
+    """A RunObserver that calls fn(problem, result) for every result (what tests watch a run by)."""
+    from apsgen.runner.driver import RunObserver
+
+    class _OnResult(RunObserver):
+        def result(self, problem, result):
+            fn(problem, result)
+
+    return _OnResult()

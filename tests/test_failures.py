@@ -13,7 +13,7 @@ import pytest
 from apsgen.config import SimulatedSpec
 from apsgen.io.store import OutputStore
 
-from driver_support import _end_group, _ids_once, _spec, _start_driver, _wait_for_committed
+from driver_support import _end_group, _ids_once, _spec, _start_driver, _wait_for_committed, on_result
 
 
 def test_killed_worker_is_replaced_and_every_problem_lands_once(tmp_path, monkeypatch):
@@ -38,7 +38,7 @@ def test_killed_worker_is_replaced_and_every_problem_lands_once(tmp_path, monkey
             ray.kill(pools[0].actors[0])  # the worker dies with searches in flight
 
     out = tmp_path / "out"
-    summary = run_job(_spec(out, latency_s=0.02, workers=2), output=str(out), show_progress=False, on_result=kill_once)
+    summary = run_job(_spec(out, latency_s=0.02, workers=2), output=str(out), show_progress=False, observer=on_result(kill_once))
     assert killed and summary.worker_restarts >= 1
     assert not summary.failed
     assert sorted(_ids_once(out)) == sorted(p.id for p in _problems(24))
@@ -71,7 +71,7 @@ def test_driver_killed_mid_run_resumes_without_searching_done_problems(tmp_path,
         assert store.read_manifest().runs, "the stopped driver wrote no run summary"
 
     searched_again = []
-    summary = run_job(spec, output=str(out), show_progress=False, on_result=lambda p, r: searched_again.append(p.id))
+    summary = run_job(spec, output=str(out), show_progress=False, observer=on_result(lambda p, r: searched_again.append(p.id)))
     assert summary.already_done == len(committed)
     assert not committed & set(searched_again)
     assert sorted(_ids_once(out)) == sorted(p.id for p in _problems(30))
@@ -159,7 +159,7 @@ def test_a_job_is_calibrated_once_and_every_row_resumed_or_not_is_judged_against
             raise _Stop
 
     with pytest.raises(_Stop):
-        run_job(spec(part), output=str(part), show_progress=False, flush_interval_s=0.0, on_result=stop_after_six)
+        run_job(spec(part), output=str(part), show_progress=False, flush_interval_s=0.0, observer=on_result(stop_after_six))
     written = (part / FILE).read_text()
     resumed = run_job(spec(part), output=str(part), show_progress=False)
     assert resumed.already_done == 6 and (part / FILE).read_text() == written

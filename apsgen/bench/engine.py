@@ -27,6 +27,8 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from apsgen.runner.driver import RunObserver
+
 TARGET_RATIO = 0.95
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-class _Recorder:
+class _Recorder(RunObserver):
     """Observer: the time the workers were up and done, and the requests they recorded."""
 
     def __init__(self) -> None:
@@ -57,19 +59,21 @@ class _Recorder:
         import ray
 
         self.t_done = time.monotonic()
-        for batch in ray.get([a.recorded_requests.remote() for a in actors]):
-            self.requests.extend(batch)
-        self.verifier = ray.get(actors[0].stats.remote())["verifier"]
+        stats = ray.get([a.stats.remote() for a in actors])
+        for worker in stats:
+            self.requests.extend((worker["policy"] or {}).get("requests", []))
+        self.verifier = stats[0]["verifier"]
 
 
 def run_pipeline(spec, verbose: bool = False) -> dict[str, Any]:
+    from apsgen.bench.instrument import recording
     from apsgen.runner.driver import run_job
 
     out = tempfile.mkdtemp(prefix="apsgen-bench-engine-")
     recorder = _Recorder()
     try:
         summary = run_job(
-            spec, output=out, verbose=verbose, show_progress=False, worker_kwargs={"record_requests": True},
+            spec, output=out, verbose=verbose, show_progress=False, policy_wrapper=recording,
             observer=recorder,
         )
     finally:

@@ -19,6 +19,8 @@ import tempfile
 import time
 from typing import Any
 
+from apsgen.runner.driver import RunObserver
+
 TARGET_CPU_MS_PER_ROLLOUT = 0.5
 
 
@@ -56,7 +58,7 @@ def _driver_cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
-class _CpuMeter:
+class _CpuMeter(RunObserver):
     """Reads the driver's and the workers' CPU counters when the workers are up and when done."""
 
     def __init__(self) -> None:
@@ -68,11 +70,11 @@ class _CpuMeter:
     def _read(actors: list[Any]) -> dict[str, float]:
         import ray
 
-        workers = ray.get([a.cpu_seconds.remote() for a in actors])
+        workers = ray.get([a.stats.remote() for a in actors])
         return {
             "driver": _driver_cpu_s(),
-            "workers": sum(w["process"] for w in workers),
-            "policy": sum(w["policy"] for w in workers),
+            "workers": sum(w["process_cpu_s"] for w in workers),
+            "policy": sum((w["policy"] or {}).get("cpu_s", 0.0) for w in workers),
         }
 
     def workers_ready(self, actors: list[Any], infos: list[Any]) -> None:
@@ -88,6 +90,7 @@ class _CpuMeter:
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
+    from apsgen.bench.instrument import counting
     from apsgen.runner.driver import run_job
 
     out = tempfile.mkdtemp(prefix="apsgen-bench-overhead-")
@@ -98,7 +101,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             output=out,
             show_progress=False,
             flush_interval_s=30.0,
-            worker_kwargs={"instrument": True},
+            policy_wrapper=counting,
             observer=meter,
         )
     finally:

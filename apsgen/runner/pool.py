@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from apsgen.config import JobSpec
@@ -21,14 +22,14 @@ class WorkerStartError(RuntimeError):
 class WorkerPool:
     """The worker actors and a handle on each; index i is a slot a replacement takes over."""
 
-    def __init__(self, spec: JobSpec, verbose: bool, worker_kwargs: dict[str, Any] | None = None):
+    def __init__(self, spec: JobSpec, verbose: bool, policy_wrapper: Callable[[Any], Any] | None = None):
         import ray
 
         from apsgen.runner.worker import SearchWorker
 
         self.spec = spec
         self.verbose = verbose
-        self.worker_kwargs = worker_kwargs or {}
+        self.policy_wrapper = policy_wrapper
         self.resources = worker_resources(spec, ray.cluster_resources().get("GPU", 0.0))
         # max_restarts=0: the driver replaces a dead worker itself, so it knows which problems
         # to requeue; Ray restarting it behind our back would hide that.
@@ -41,7 +42,7 @@ class WorkerPool:
         self.restarts = 0
 
     def _new(self) -> Any:
-        return self.cls.remote(self.spec.model_dump(), self.verbose, **self.worker_kwargs)
+        return self.cls.remote(self.spec.model_dump(), self.verbose, self.policy_wrapper)
 
     def wait_ready(self) -> list[Any]:
         """Every worker's WorkerInfo once its engine is up; a worker that fails is started again

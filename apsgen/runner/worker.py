@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 import traceback
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from apsgen.config import JobSpec, SearchSpec
-from apsgen.policy.base import Generation, Policy, Sampling
+from apsgen.policy.base import Policy, Sampling
 from apsgen.policy.factory import make_policy
 from apsgen.problem import Problem
 from apsgen.search.result import ProblemResult
@@ -43,38 +43,6 @@ class SearchOutcome:
     node: str = ""  # the Ray node that searched it (where a run's work went, per node)
 
 
-class _InstrumentedPolicy:
-    """A policy wrapper for benchmarks: counts the CPU time of the event loop's thread spent inside
-    `generate` (exact for a policy that answers without suspending, like the simulated one) and
-    records every request (question, prefix, n, sampling) so it can be replayed elsewhere."""
-
-    def __init__(self, inner: Policy, record: bool):
-        self.inner = inner
-        self.record = record
-        self.name = inner.name
-        self.revision = inner.revision
-        self.cpu_s = 0.0
-        self.requests: list[dict[str, Any]] = []
-
-    async def generate(self, question: str, prefix: str, n: int, sampling: Sampling) -> Generation:
-        if self.record:
-            self.requests.append({"question": question, "prefix": prefix, "n": n, "sampling": asdict(sampling)})
-        t0 = time.thread_time()
-        try:
-            return await self.inner.generate(question, prefix, n, sampling)
-        finally:
-            self.cpu_s += time.thread_time() - t0
-
-    def count_tokens(self, text: str) -> int:
-        return self.inner.count_tokens(text)
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-    def __getattr__(self, name: str) -> Any:  # start(), template_hash, ...
-        return getattr(self.inner, name)
-
-
 def quiet_logs(verbose: bool) -> None:
     """Warnings only inside the actor unless -v; the engine's own loggers follow the same level."""
     level = logging.INFO if verbose else logging.WARNING
@@ -88,15 +56,15 @@ def quiet_logs(verbose: bool) -> None:
 
 class SearchWorker:
     def __init__(
-        self, spec: dict[str, Any], verbose: bool = False, instrument: bool = False, record_requests: bool = False
+        self, spec: dict[str, Any], verbose: bool = False, policy_wrapper: Callable[[Policy], Any] | None = None
     ):
+        """`policy_wrapper`: a benchmark's wrapper around the policy (apsgen.bench.instrument), given
+        from outside; its `report()` comes back in `stats()`."""
         quiet_logs(verbose)
         self.spec = JobSpec.model_validate(spec)
         self.verbose = verbose
         policy = make_policy(self.spec.policy, seed=self.spec.seed, verbose=verbose)
-        self.policy: Any = (
-            _InstrumentedPolicy(policy, record_requests) if instrument or record_requests else policy
-        )
+        self.policy: Any = policy_wrapper(policy) if policy_wrapper is not None else policy
         from apsgen.verify import Verifier
 
         v = self.spec.verify
@@ -179,24 +147,19 @@ class SearchWorker:
         return ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
 
     def stats(self) -> dict[str, Any]:
-        return {"verifier": self.verifier.stats()}
-
-    def cpu_seconds(self) -> dict[str, float]:
-        """CPU time of this actor process and its children (the verifier pool), and of the policy."""
+        """The verifier's counters, the CPU seconds of this process and its children (the verifier
+        pool), and what a wrapped policy reports (None without a wrapper)."""
         import psutil
 
         me = psutil.Process()
-        total = sum(me.cpu_times()[:2])
+        cpu = sum(me.cpu_times()[:2])
         for child in me.children(recursive=True):
             try:
-                total += sum(child.cpu_times()[:2])
+                cpu += sum(child.cpu_times()[:2])
             except psutil.Error:  # a pool process that just exited
                 pass
-        return {"process": total, "policy": getattr(self.policy, "cpu_s", 0.0)}
-
-    def recorded_requests(self) -> list[dict[str, Any]]:
-        """The requests an instrumented worker sent to its policy, in order."""
-        return list(getattr(self.policy, "requests", []))
+        report = getattr(self.policy, "report", None)
+        return {"verifier": self.verifier.stats(), "process_cpu_s": cpu, "policy": report() if report else None}
 
     async def shutdown(self) -> None:
         if self.judge is not None:
