@@ -9,21 +9,20 @@ random rational points, so polynomial and rational identities are decided exactl
 
 from __future__ import annotations
 
-import random
 import re
 from fractions import Fraction
 
+from apsgen.verify.brackets import split_top_level
 from apsgen.verify.evaluate import Undefined, Value, arith, evaluate, values_match
 from apsgen.verify.expr import Node, Unsupported, free_variables, parse_expr_latex
+from apsgen.verify.identity import Proportional, identity_points, points_needed
 from apsgen.verify.numeric import parse_rational
-from apsgen.verify.structure import Shape, shape_of, split_top_level
+from apsgen.verify.structure import Shape, shape_of
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z ]*")
 # No answer to a math problem is this long; past it only exact string equality counts, and the
 # caller's thread never scans megabytes of junk.
 MAX_ANSWER_CHARS = 2_000
-_POINTS = 3
-_MAX_TRIES = 8  # points tried before giving up when some land on a singularity
 
 
 def compare_cheap(gold: str, pred: str) -> bool | None:
@@ -205,20 +204,10 @@ def _parse(text: str) -> Node | None:
         return None
 
 
-def _points(variables: list[str]) -> list[dict[str, Fraction]]:
-    """Seeded random rational points: the same pair always gets the same verdict."""
-    rng = random.Random(len(variables))
-    return [
-        {v: Fraction(rng.randint(101, 997), rng.randint(53, 199)) for v in variables}
-        for _ in range(_MAX_TRIES)
-    ]
-
-
 def _evaluate_at_points(nodes: list[Node], check) -> bool | None:  # type: ignore[no-untyped-def]
     """Evaluate `nodes` at random points and feed the values to `check` (three-valued)."""
     variables = sorted(set().union(*(free_variables(n) for n in nodes)))
-    points = _points(variables) if variables else [{}]
-    need = _POINTS if variables else 1
+    points, need = identity_points(variables), points_needed(variables)
     verdicts: list[bool | None] = []
     for point in points:
         try:
@@ -265,21 +254,12 @@ def compare_equations(gold: tuple, pred: tuple) -> bool | None:
         return None
     f = ("sub", sides[0], sides[1])
     g = ("sub", sides[2], sides[3])
-    ratios: list[Value] = []
 
-    def proportional(values: list[Value]) -> bool | None:
-        fv, gv = values
-        if values_match(gv, Fraction(0)) is True:
-            return values_match(fv, Fraction(0))
+    def divide(fv: Value, gv: Value) -> Value | None:
         try:
-            ratio = arith("div", fv, gv)
+            return arith("div", fv, gv)
         except (Undefined, Unsupported):
             return None
-        if values_match(ratio, Fraction(0)) is True:
-            return False
-        if ratios:
-            return values_match(ratio, ratios[0])
-        ratios.append(ratio)
-        return True
 
-    return _accept_only(_evaluate_at_points([f, g], proportional))
+    proportional = Proportional(lambda v: values_match(v, Fraction(0)), divide, values_match)
+    return _accept_only(_evaluate_at_points([f, g], lambda values: proportional(*values)))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from apsgen.verify.brackets import closing_braces, matching_brace, split_top_level
+
 # Phrases a policy uses to announce its answer, most specific first. The captured text runs to
 # the end of the line; trailing punctuation and pleasantries are trimmed afterwards.
 _ANSWER_PHRASES = (
@@ -31,36 +33,6 @@ def too_long(text: str) -> str | None:
     if len(text) > MAX_SOLUTION_CHARS:
         return f"solution of {len(text):,} characters is over the {MAX_SOLUTION_CHARS:,} parsed"
     return None
-
-
-# A brace, an escaped brace (`\\{`, `\\}`: literal, not grouping) or an escaped backslash (so
-# that `\\\\{` still opens a group). Scanning these with a regex skips ordinary text in C.
-_BRACE_TOKEN = re.compile(r"(\{)|(\})|\\[\\{}]")
-
-
-def _matching_brace(text: str, start: int) -> int | None:
-    """Index of the `}` closing the `{` at `start`, or None when it is never closed."""
-    depth = 0
-    for m in _BRACE_TOKEN.finditer(text, start):
-        if m.lastindex == 1:
-            depth += 1
-        elif m.lastindex == 2:
-            depth -= 1
-            if depth == 0:
-                return m.start()
-    return None
-
-
-def _closing_braces(text: str, start: int) -> dict[int, int]:
-    """For every `{` at or after `start` that is closed, the index of its `}` (one stack pass)."""
-    closing: dict[int, int] = {}
-    stack: list[int] = []
-    for m in _BRACE_TOKEN.finditer(text, start):
-        if m.lastindex == 1:
-            stack.append(m.start())
-        elif m.lastindex == 2 and stack:
-            closing[stack.pop()] = m.start()
-    return closing
 
 
 # A box command and the blanks after it; group 1 is the `{` that opens its content, if any.
@@ -89,10 +61,10 @@ def _last_box(text: str) -> tuple[str, int] | None:
         j = braces[n]
         if j >= 0:
             if n == len(braces) - 1:
-                end = _matching_brace(text, j)
+                end = matching_brace(text, j)
             else:
                 if closing is None:
-                    closing = _closing_braces(text, next(i for i in braces if i >= 0))
+                    closing = closing_braces(text, next(i for i in braces if i >= 0))
                     if not closing and -1 not in braces:
                         return None  # nothing closes, and no box is a `\\boxed 5`
                 end = closing.get(j)
@@ -120,7 +92,7 @@ def boxed_spans(text: str) -> list[tuple[int, int, str]]:
     braces = [j for _, j in boxes if j >= 0]
     if not braces:
         return []
-    closing = _closing_braces(text, braces[0])
+    closing = closing_braces(text, braces[0])
     return [(i, closing[j] + 1, text[j + 1 : closing[j]].strip()) for i, j in boxes if j in closing]
 
 
@@ -266,19 +238,6 @@ def _before_next_turn(text: str) -> str:
     return text if cut < 0 else text[:cut]
 
 
-def _top_level_items(answer: str) -> int:
-    """How many comma-separated items `answer` lists outside brackets (`(6, 2)` is one)."""
-    depth = items = 0
-    for c in answer:
-        if c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-        elif c == "," and depth == 0:
-            items += 1
-    return items + 1
-
-
 def _clean_phrase_answer(answer: str) -> str:
     # str methods, not a `...$` regex: a backtracking regex is quadratic on a 1 MB junk line.
     answer = answer.rstrip(" \t\r.;,!")
@@ -321,7 +280,7 @@ def extract_answer(
     # $10,455. The final answer is $10,455$."): the last statement is the final one.
     if box is not None and (phrase is None or phrase[1] < box[1]):
         boxed = box[0].strip()
-        if list_items >= 2 and _top_level_items(boxed) < 2:
+        if list_items >= 2 and len(split_top_level(boxed, ",")) < 2:
             boxes = all_boxed(text)
             if len(boxes) >= list_items:
                 boxed = ", ".join(boxes[-list_items:])

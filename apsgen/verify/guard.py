@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from apsgen.verify.brackets import deepest, matching_brace
+
 MAX_SYMBOLIC_CHARS = 400
 MAX_NESTING = 24
 MAX_LITERAL_DIGITS = 60
@@ -27,15 +29,8 @@ def _exponent_group(text: str, caret: int) -> str:
     while i < len(text) and text[i] == " ":
         i += 1
     if i < len(text) and text[i] == "{":
-        depth = 0
-        for j in range(i, len(text)):
-            if text[j] == "{":
-                depth += 1
-            elif text[j] == "}":
-                depth -= 1
-                if depth == 0:
-                    return text[i + 1 : j]
-        return text[i + 1 :]
+        end = matching_brace(text, i)
+        return text[i + 1 : end] if end is not None else text[i + 1 :]
     return text[i : i + 1]
 
 
@@ -43,15 +38,9 @@ def refusal_reason(text: str) -> str | None:
     """Why `text` may not be handed to sympy, or None when it is safe to try."""
     if len(text) > MAX_SYMBOLIC_CHARS:
         return f"{len(text)} characters (limit {MAX_SYMBOLIC_CHARS})"
-    depth = deepest = 0
-    for c in text:
-        if c in "({[":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif c in ")}]":
-            depth -= 1
-    if deepest > MAX_NESTING:
-        return f"brackets nested {deepest} deep (limit {MAX_NESTING})"
+    nesting = deepest(text)
+    if nesting > MAX_NESTING:
+        return f"brackets nested {nesting} deep (limit {MAX_NESTING})"
     if any(len(n) > MAX_LITERAL_DIGITS for n in _NUMBER.findall(text)):
         return f"a number longer than {MAX_LITERAL_DIGITS} digits"
     for match in _EXPONENT_LITERAL.finditer(text):

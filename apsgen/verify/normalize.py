@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from apsgen.verify.brackets import matching_brace
+
 # Past this many characters an answer is not rewritten at all: it can still match its exact
 # twin, but no regex is run over megabytes of untrusted text on the hot path.
 MAX_NORMALIZE_CHARS = 5_000
@@ -161,12 +163,4 @@ def _normalize(answer: str) -> str:
 
 def _balanced_group(s: str) -> bool:
     """True when the first `{` of `s` closes at its last character."""
-    depth = 0
-    for i, c in enumerate(s):
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return i == len(s) - 1
-    return False
+    return matching_brace(s, 0) == len(s) - 1

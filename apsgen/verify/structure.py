@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from apsgen.verify.brackets import enclosed, split_top_level
+
 _MATRIX = re.compile(r"^\\begin\{([pbvBV]?matrix|array)\}(?:\{[lcr|]*\})?(.*)\\end\{\1\}$", re.S)
 _OPEN = {"(": ")", "[": "]", "\\{": "\\}"}
 _RELATIONS = ("<", ">", "\\leq", "\\geq", "\\lt", "\\gt", "\\le", "\\ge", "\\ne")
@@ -24,50 +26,6 @@ class Shape:
     brackets: str = ""  # for seq: the opening and closing bracket, e.g. "(]"
 
 
-def split_top_level(s: str, separator: str) -> list[str]:
-    """Split on `separator` where no bracket is open (LaTeX `\\{`/`\\}` count as brackets)."""
-    parts: list[str] = []
-    depth = 0
-    start = 0
-    i = 0
-    n = len(s)
-    width = len(separator)
-    while i < n:
-        c = s[i]
-        if c == "\\" and i + 1 < n and s[i + 1] in "{}":
-            depth += 1 if s[i + 1] == "{" else -1
-            i += 2
-            continue
-        if c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-        elif depth == 0 and s.startswith(separator, i):
-            parts.append(s[start:i])
-            i += width
-            start = i
-            continue
-        i += 1
-    parts.append(s[start:])
-    return parts
-
-
-def _enclosed(s: str, opening: str, closing: str) -> bool:
-    """True when `s` is one bracket pair around everything (not `(1,2)\\cup(3,4)`)."""
-    if not (s.startswith(opening) and s.endswith(closing)):
-        return False
-    inner = s[len(opening) : len(s) - len(closing)]
-    depth = 0
-    for c in inner:
-        if c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-            if depth < 0:
-                return False
-    return depth == 0
-
-
 def shape_of(s: str) -> Shape:
     matrix = _MATRIX.match(s)
     if matrix and "\\end{" not in matrix.group(2):  # one matrix, not `A + B` or `A B`
@@ -76,11 +34,11 @@ def shape_of(s: str) -> Shape:
     unions = split_top_level(s, "\\cup")
     if len(unions) > 1:
         return Shape("union", tuple(shape_of(part) for part in unions))
-    if _enclosed(s, "\\{", "\\}"):
+    if enclosed(s, "\\{", "\\}"):
         return Shape("set", _expand_plus_minus(split_top_level(s[2:-2], ",")))
     for opening in ("(", "["):
         for closing in (")", "]"):
-            if _enclosed(s, opening, closing):
+            if enclosed(s, opening, closing):
                 items = split_top_level(s[1:-1], ",")
                 if len(items) >= 2:
                     return Shape("seq", tuple(items), opening + closing)

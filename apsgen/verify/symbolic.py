@@ -9,8 +9,6 @@ high-precision evaluation: at random points for expressions with free symbols.
 from __future__ import annotations
 
 import logging
-import random
-import zlib
 
 import sympy
 from latex2sympy2_extended import latex2sympy
@@ -19,6 +17,7 @@ from sympy.core.relational import Relational
 from sympy.logic.boolalg import BooleanFunction
 
 from apsgen.verify.guard import refusal_reason
+from apsgen.verify.identity import Proportional, identity_points, points_needed
 
 try:  # loaded here, before the fork server forks workers, so no check pays for the import
     import math_verify  # noqa: F401
@@ -33,7 +32,6 @@ _DIGITS = 40
 # Relative, never absolute: 1/2^99 and 1/2^98 differ by a factor of two, not by 2^-99.
 _RELATIVE_TOLERANCE = sympy.Float(10) ** -25
 _ZERO = sympy.Float(10) ** -(_DIGITS - 5)
-_SAMPLE_POINTS = 3
 _IMAGINARY = sympy.Symbol("i")
 # Symbols keep their case: `R` and `r` are two lengths (latex2sympy lowercases by default).
 _CONVERSION = ConversionConfig(lowercase_symbols=False)
@@ -183,8 +181,8 @@ def _relations_equal(a: object, b: object) -> bool:
         da, db = a.lhs - a.rhs, b.lhs - b.rhs
         if values_equal(da, db):
             return True
-        ratio = sympy.simplify(da / db)
-        return bool(ratio.is_number and ratio != 0 and ratio.is_finite)
+        proportional = Proportional(lambda v: _numbers_close(v, sympy.Integer(0)), lambda f, g: f / g, _numbers_close)
+        return _at_points([da, db], lambda values: proportional(*values))
     for x in (a, b):
         if not isinstance(x, (Relational, BooleanFunction, sympy.Set)):
             return False
@@ -215,17 +213,36 @@ def values_equal(x: sympy.Basic, y: sympy.Basic) -> bool:
         return False
     if x.is_Rational and y.is_Rational:
         return False  # distinct exact rationals
-    symbols = sorted(x.free_symbols | y.free_symbols, key=lambda s: s.name)
-    if not symbols:
+    if not (x.free_symbols | y.free_symbols):
         return _numbers_close(x, y)
-    # Polynomial identity testing: two different expressions agree at random points with
-    # probability zero. Points are seeded by the pair so verdicts are reproducible.
-    rng = random.Random(zlib.crc32((sympy.srepr(x) + sympy.srepr(y)).encode()))
-    for _ in range(_SAMPLE_POINTS):
-        point = {s: sympy.Rational(rng.randint(1, 997), rng.randint(101, 499)) for s in symbols}
-        if not _numbers_close(x.xreplace(point), y.xreplace(point)):
-            return False
-    return True
+    return _at_points([x, y], lambda values: _numbers_close(*values))
+
+
+def _at_points(exprs: list[sympy.Expr], check) -> bool:  # type: ignore[no-untyped-def]
+    """`check` of the expressions' values at the identity points (`apsgen.verify.identity`):
+    True when it holds at enough points where every expression is defined, False when it fails at
+    one or too few points are defined (this layer rejects what it cannot confirm)."""
+    symbols = {s.name: s for e in exprs for s in e.free_symbols}
+    names = sorted(symbols)
+    need, good = points_needed(names), 0
+    for point in identity_points(names):
+        values = []
+        for e in exprs:
+            at = {symbols[n]: sympy.Rational(q.numerator, q.denominator) for n, q in point.items()}
+            try:
+                v = sympy.N(e.xreplace(at), _DIGITS)
+            except Exception:
+                break  # sympy cannot evaluate it here: try the next point
+            if not v.is_number or v.has(sympy.nan, sympy.zoo) or v.is_finite is False:
+                break  # a singularity: try the next point
+            values.append(v)
+        else:
+            if check(values) is not True:
+                return False
+            good += 1
+            if good == need:
+                return True
+    return False
 
 
 def _numbers_close(x: sympy.Expr, y: sympy.Expr) -> bool:

@@ -20,7 +20,8 @@ from apsgen.verify.extract import extract_answer
 from apsgen.verify.guard import refusal_reason
 from apsgen.verify.normalize import normalize
 from apsgen.verify.pool import SymbolicPool, SymbolicResult
-from apsgen.verify.structure import shape_of, split_top_level
+from apsgen.verify.brackets import split_top_level
+from apsgen.verify.structure import shape_of
 from apsgen.verify.verdict import Outcome, Verdict
 
 logger = logging.getLogger(__name__)
