@@ -26,7 +26,7 @@ def register(sub) -> None:
     p.add_argument("--grad-accumulation", type=int, default=1, help="steps accumulated per update (default 1)")
     p.add_argument("--max-length", type=int, default=1024, help="tokens per row; longer rows are cut (default 1024)")
     p.add_argument("--separator", default="\n", help="the step separator (default \\n, TRL's)")
-    p.add_argument("--held-out", type=int, default=32, help="rows scored before and after, never trained on (default 32)")
+    p.add_argument("--held-out", type=int, default=32, help="rows scored before and after, never trained on (default 32, at most a fifth of the rows)")
     p.add_argument("--last-step-only", action="store_true", help="train on each row's last step only (TRL's option)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the report as one JSON line")

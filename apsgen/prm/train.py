@@ -57,8 +57,8 @@ class TrainReport:
 
     def render(self) -> str:
         return (
-            f"trained {self.output} from {self.base_model} on {self.rows} rows of {self.data} "
-            f"({self.held_out} held out), {self.steps} steps in {self.elapsed_s:.0f} s\n"
+            f"trained {self.output} from {self.base_model} on {self.rows - self.held_out} of the {self.rows} rows of "
+            f"{self.data} ({self.held_out} held out, never trained on), {self.steps} steps in {self.elapsed_s:.0f} s\n"
             f"held-out loss {self.held_out_loss_before:.4f} -> {self.held_out_loss_after:.4f}"
         )
 
