@@ -63,6 +63,17 @@ def test_the_sequential_rule_on_its_case_table(c: int, n: int, ref: float, cal: 
         assert (d.more > 0) is more
 
 
+def test_right_answers_after_a_shown_error_are_no_evidence_for_the_prefix() -> None:
+    # Half the completions end right, but every one of them through a retraction or a false
+    # equation: those are recoveries, so the prefix is judged on the others.
+    plain = stats(4, 4)
+    flawed = MCStats(n_rollouts=8, n_correct=4, n_wrong=4, n_correct_flawed=4)
+    assert decide(plain, 0.8, RARE, PARAMS).verdict == "correct"
+    assert decide(flawed, 0.8, RARE, PARAMS).verdict == "wrong"
+    assert flawed.value == plain.value == 0.5 and flawed.clean_value == 0.0  # the stored MC is as published
+    assert flawed.merged(flawed).n_correct_flawed == 8
+
+
 def test_where_recovery_differs_widely_between_questions_successes_prove_less() -> None:
     # Same mean recovery, 1 in 20. Spread wide, most questions never recover and a few often do:
     # a prefix with half its completions right may be one of the few (a smaller score), and one

@@ -1,4 +1,4 @@
-"""What a step's text settles without rollouts: false equations and restatements of the question.
+"""What a step's text settles without rollouts: false equations, retractions and restatements of the question.
 
 The cases are the kinds of steps real small models write (several from the demo's SmolLM2-135M
 run), and the traps a reader of model output meets: algebra, percentages, rounding, units,
@@ -18,7 +18,7 @@ from apsgen.config import SearchSpec
 from apsgen.policy.base import Sampling
 from apsgen.problem import Problem
 from apsgen.search import run_search
-from apsgen.search.step_checks import MAX_CHARS, false_equation, restates_question
+from apsgen.search.step_checks import MAX_CHARS, continuation_error, false_equation, restates_question, retracts, text_error
 
 FALSE = [
     "50 - 18 = 12 apples left",
@@ -117,6 +117,52 @@ RESTATEMENTS = [
 ]
 
 
+# Admissions of an earlier mistake, as models write them (the first is the story world's own), and
+# what must never count as one: a double-check that confirms, the word "correct", a question.
+RETRACTS = [
+    "Wait, I made a mistake earlier. The correct count so far is 145 crates.",
+    "I miscalculated: 12 + 7 is 19, not 18.",
+    "Hmm, that was wrong. Let me redo it.",
+    "My mistake, the pens cost 2 dollars each.",
+    "Correction: she gives away 9, not 6.",
+    "**Correction:** the total is 19.",
+    "The previous step is incorrect because the trees are not apples.",
+    "There was an error in step 2.",
+    "We made an arithmetic error above, so the sum is 41.",
+    "Oh no, I misread the question: it says 7 more.",
+]
+NOT_RETRACTS = [
+    "Let me double-check: 3 + 4 = 7. Yes, that is correct.",
+    "Wait, let me verify the total.",
+    "The correct count is 145.",
+    "Is this wrong? No, 6 x 7 = 42.",
+    "She corrected her homework and found 3 mistakes.",
+    "There is no mistake in the sum.",
+    "That is right, so the answer is \\boxed{19}.",
+    "Tom made a mistake on 3 questions, so he got 17 right.",
+]
+
+
+@pytest.mark.parametrize("text", RETRACTS)
+def test_retractions_are_read(text: str) -> None:
+    assert retracts(text) and text_error(text) == "retraction"
+
+
+@pytest.mark.parametrize("text", NOT_RETRACTS)
+def test_checks_and_confirmations_are_not_retractions(text: str) -> None:
+    assert not retracts(text)
+
+
+def test_a_continuation_shows_its_first_error_and_reads_garbage_in_linear_time() -> None:
+    assert continuation_error("Sara has 12.\n\n12 + 7 = 18.\n\nWait, I made a mistake.") == "arithmetic"
+    assert continuation_error("Sara has 12.\n\nWait, I made a mistake.\n\n12 + 7 = 19.") == "retraction"
+    assert continuation_error("Sara has 12.\n\n12 + 7 = 19.\n\nThe answer is \\boxed{19}.") is None
+    for garbage in ("\n" * 1_000_000, "I " * 500_000, "that " * 200_000 + "\n", "1 + " * 200_000):
+        t0 = time.perf_counter()
+        continuation_error(garbage)
+        assert time.perf_counter() - t0 < 2.0
+
+
 @pytest.mark.parametrize(("question", "step", "restates"), RESTATEMENTS)
 def test_restatements(question: str, step: str, restates: bool) -> None:
     assert restates_question(question, step) is restates
@@ -147,10 +193,10 @@ def continue_fn(prefix: str, i: int) -> str:
     return sep + "The answer is \\boxed{19}."
 
 
-def run(step_checks: bool):  # type: ignore[no-untyped-def]
+def run(step_checks: bool, policy=continue_fn, k: int = 4):  # type: ignore[no-untyped-def]
     problem = Problem(id="sara", question=QUESTION, answer="19", dataset="t", row=0)
-    search = SearchSpec(k=4, k_max=16, screen_samples=8, max_searches=8, step_checks=step_checks, calibration_questions=0)
-    return asyncio.run(run_search(problem, ScriptedPolicy(continue_fn), BoxedVerifier(), search, Sampling(), seed=0))
+    search = SearchSpec(k=k, k_max=16, screen_samples=8, max_searches=8, step_checks=step_checks, calibration_questions=0)
+    return asyncio.run(run_search(problem, ScriptedPolicy(policy), BoxedVerifier(), search, Sampling(), seed=0))
 
 
 def test_the_search_uses_what_the_text_settles() -> None:
@@ -171,3 +217,41 @@ def test_without_step_checks_mc_alone_decides() -> None:
     result = run(step_checks=False)
     assert all(s.verdict_basis == "rollouts" for s in result.steps)
     assert not any(s.is_first_error and "= 18" in s.step_text for s in result.steps)
+
+
+# A policy that misreads a number (a true equation on the wrong operand: no arithmetic check sees
+# it) and, half the time, says so later and recovers. MC alone sees a prefix worth 0.5 after the
+# misreading and calls it correct; the retraction shows that those right answers are recoveries.
+MISREAD = "Sara has 12 stickers.\n\nShe gets 8 more, so 12 + 8 = 20."
+RECOVERED = MISREAD + "\n\nWait, I made a mistake earlier: she gets 7 more, so 12 + 7 = 19.\n\nThe answer is \\boxed{19}."
+MISLED = MISREAD + "\n\nThe answer is \\boxed{20}."
+
+
+def recovering(prefix: str, i: int) -> str:
+    sep = "" if prefix == "" or prefix.endswith("\n") else "\n\n"
+    if prefix == "":
+        return (GOOD, RECOVERED, MISLED, MISLED)[i % 4]
+    if "12 + 8 = 20" in prefix and "mistake" not in prefix:
+        return sep + (RECOVERED if i % 2 else MISLED)[len(MISREAD) + 2 :]
+    if prefix.strip() == "Sara has 12 stickers.":
+        return sep + (GOOD, RECOVERED, MISLED, GOOD)[i % 4].split("\n\n", 1)[1]
+    return sep + "The answer is \\boxed{19}."
+
+
+def test_a_retraction_marks_the_recovery_and_the_error_before_it_is_found() -> None:
+    result = run(step_checks=True, policy=recovering, k=8)
+    firsts = {s.step_text.strip() for s in result.steps if s.is_first_error}
+    assert firsts == {"She gets 8 more, so 12 + 8 = 20."}
+    misread = next(s for s in result.steps if (s.prefix + s.step_text).strip() == MISREAD)
+    # its right completions all came through the retraction: counted, and not taken as evidence
+    assert misread.verdict == "wrong" and misread.n_correct > 0 and misread.n_correct_flawed == misread.n_correct
+    retraction = next(s for s in result.steps if s.step_text.startswith("Wait, I made a mistake"))
+    assert retraction.verdict == "wrong" and retraction.verdict_basis == "retraction"
+    # the recovered solution is no all-good path
+    assert not any(s.label_source == "correct_solution" and "mistake" in s.prefix + s.step_text for s in result.steps)
+
+
+def test_without_step_checks_the_recovery_hides_the_misreading() -> None:
+    result = run(step_checks=False, policy=recovering, k=8)
+    assert all(s.n_correct_flawed == 0 for s in result.steps)
+    assert "She gets 8 more, so 12 + 8 = 20." not in {s.step_text.strip() for s in result.steps if s.is_first_error}

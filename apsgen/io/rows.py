@@ -60,6 +60,7 @@ def step_rows(problem: Problem, result: ProblemResult, prov: Provenance, created
             "n_truncated": s.n_truncated,
             "n_unparseable": s.n_unparseable,
             "n_timeouts": s.n_timeouts,
+            "n_correct_flawed": s.n_correct_flawed,
             "label_source": s.label_source,
             "is_first_error": s.is_first_error,
             "verdict": s.verdict,

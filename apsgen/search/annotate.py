@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 
 from apsgen.problem import join_steps
-from apsgen.search.binary_search import bisect_path, first_false_step, first_wrong_step, reference_for
+from apsgen.search.binary_search import bisect_path, first_text_error, first_wrong_step, reference_for
 from apsgen.search.context import SearchContext, outcome_name
 from apsgen.search.label_rule import Decision
 from apsgen.search.labels import searched_result
@@ -76,7 +76,7 @@ async def run_annotate(ctx: SearchContext) -> ProblemResult:
     extra = {"solution_source": "given", "solution_outcome": outcome, "n_searches": 1}
 
     fresh = await ctx.sample(root, search.screen_samples)
-    root.mc = MCStats.from_outcomes((r.outcome for r in fresh), search.invalid_rollouts)
+    root.mc = MCStats.from_rollouts(fresh, search.invalid_rollouts)
     if not root.mc.n_correct:
         # Every prefix would read MC 0: no evidence separates a correct step from a wrong one.
         result = searched_result(ctx, mode="annotate", step_mode=search.step_mode, stop_reason="done", **extra)
@@ -88,7 +88,7 @@ async def run_annotate(ctx: SearchContext) -> ProblemResult:
 
     first: State | None = None
     stop = "located"
-    if outcome == "correct" and first_false_step(ctx, path) is not None:
+    if outcome == "correct" and first_text_error(ctx, path) is not None:
         # a right answer through a false equation: the error is certain, search before it
         first, stop = await _locate(ctx, path, ends_wrong=False)
     elif outcome == "correct":

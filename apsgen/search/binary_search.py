@@ -47,11 +47,19 @@ def rollout_path(ctx: SearchContext, rollout: Rollout, splitter: StepSplitter) -
     return ctx.dag.path(start, rollout.text, bounds)
 
 
+def anchor_value(ctx: SearchContext, anchor: State | None) -> float | None:
+    """The clean value (MCStats.clean_value) of `anchor` if it has one, else of the root."""
+    for state in (anchor, ctx.dag.root):
+        if state is not None and state.mc is not None and state.mc.clean_value is not None:
+            return state.mc.clean_value
+    return None
+
+
 def reference_for(ctx: SearchContext, state: State, path: list[State], anchor: State | None = None) -> float | None:
     """The value a correct prefix at `state`'s depth is expected to have on this path, judged from
     `anchor`, its nearest ancestor known to be correct (default: the root)."""
-    anchor = anchor if anchor is not None and anchor.mc is not None and anchor.mc.value is not None else ctx.dag.root
-    value = anchor.mc.value if anchor.mc is not None else None
+    value = anchor_value(ctx, anchor)
+    anchor = anchor if anchor is not None and anchor_value(ctx, anchor) is not None else ctx.dag.root
     return depth_reference(value, state.depth - anchor.depth, path[-1].depth - anchor.depth)
 
 
@@ -63,9 +71,10 @@ def mark_wrong_solution(state: State) -> None:
         state.decision = Decision("wrong")
 
 
-def first_false_step(ctx: SearchContext, path: list[State]) -> int | None:
-    """Index of the first state of `path` whose own step states a false equation."""
-    return next((i for i, state in enumerate(path) if ctx.states_false_equation(state)), None)
+def first_text_error(ctx: SearchContext, path: list[State]) -> int | None:
+    """Index of the first state of `path` whose own step shows an error by its text (a false
+    equation, a retraction: `SearchContext.step_error`)."""
+    return next((i for i, state in enumerate(path) if ctx.step_error(state) is not None), None)
 
 
 async def bisect_path(
@@ -81,10 +90,10 @@ async def bisect_path(
         return Located(rollout, None, 0, "empty")
     if ends_wrong:
         mark_wrong_solution(path[-1])
-    false_at = first_false_step(ctx, path)
+    false_at = first_text_error(ctx, path)
     if false_at is not None:
         path = path[: false_at + 1]
-        path[-1].decision = Decision("wrong", basis="arithmetic")
+        path[-1].decision = Decision("wrong", basis=ctx.step_error(path[-1]) or "arithmetic")
     elif not ends_wrong:
         return Located(rollout, None, 0, "empty")
     # Positions that can hold the first error: every step but restatements, and always the last.
@@ -127,8 +136,9 @@ async def locate_first_error(
 
 
 def has_false_step(ctx: SearchContext, rollout: Rollout, splitter: StepSplitter) -> bool:
-    """A rollout with a right final answer reached through a false equation: not an all-good path."""
-    return rollout.adds_text and first_false_step(ctx, rollout_path(ctx, rollout, splitter)) is not None
+    """A rollout with a right final answer reached through a step that shows an error by its text
+    (a false equation, a retraction): not an all-good path."""
+    return rollout.adds_text and first_text_error(ctx, rollout_path(ctx, rollout, splitter)) is not None
 
 
 async def first_wrong_step(

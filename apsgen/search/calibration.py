@@ -189,8 +189,9 @@ async def recovery_probes(ctx: Any, result: Any, per_question: int) -> list[tupl
 
 
 def _graded(rollouts: list[Any]) -> tuple[int, int]:
+    """(clean successes, graded), as the label rule counts them (`label_rule.graded`)."""
     c = sum(r.outcome == "correct" for r in rollouts)
-    return c, c + sum(r.outcome == "wrong" for r in rollouts)
+    return c - sum(r.outcome == "correct" and r.flawed for r in rollouts), c + sum(r.outcome == "wrong" for r in rollouts)
 
 
 def _recovery_fit(probes: list[tuple[int, int, int, float]], relative: bool) -> tuple[float, float, float]:

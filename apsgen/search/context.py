@@ -19,7 +19,7 @@ from apsgen.problem import Problem
 from apsgen.search.label_rule import Decision, make_rule
 from apsgen.search.mc_stats import MCStats
 from apsgen.search.seeds import derive_seed
-from apsgen.search.step_checks import false_equation, restates_question
+from apsgen.search.step_checks import continuation_error, restates_question, text_error
 from apsgen.search.tree import PrefixDAG, Rollout, State
 
 log = logging.getLogger(__name__)
@@ -74,32 +74,34 @@ class SearchContext:
         self.rule = make_rule(search, calibration)  # type: ignore[arg-type]
         self.cost = Cost()
         self._calls = 0
-        self._false_step: dict[int, bool] = {}
-        self._wrong_text: dict[int, bool] = {}
+        self._step_error: dict[int, str | None] = {}
+        self._wrong_text: dict[int, str | None] = {}
         self._restates: dict[int, bool] = {}
 
     # What the step texts settle without rollouts (apsgen.search.step_checks), memoised per state.
 
-    def states_false_equation(self, state: State) -> bool:
-        """The state's own step states a false equation (off when `search.step_checks` is)."""
+    def step_error(self, state: State) -> str | None:
+        """What the state's own step shows wrong by its text: "arithmetic" (a false equation),
+        "retraction" (it admits an earlier mistake), or None (also when `search.step_checks` is off)."""
         if state.is_root or not self.search.step_checks:
-            return False
-        if state.node_id not in self._false_step:
-            self._false_step[state.node_id] = false_equation(state.step_text) is not None
-        return self._false_step[state.node_id]
+            return None
+        if state.node_id not in self._step_error:
+            self._step_error[state.node_id] = text_error(state.step_text)
+        return self._step_error[state.node_id]
 
-    def wrong_by_text(self, state: State) -> bool:
-        """The state's step or one before it states a false equation: the prefix is wrong."""
+    def wrong_by_text(self, state: State) -> str | None:
+        """Why the prefix is wrong by its text (the first step along it that shows an error: its
+        `step_error`), or None."""
         if state.is_root or not self.search.step_checks:
-            return False
+            return None
         chain: list[State] = []
         s: State = state
         while not s.is_root and s.node_id not in self._wrong_text:
             chain.append(s)
             s = s.parent  # type: ignore[assignment]  # only the root has no parent
-        known = False if s.is_root else self._wrong_text[s.node_id]
+        known = None if s.is_root else self._wrong_text[s.node_id]
         for t in reversed(chain):
-            known = known or self.states_false_equation(t)
+            known = known or self.step_error(t)
             self._wrong_text[t.node_id] = known
         return self._wrong_text[state.node_id]
 
@@ -142,29 +144,32 @@ class SearchContext:
         for s, v in zip(samples, verdicts, strict=True):
             outcome = outcome_name(v.outcome)
             self.cost.outcomes[outcome] += 1
-            rollouts.append(self.dag.add_rollout(state, s.text, s.n_tokens, outcome))
+            # A right answer after a step that shows an error is a recovery (see MCStats.clean_value).
+            flawed = outcome == "correct" and self.search.step_checks and continuation_error(s.text) is not None
+            rollouts.append(self.dag.add_rollout(state, s.text, s.n_tokens, outcome, flawed))
         return rollouts
 
     async def estimate(self, state: State) -> MCStats:
         """MC(state) from k fresh rollouts (one request), unless it is already known."""
         if state.mc is None:
             rollouts = await self.sample(state, self.search.k)
-            state.mc = MCStats.from_outcomes((r.outcome for r in rollouts), self.search.invalid_rollouts)
+            state.mc = MCStats.from_rollouts(rollouts, self.search.invalid_rollouts)
             log.debug("problem %s node %d: MC %s", self.problem.id, state.node_id, state.mc.value)
         return state.mc
 
     async def decide(self, state: State, reference: float | None) -> Decision:
         """The label rule's verdict on `state`, drawing the extra rollouts it asks for (one request
-        each, on the same prefix) while the budget allows. A prefix through a false equation is
-        wrong without rollouts."""
-        if self.wrong_by_text(state):
-            state.decision = Decision("wrong", basis="arithmetic")
+        each, on the same prefix) while the budget allows. A prefix through a step that shows an
+        error by its text is wrong without rollouts."""
+        basis = self.wrong_by_text(state)
+        if basis is not None:
+            state.decision = Decision("wrong", basis=basis)
             return state.decision
         mc = await self.estimate(state)
         decision = self.rule.decide(mc, reference)
         while decision.more > 0 and self.can_afford(decision.more):
             extra = await self.sample(state, decision.more)
-            mc = mc.merged(MCStats.from_outcomes((r.outcome for r in extra), self.search.invalid_rollouts))
+            mc = mc.merged(MCStats.from_rollouts(extra, self.search.invalid_rollouts))
             state.mc = mc
             decision = self.rule.decide(mc, reference)
         state.decision = decision

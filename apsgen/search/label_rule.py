@@ -62,8 +62,10 @@ class Decision:
 
 
 def graded(mc: MCStats) -> tuple[int, int]:
-    """(correct, graded) rollouts: the ones whose final answer the verifier could judge."""
-    return mc.n_correct, mc.n_correct + mc.n_wrong
+    """(clean successes, graded) rollouts: of the ones whose final answer the verifier could judge,
+    those that reached the right answer without a step that shows an error by its text (a right
+    answer after a false equation or a retraction is a recovery, not evidence for the prefix)."""
+    return mc.n_clean_correct, mc.n_correct + mc.n_wrong
 
 
 class LabelRule:
@@ -392,3 +394,4 @@ def depth_reference(root_value: float | None, depth: int, n_steps: int) -> float
     root = min(max(root_value, 1e-3), 1.0)
     left = max(0, n_steps - depth)
     return root ** (left / n_steps)
+

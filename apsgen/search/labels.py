@@ -40,6 +40,7 @@ def step_label(state: State, rule: LabelRule) -> StepLabel:
         n_truncated=mc.n_truncated,
         n_unparseable=mc.n_unparseable,
         n_timeouts=mc.n_timeouts,
+        n_correct_flawed=mc.n_correct_flawed,
         is_first_error=state.is_first_error,
         label_source=mc.source,
         verdict=decision.verdict,
@@ -66,7 +67,7 @@ def add_correct_solutions(ctx: SearchContext, rollouts: list[Rollout], splitter:
             continue
         bounds = splitter.boundaries(rollout.full_text, len(rollout.state.prefix))
         path = ctx.dag.path(rollout.state, rollout.text, bounds)
-        if any(ctx.states_false_equation(state) for state in path):
+        if any(ctx.step_error(state) is not None for state in path):
             continue
         last = path[-1]
         if last.mc is None:

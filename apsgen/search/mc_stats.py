@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 InvalidPolicy = Literal["wrong", "exclude"]
 
@@ -17,6 +17,9 @@ class MCStats:
     n_truncated: int = 0
     n_unparseable: int = 0
     n_timeouts: int = 0
+    # Of n_correct, right answers reached through a step whose own text shows an error (a false
+    # equation, a retraction: apsgen.search.step_checks): recoveries, not evidence for the prefix.
+    n_correct_flawed: int = 0
     invalid: InvalidPolicy = "wrong"
     # "unestimated": a state of the tree nobody estimated (stored so the tree is whole)
     source: Literal["rollouts", "screening", "wrong_solution", "correct_solution", "unestimated"] = "rollouts"
@@ -39,6 +42,27 @@ class MCStats:
             return 0.0
         d = self.denominator
         return self.n_correct / d if d > 0 else None
+
+    @property
+    def n_clean_correct(self) -> int:
+        """Right answers reached without a step that shows an error by its text."""
+        return self.n_correct - self.n_correct_flawed
+
+    @property
+    def clean_value(self) -> float | None:
+        """The share of completions that reach the right answer cleanly: what the sequential label
+        rule and its reference values measure (`value` when no continuation shows an error)."""
+        if self.source in ("correct_solution", "wrong_solution"):
+            return self.value
+        d = self.denominator
+        return self.n_clean_correct / d if d > 0 else None
+
+    @classmethod
+    def from_rollouts(cls, rollouts: Iterable[Any], invalid: InvalidPolicy, source: str = "rollouts") -> MCStats:
+        """The counts of sampled rollouts (each with an `outcome` and a `flawed` flag)."""
+        rs = list(rollouts)
+        stats = cls.from_outcomes((r.outcome for r in rs), invalid, source)
+        return replace(stats, n_correct_flawed=sum(1 for r in rs if r.outcome == "correct" and r.flawed))
 
     @classmethod
     def from_outcomes(
@@ -65,6 +89,7 @@ class MCStats:
             n_truncated=self.n_truncated + more.n_truncated,
             n_unparseable=self.n_unparseable + more.n_unparseable,
             n_timeouts=self.n_timeouts + more.n_timeouts,
+            n_correct_flawed=self.n_correct_flawed + more.n_correct_flawed,
             invalid=self.invalid,
             source=self.source,
         )

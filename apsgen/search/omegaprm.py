@@ -39,7 +39,7 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
         pool.offer(screening.rollouts)
     else:
         fresh = await ctx.sample(root, search.k)
-        root.mc = MCStats.from_outcomes((r.outcome for r in fresh), search.invalid_rollouts)
+        root.mc = MCStats.from_rollouts(fresh, search.invalid_rollouts)
         pool.offer(fresh)
 
     n_searches = 0

@@ -29,10 +29,11 @@ class StepLabel:
     n_truncated: int = 0
     n_unparseable: int = 0
     n_timeouts: int = 0
+    n_correct_flawed: int = 0  # of n_correct, right answers through a step that shows an error by its text
     is_first_error: bool = False
     label_source: LabelSource = "rollouts"
     verdict: str = "undecided"  # the label rule's: correct | wrong | undecided
-    verdict_basis: str = "rollouts"  # rollouts | arithmetic | restatement (apsgen.search.step_checks)
+    verdict_basis: str = "rollouts"  # rollouts | arithmetic | retraction | restatement (apsgen.search.step_checks)
     reference_value: float | None = None  # what the rule judged the evidence against
     parent_mc: float | None = None  # MC of the parent state (the root's for a first step), if estimated
     # Set on the last state of each path the judge read (see apsgen.judge): its first wrong step

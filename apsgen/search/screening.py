@@ -36,7 +36,7 @@ def skip_reason_for(stats: MCStats) -> SkipReason | None:
 async def screen(ctx: SearchContext) -> Screening:
     """One request for `screen_samples` full solutions from the empty prefix."""
     rollouts = await ctx.sample(ctx.dag.root, ctx.search.screen_samples)
-    stats = MCStats.from_outcomes((r.outcome for r in rollouts), ctx.search.invalid_rollouts, "screening")
+    stats = MCStats.from_rollouts(rollouts, ctx.search.invalid_rollouts, "screening")
     reason = skip_reason_for(stats)
     if reason is not None:
         log.debug("problem %s skipped: %s (%d correct of %d)", ctx.problem.id, reason, stats.n_correct, stats.n_rollouts)

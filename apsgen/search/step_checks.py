@@ -1,7 +1,7 @@
-"""What a step's own text settles without any rollout: a false equation, or a plain restatement.
+"""What a step's own text settles without any rollout: a false equation, a retraction, or a plain restatement.
 
 Monte Carlo values measure whether the *policy* still finishes from a prefix, which is not the
-same as whether the prefix is right. Two facts about a step can be read from its text with
+same as whether the prefix is right. Three facts about a step can be read from its text with
 certainty where they apply, and the search uses them before (and instead of) rollouts:
 
 - **False arithmetic** (`false_equation`): the step states `a op b = c` between plain numbers and
@@ -22,7 +22,15 @@ certainty where they apply, and the search uses them before (and instead of) rol
   A weak policy often stops finishing after one, so its MC value drops, and MC alone would call it
   the first error.
 
-Both run in time linear in the text (one regex scan; each side at most MAX_TOKENS tokens, each
+- **Retraction** (`retracts`): the step says that something before it was a mistake ("Wait, I
+  made a mistake earlier.", "I miscalculated", "that was wrong", "Correction:"). Either the
+  retraction is true, and an earlier step is wrong, or it is false, and the step itself is (a
+  correct step called wrong is a wrong claim): a prefix through it is wrong either way, and a right
+  answer reached after it is a recovery, not evidence that the prefix it started from was right.
+  Only first-person or deictic admissions of an error count; a double-check that confirms ("let me
+  verify: 3 + 4 = 7, yes") does not.
+
+All run in time linear in the text (one regex scan; each side at most MAX_TOKENS tokens, each
 number at most MAX_DIGITS digits); model output is never evaluated or handed to sympy.
 """
 
@@ -277,3 +285,48 @@ def restates_question(question: str, step: str) -> bool:
         elif not (before and before in {b for b, _ in pairs}) and not (after and after in {a for _, a in pairs}):
             return False
     return True
+
+
+# An admission that something earlier was wrong. Deliberately narrow: the words must say that a
+# mistake was made or that a previous result is wrong, in the first person or about "that"/"the
+# previous step"; "correct", "check" or "wait" alone never fire.
+_RETRACTION = re.compile(
+    r"\b(?:I|we)\s+(?:have\s+|had\s+|just\s+)?(?:made|make)\s+(?:a|an|one|some)?\s*"
+    r"(?:small\s+|careless\s+|calculation\s+|arithmetic\s+|computational\s+)?(?:mistake|error|slip)s?\b"
+    r"|\bmy\s+(?:mistake|error|bad)\b"
+    r"|\b(?:I|we)\s+(?:miscalculated|miscounted|misread|misunderstood|messed\s+up|got\s+(?:that|it|this)\s+wrong)\b"
+    r"|\b(?:I|we)\s+was\s+wrong\b|\b(?:I|we)\s+were\s+wrong\b"
+    r"|\b(?:that|this|it|the\s+(?:previous|last|above|earlier)\s+(?:step|calculation|result|answer|computation))"
+    r"\s*(?:is|was|'s|’s)\s+(?:wrong|incorrect|not\s+(?:right|correct)|a\s+mistake|an\s+error)\b"
+    r"|\bthere\s+(?:is|was)\s+(?:a|an)\s+(?:mistake|error)\s+(?:in|above|earlier|before)\b"
+    r"|\bmistake\s+(?:earlier|above|before)\b"
+    r"|(?:^|\n)[ \t]*(?:\*\*)?correction[ \t]*(?:\*\*)?[ \t]*:",
+    re.IGNORECASE,
+)
+
+
+def retracts(text: str) -> bool:
+    """The step admits that something before it was a mistake (see the module doc)."""
+    return len(text) <= MAX_CHARS and _RETRACTION.search(text) is not None
+
+
+def text_error(step: str) -> str | None:
+    """What the step's own text shows wrong: "arithmetic" (a false equation), "retraction" (it
+    admits an earlier mistake), or None."""
+    if false_equation(step) is not None:
+        return "arithmetic"
+    if retracts(step):
+        return "retraction"
+    return None
+
+
+def continuation_error(text: str) -> str | None:
+    """What a sampled continuation's text shows wrong, read a line at a time (a continuation is
+    split into steps by the search only when it is searched, and an equation or an admission never
+    spans a line break): the first line's `text_error`, or None. Linear in the text."""
+    for line in text.splitlines():
+        if line.strip():
+            found = text_error(line)
+            if found is not None:
+                return found
+    return None

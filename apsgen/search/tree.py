@@ -24,6 +24,10 @@ class Rollout:
     n_tokens: int
     outcome: str  # a verify.Outcome value: correct | wrong | no_answer | truncated | timeout
     selected: bool = False  # binary-searched already; a pair is selected at most once
+    # A right answer whose continuation shows an error by its text (a false equation, a
+    # retraction; apsgen.search.step_checks): a recovery, which the sequential rule does not count
+    # as evidence that `state` is correct. Set only with `search.step_checks`.
+    flawed: bool = False
 
     @property
     def full_text(self) -> str:
@@ -114,8 +118,8 @@ class PrefixDAG:
             parent, begin = state, end
         return states
 
-    def add_rollout(self, state: State, text: str, n_tokens: int, outcome: str) -> Rollout:
-        rollout = Rollout(self._next_rollout, state, text, n_tokens, outcome)
+    def add_rollout(self, state: State, text: str, n_tokens: int, outcome: str, flawed: bool = False) -> Rollout:
+        rollout = Rollout(self._next_rollout, state, text, n_tokens, outcome, flawed=flawed)
         self._next_rollout += 1
         state.rollouts.append(rollout)
         return rollout
