@@ -21,6 +21,6 @@ def test_bench_search_prints_one_json_line_per_the_documented_shape() -> None:
         assert (c["recover"], c["success"], c["k"]) == (0.02, [0.05, 0.5], 8)
         assert 0 <= c["precision"] <= 1 and 0 <= c["recall"] <= 1
         assert c["correct_per_question"] >= 0 and c["zero_search_questions"] >= 0
-    # The sequential rule searches the first 16 questions first and the other 4 from their prior;
-    # the grid's claim in small: it is not less precise than the paper's rule where wrong steps recover.
+    # The grid's claim in small: the default rule is not less precise than the paper's rule where
+    # wrong steps recover.
     assert cells["sequential"]["precision"] >= cells["paper"]["precision"]

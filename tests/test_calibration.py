@@ -149,6 +149,32 @@ def test_story_world_questions_differ_in_how_often_the_policy_recovers() -> None
     assert 0.05 < sum(rates) / len(rates) < 0.15
 
 
+def test_story_recoveries_are_announced_and_quiet_ones_are_not() -> None:
+    # From a prefix that has just gone wrong, a right answer is a recovery: in the story world it
+    # says so (a retraction the step checks read), in the quiet world it just carries on.
+    from apsgen.search.step_checks import continuation_error
+
+    recovered = {}
+    for announce in (1.0, 0.0):
+        spec = storyworld.StoryWorldSpec(recover_mean=0.5, success_rate=(0.6, 0.9), announce_recovery=announce)
+        policy = storyworld.StoryWorldPolicy(spec, seed=3)
+        flags = []
+        for p in storyworld.story_problems(20, spec, seed=3):
+            plan = storyworld.plan_for(p.question, spec)
+            op, a = plan.ops[0]
+            # a misread first step: its equation holds, its result is wrong
+            shown = {"+": f"+ {a + 1} = {plan.start + a + 1}", "-": f"- {a + 1} = {plan.start - a - 1}",
+                     "×": f"+ 2 = {plan.start + 2}"}[op]
+            prefix = f"After the change, {plan.name} has {plan.start} {shown} {plan.unit}.\n\n"
+            assert storyworld.first_error_offset(p.question, prefix, spec) is not None
+            for s in asyncio.run(policy.generate(p.question, prefix, 8, Sampling(seed=1))).samples:
+                if not s.truncated and s.text.rstrip().endswith(f"\\boxed{{{p.answer}}} {plan.unit} at the end."):
+                    flags.append(continuation_error(s.text))
+        recovered[announce] = flags
+    assert recovered[1.0] and all(f is not None for f in recovered[1.0])
+    assert recovered[0.0] and not any(f == "retraction" for f in recovered[0.0])
+
+
 def test_a_story_world_question_it_cannot_parse_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="not a story-world question"):
         storyworld.plan_for("What is 2 + 2?", storyworld.StoryWorldSpec())

@@ -42,7 +42,7 @@ BASELINE = "per_step_mc"
 RECOVER = (0.0, 0.02, 0.1, 0.25)
 SUCCESS = ((0.05, 0.5), (0.5, 0.95))
 KS = (8, 16)
-WORLDS = ("chain", "story")
+WORLDS = ("chain", "story", "quiet")
 ORDERS = ("shuffled", "sorted")
 
 
@@ -64,7 +64,8 @@ def make_world(name: str, recover: float, success: tuple[float, float], hard_ste
     rate per cell, every step a computation); sorted hardest first. `story`:
     apsgen.policy.storyworld, built from how real policies fail (recovery that differs by
     question, self-corrections, traps, restatements, several kinds of error); sorted by how often
-    the policy recovers on each question, most first."""
+    the policy recovers on each question, most first. `quiet`: the story world whose recoveries are
+    never announced (no "I made a mistake"): only the rollout counts can see them."""
     if name == "chain":
         spec = realism(recover, success, hard_step_rate)
         return World(
@@ -74,8 +75,9 @@ def make_world(name: str, recover: float, success: tuple[float, float], hard_ste
             lambda q, text: simulated.first_error_offset(q, text, spec),
             lambda p: -simulated.plan_for(p.question, spec).error_rate,
         )
-    if name == "story":
-        sspec = storyworld.StoryWorldSpec(recover_mean=recover, success_rate=success)
+    if name in ("story", "quiet"):
+        sspec = storyworld.StoryWorldSpec(recover_mean=recover, success_rate=success,
+                                          announce_recovery=1.0 if name == "story" else 0.0)
         return World(
             name, sspec,
             lambda n, seed: storyworld.story_problems(n, sspec, seed=seed),
@@ -93,8 +95,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--k", default=",".join(map(str, KS)), help="rollouts per estimate, of the grid")
     parser.add_argument("--success", default="low,high", help="solve-rate ranges: low (0.05-0.5), high (0.5-0.95)")
     parser.add_argument("--rules", default=",".join((*RULES, BASELINE)), help="label rules to run, and per_step_mc")
-    parser.add_argument("--world", default=",".join(WORLDS),
-                        help="simulated worlds: chain (the rule's own model), story (built apart from it); default both")
+    parser.add_argument("--world", default="chain,story",
+                        help="simulated worlds: chain (the rule's own model), story (built apart from it), quiet (story "
+                        "whose recoveries are never announced); default chain,story")
     parser.add_argument("--order", default=",".join(ORDERS),
                         help="question order: shuffled, sorted (by difficulty or recovery, as curated datasets are)")
     parser.add_argument("--hard-step-rate", type=float, default=0.05, help="share of hard steps (default 0.05)")

@@ -12,7 +12,9 @@ This world breaks each of those assumptions the way small real models do:
   question's own, drawn from a wide Beta around the cell's mean (some questions never recover,
   some often do).
 - **Self-corrections several steps later.** A wrong path that recovers writes "Wait, I made a
-  mistake earlier. The correct count so far is 145 crates." at a later step and goes on right.
+  mistake earlier. The correct count so far is 145 crates." at a later step and goes on right;
+  with `announce_recovery` below 1 some (at 0, all) recoveries are silent: the path just carries
+  on from the right count, as a policy that ignores its own slip does.
 - **Correct steps that make later errors likelier.** After some correct steps (traps) the policy
   errs far more often on the steps that follow: correct prefixes of low value.
 - **Several kinds of wrong step:** an arithmetic slip (the equation is wrong), a misread number
@@ -70,6 +72,7 @@ class StoryWorldSpec:
     truncate_rate_wrong: float = 0.12  # off track, completions are cut off more
     unparseable_rate: float = 0.02
     empty_rate: float = 0.01
+    announce_recovery: float = 1.0  # share of recoveries written as a retraction; the rest are silent
 
 
 @dataclass(frozen=True)
@@ -260,7 +263,8 @@ class StoryWorldPolicy:
             op, a = plan.ops[j]
             if off and recover_at is not None and j >= recover_at:
                 value, off, recover_at = plan.values[j - 1] if j else plan.start, False, None
-                paras.append(f"Wait, I made a mistake earlier. The correct count so far is {value} {plan.unit}.")
+                if s.announce_recovery >= 1 or rng.random() < s.announce_recovery:
+                    paras.append(f"Wait, I made a mistake earlier. The correct count so far is {value} {plan.unit}.")
             if rng.random() < s.restate_rate:
                 what = (f"buys {a} more {plan.unit}" if op == "+" else f"gives away {a} {plan.unit}" if op == "-"
                         else f"sees the number of {plan.unit} {'double' if a == 2 else 'triple'}")
