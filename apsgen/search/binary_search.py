@@ -47,19 +47,13 @@ def rollout_path(ctx: SearchContext, rollout: Rollout, splitter: StepSplitter) -
     return ctx.dag.path(start, rollout.text, bounds)
 
 
-def anchor_value(ctx: SearchContext, anchor: State | None) -> float | None:
-    """The clean value (MCStats.clean_value) of `anchor` if it has one, else of the root."""
-    for state in (anchor, ctx.dag.root):
-        if state is not None and state.mc is not None and state.mc.clean_value is not None:
-            return state.mc.clean_value
-    return None
-
-
 def reference_for(ctx: SearchContext, state: State, path: list[State], anchor: State | None = None) -> float | None:
     """The value a correct prefix at `state`'s depth is expected to have on this path, judged from
-    `anchor`, its nearest ancestor known to be correct (default: the root)."""
-    value = anchor_value(ctx, anchor)
-    anchor = anchor if anchor is not None and anchor_value(ctx, anchor) is not None else ctx.dag.root
+    `anchor`, its nearest ancestor known to be correct (default: the root). Values are clean ones
+    (`MCStats.clean_value`), as the label rule counts its evidence."""
+    if anchor is None or anchor.mc is None or anchor.mc.clean_value is None:
+        anchor = ctx.dag.root
+    value = anchor.mc.clean_value if anchor.mc is not None else None
     return depth_reference(value, state.depth - anchor.depth, path[-1].depth - anchor.depth)
 
 

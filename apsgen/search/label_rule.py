@@ -31,7 +31,9 @@ Rules (`search.label_rule`):
 
 Evidence is only what the verifier graded: truncated, unparseable and timed-out rollouts never
 count as wrong for a decision (all-invalid evidence is `undecided`), whatever
-`search.invalid_rollouts` does to the stored MC value.
+`search.invalid_rollouts` does to the stored MC value. A success is a *clean* one: a right answer
+reached through a step that shows an error by its text (a false equation, a retraction) is a
+recovery, and counts as a failure of the prefix (`MCStats.n_correct_flawed`).
 """
 
 from __future__ import annotations
@@ -394,4 +396,3 @@ def depth_reference(root_value: float | None, depth: int, n_steps: int) -> float
     root = min(max(root_value, 1e-3), 1.0)
     left = max(0, n_steps - depth)
     return root ** (left / n_steps)
-
