@@ -185,7 +185,8 @@ def latest(verdicts: Iterable[Verdict]) -> dict[tuple[str, str], Verdict]:
 
 def _evidence(item: AuditItem) -> str:
     step = item.steps[-1]
-    mc = "n/a" if step.mc_value is None else f"{step.mc_value:.2f} ({step.n_correct}/{step.n_rollouts} rollouts right)"
+    flawed = f", {step.n_correct_flawed} after a shown error" if step.n_correct_flawed else ""
+    mc = "n/a" if step.mc_value is None else f"{step.mc_value:.2f} ({step.n_correct}/{step.n_rollouts} rollouts right{flawed})"
     return f"verdict {step.verdict} by {step.basis or 'rollouts'}; MC {mc}"
 
 

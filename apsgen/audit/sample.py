@@ -50,9 +50,10 @@ class Step:
     n_correct: int
     n_rollouts: int
     verdict: str | None
-    basis: str | None  # verdict_basis: rollouts / arithmetic / restatement
+    basis: str | None  # verdict_basis: rollouts / arithmetic / retraction / restatement
     reference_value: float | None
     source: str = ""  # label_source: rollouts / screening / wrong_solution / correct_solution / unestimated
+    n_correct_flawed: int = 0  # of n_correct, right only through a step that shows an error (0 before schema 5)
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def _step(seg_text: str, row: dict[str, Any], good: bool) -> Step:
         text=seg_text.strip(), label="+" if good else "-", node_id=row["node_id"], step_index=row["step_index"],
         mc_value=row["mc_value"], n_correct=row["n_correct"], n_rollouts=row["n_rollouts"],
         verdict=row.get("verdict"), basis=row.get("verdict_basis"), reference_value=row.get("reference_value"),
-        source=row["label_source"],
+        source=row["label_source"], n_correct_flawed=row.get("n_correct_flawed") or 0,
     )
 
 

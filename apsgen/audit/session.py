@@ -27,12 +27,13 @@ def _evidence(step: Step, kind: str) -> str:
         return "a wrong final answer"
     if kind != FIRST_ERROR and step.mc_value is None:
         return "on a solution that reached the gold answer, not estimated"
-    if step.basis in ("arithmetic", "restatement"):
+    if step.basis in ("arithmetic", "retraction", "restatement"):
         return f"{step.verdict} by {step.basis}"
     if step.mc_value is None:
         return step.verdict or "no label"
     ref = "" if step.reference_value is None else f", reference {step.reference_value:.2f}"
-    return f"MC {step.mc_value:.2f} ({step.n_correct}/{step.n_rollouts} rollouts right{ref}), {step.verdict}"
+    flawed = f", {step.n_correct_flawed} of them after a shown error" if step.n_correct_flawed else ""
+    return f"MC {step.mc_value:.2f} ({step.n_correct}/{step.n_rollouts} rollouts right{flawed}{ref}), {step.verdict}"
 
 
 def render_item(item: AuditItem, position: int, total: int) -> str:

@@ -58,8 +58,9 @@ class Decision:
     reference: float | None = None  # the value the evidence was judged against, if any
     score: float | None = None  # the rule's statistic (the sequential test's log-likelihood ratio)
     # What settled it: "rollouts" (the rule, on MC evidence), "arithmetic" (the step, or one
-    # before it, states a false equation), "restatement" (the step only repeats the question, so
-    # it inherits its parent's verdict); see apsgen.search.step_checks.
+    # before it, states a false equation), "retraction" (the step, or one before it, admits an
+    # earlier mistake), "restatement" (the step only repeats the question, so it inherits its
+    # parent's verdict); see apsgen.search.step_checks.
     basis: str = "rollouts"
 
 
