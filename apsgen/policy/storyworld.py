@@ -263,6 +263,7 @@ class StoryWorldPolicy:
             op, a = plan.ops[j]
             if off and recover_at is not None and j >= recover_at:
                 value, off, recover_at = plan.values[j - 1] if j else plan.start, False, None
+                # no draw when every recovery is announced, so the default world's samples stay as they were
                 if s.announce_recovery >= 1 or rng.random() < s.announce_recovery:
                     paras.append(f"Wait, I made a mistake earlier. The correct count so far is {value} {plan.unit}.")
             if rng.random() < s.restate_rate:

@@ -89,7 +89,7 @@ async def run_annotate(ctx: SearchContext) -> ProblemResult:
     first: State | None = None
     stop = "located"
     if outcome == "correct" and first_text_error(ctx, path) is not None:
-        # a right answer through a false equation: the error is certain, search before it
+        # a right answer through a false equation or a retraction: the error is certain, search before it
         first, stop = await _locate(ctx, path, ends_wrong=False)
     elif outcome == "correct":
         if len(path) == 1:

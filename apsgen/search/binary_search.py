@@ -129,7 +129,7 @@ async def locate_first_error(
     return await bisect_path(ctx, path, pool, rollout, ends_wrong=not rollout.is_correct)
 
 
-def has_false_step(ctx: SearchContext, rollout: Rollout, splitter: StepSplitter) -> bool:
+def has_text_error(ctx: SearchContext, rollout: Rollout, splitter: StepSplitter) -> bool:
     """A rollout with a right final answer reached through a step that shows an error by its text
     (a false equation, a retraction): not an all-good path."""
     return rollout.adds_text and first_text_error(ctx, rollout_path(ctx, rollout, splitter)) is not None

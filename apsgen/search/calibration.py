@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 from apsgen.config import SearchSpec
 from apsgen.problem import Problem
+from apsgen.search.mc_stats import MCStats
 
 FILE = "calibration.json"
 MIN_QUESTIONS = 4  # informative questions below which the sample says too little
@@ -189,9 +190,8 @@ async def recovery_probes(ctx: Any, result: Any, per_question: int) -> list[tupl
 
 
 def _graded(rollouts: list[Any]) -> tuple[int, int]:
-    """(clean successes, graded), as the label rule counts them (`label_rule.graded`)."""
-    c = sum(r.outcome == "correct" for r in rollouts)
-    return c - sum(r.outcome == "correct" and r.flawed for r in rollouts), c + sum(r.outcome == "wrong" for r in rollouts)
+    """(clean successes, graded), as the label rule counts them."""
+    return MCStats.from_rollouts(rollouts, "wrong").graded
 
 
 def _recovery_fit(probes: list[tuple[int, int, int, float]], relative: bool) -> tuple[float, float, float]:

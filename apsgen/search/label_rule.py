@@ -68,7 +68,7 @@ def graded(mc: MCStats) -> tuple[int, int]:
     """(clean successes, graded) rollouts: of the ones whose final answer the verifier could judge,
     those that reached the right answer without a step that shows an error by its text (a right
     answer after a false equation or a retraction is a recovery, not evidence for the prefix)."""
-    return mc.n_clean_correct, mc.n_correct + mc.n_wrong
+    return mc.graded
 
 
 class LabelRule:

@@ -49,6 +49,12 @@ class MCStats:
         return self.n_correct - self.n_correct_flawed
 
     @property
+    def graded(self) -> tuple[int, int]:
+        """(clean successes, graded): of the rollouts whose final answer the verifier could judge,
+        those that reached the right answer without a step that shows an error by its text."""
+        return self.n_clean_correct, self.n_correct + self.n_wrong
+
+    @property
     def clean_value(self) -> float | None:
         """The share of completions that reach the right answer cleanly: what the sequential label
         rule and its reference values measure (`value` when no continuation shows an error)."""

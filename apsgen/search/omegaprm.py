@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from apsgen.search.binary_search import Located, has_false_step, locate_first_error
+from apsgen.search.binary_search import Located, has_text_error, locate_first_error
 from apsgen.search.context import SearchContext
 from apsgen.search.label_rule import Decision
 from apsgen.search.labels import add_correct_solutions, make_splitter, searched_result, skipped_result
@@ -51,10 +51,10 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
         if located.first_error is not None:
             origin.setdefault(located.first_error.node_id, "root" if rollout.state.is_root else "pool")
 
-    # Right answers reached through a false equation hold a certain error: searched first.
+    # Right answers reached through a false equation or a retraction hold a certain error: searched first.
     certain: dict[str, Rollout] = {}
     for r in screening.rollouts:
-        if r.is_correct and r.full_text not in certain and has_false_step(ctx, r, splitter):
+        if r.is_correct and r.full_text not in certain and has_text_error(ctx, r, splitter):
             certain[r.full_text] = r
     first_searches = list(certain.values())
 
