@@ -201,6 +201,16 @@ class SearchSpec(_Strict):
     max_searches: int = Field(100, ge=1, description="Selections (binary searches) per question.")
     screen_samples: int = Field(32, ge=1, description="Full solutions sampled to screen a question.")
     rollout_budget: int | None = Field(None, ge=1, description="Stop a question after this many rollouts.")
+    skip_located: bool = Field(
+        True,
+        description="A selected wrong rollout whose path runs through a first error already located is not "
+        "searched (its search could only find that one again) and not counted against max_searches.",
+    )
+    refill_pool: bool = Field(
+        True,
+        description="When the pool runs dry before max_searches, draw k fresh solutions of the question and "
+        "search their wrong ones; the question stops at the first such draw that adds nothing to search.",
+    )
     root_from_screening: bool = Field(True, description="Use screening samples as the root's MC estimate.")
     step_mode: Literal["delimiter", "tokens"] = "delimiter"
     step_delimiter: str = Field(r"\n\s*\n", description="Regex between steps in delimiter mode.")

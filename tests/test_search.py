@@ -83,7 +83,8 @@ def test_skipped_questions_say_why() -> None:
 def test_root_estimated_fresh_when_asked() -> None:
     _, results = search_all(EASY, SearchSpec(max_searches=3, screen_samples=16, root_from_screening=False), n=4)
     searched = [r for r in results if r.status == "searched"]
-    assert searched and all(r.root_mc_source == "fresh" and r.root_n_rollouts == 8 for r in searched)
+    # k fresh rollouts, then k more at each refill of a dry pool: never the screening's 16.
+    assert searched and all(r.root_mc_source == "fresh" and r.root_n_rollouts % 8 == 0 for r in searched)
 
 
 def test_stops_at_the_search_limit_and_the_rollout_budget() -> None:
@@ -104,10 +105,46 @@ def test_identical_prefixes_are_estimated_once() -> None:
         return " \\boxed{1}" if prefix.count("\n\n") < 2 else " \\boxed{2}"
 
     policy = ScriptedPolicy(cont)
-    r = asyncio.run(run_search(Problem("p", "q", "1"), policy, BoxedVerifier(), SearchSpec(screen_samples=8), Sampling(), seed=0))
+    search = SearchSpec(screen_samples=8, refill_pool=False, skip_located=False)
+    r = asyncio.run(run_search(Problem("p", "q", "1"), policy, BoxedVerifier(), search, Sampling(), seed=0))
     prefixes = Counter(p for p, _ in policy.calls)
     assert prefixes and max(prefixes.values()) == 1
     assert r.n_searches == 4 and r.n_first_errors == 1
+
+    # By default a wrong solution through a first error already located is not searched again, and a
+    # dry pool is refilled from the question once: the refill found nothing new, so the search ends.
+    policy = ScriptedPolicy(cont)
+    r = asyncio.run(run_search(Problem("p", "q", "1"), policy, BoxedVerifier(), SearchSpec(screen_samples=8), Sampling(), seed=0))
+    assert r.n_searches == 1 and r.n_first_errors == 1 and r.stop_reason == "empty_pool"
+    assert [n for p, n in policy.calls if p == ""] == [8, 8]
+
+
+def test_a_dry_pool_is_refilled_from_the_question_until_a_draw_adds_nothing() -> None:
+    # Each draw at the root: one right solution and wrong ones, each wrong at a step of its own
+    # ("X<draw><i>"); from the third draw on, every solution is right.
+    draws = {"n": 0}
+
+    def cont(prefix: str, i: int) -> str:
+        if prefix == "":
+            draws["n"] += i == 0
+            if draws["n"] >= 3 or i == 0:
+                return "A.\n\nB.\n\nC. \\boxed{1}"
+            return f"A.\n\nX{draws['n']}{i}.\n\nC. \\boxed{{2}}"
+        return " \\boxed{2}" if "X" in prefix else " \\boxed{1}"
+
+    def run(**kw) -> tuple:  # type: ignore[no-untyped-def,type-arg]
+        draws["n"] = 0
+        policy = ScriptedPolicy(cont)
+        search = SearchSpec(screen_samples=8, step_checks=False, **kw)
+        return asyncio.run(run_search(Problem("p", "q", "1"), policy, BoxedVerifier(), search, Sampling(), seed=0)), policy
+
+    dry, _ = run(refill_pool=False)
+    assert dry.n_first_errors == 7 and dry.stop_reason == "empty_pool"
+    refilled, policy = run()
+    # The second draw's 7 wrong solutions are searched too; the third adds nothing, and the search ends.
+    assert refilled.n_first_errors == 14 and refilled.stop_reason == "empty_pool"
+    assert [n for p, n in policy.calls if p == ""] == [8, 8, 8]
+    assert refilled.root_n_rollouts == 8 + 8 + 8  # the refills are part of the root's MC
 
 
 def test_invalid_rollouts_wrong_or_excluded() -> None:

@@ -136,8 +136,9 @@ def rule_spec(rule: str, k: int, args: argparse.Namespace) -> SearchSpec:
     common = {"k": k, "k_max": max(32, 4 * k), "max_searches": args.max_searches, "screen_samples": args.screen_samples}
     if rule == BASELINE:  # Math-Shepherd: every step's MC, hard estimation (MC = 0 is wrong)
         return SearchSpec(mode="per_step_mc", label_rule="paper", step_checks=False, **common)
-    if rule != SearchSpec().label_rule:  # the paper's and the threshold rule as published: MC alone
-        common.update(step_checks=False)
+    if rule != SearchSpec().label_rule:  # the paper's and the threshold rule as published: MC alone,
+        # and a search that ends when its pool runs dry, counting every selection
+        common.update(step_checks=False, refill_pool=False, skip_located=False)
     if rule == "threshold":  # the former opt-in guard: one lucky rollout in k is not enough
         common.update(mc_threshold=1 / k, pool_min_mc=3 / k)
     raw = {"label_rule": rule, **common}

@@ -4,15 +4,23 @@ samples that reach the right answer through a false equation (`search.step_check
 first: their error is certain, MC alone can never see it.
 
 Stops at `max_searches` selections, when the per-question rollout budget cannot pay for another
-estimate, or when the pool is empty. A search the label rule left undecided is counted, not
-retried: the rule is a function of its evidence and would decide the same way again.
+estimate, or when the pool is empty. A dry pool is refilled first (`search.refill_pool`): k fresh
+solutions of the question, as screening drew them, their wrong ones joining the pool; the question
+stops at a refill that leads to no new search. A selected rollout whose path runs through a first
+error already located is not searched (`search.skip_located`): its search could only find that
+error again, so it does not use up a selection. A search the label rule left undecided is counted,
+not retried: the rule is a function of its evidence and would decide the same way again.
+
+The paper's search has neither: its pool runs dry on questions whose searches end early (as they do
+where step checks settle a false equation without probes, so fewer probe rollouts feed the pool),
+and duplicate searches count against `max_searches`.
 """
 
 from __future__ import annotations
 
 import logging
 
-from apsgen.search.binary_search import Located, has_text_error, locate_first_error
+from apsgen.search.binary_search import Located, has_text_error, locate_first_error, rollout_path
 from apsgen.search.context import SearchContext
 from apsgen.search.label_rule import Decision
 from apsgen.search.labels import add_correct_solutions, make_splitter, searched_result, skipped_result
@@ -53,12 +61,20 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
 
     # Right answers reached through a false equation or a retraction hold a certain error: searched first.
     certain: dict[str, Rollout] = {}
-    for r in screening.rollouts:
-        if r.is_correct and r.full_text not in certain and has_text_error(ctx, r, splitter):
-            certain[r.full_text] = r
-    first_searches = list(certain.values())
+
+    def certain_errors(rollouts: list[Rollout]) -> list[Rollout]:
+        found = []
+        for r in rollouts:
+            if r.is_correct and r.full_text not in certain and has_text_error(ctx, r, splitter):
+                certain[r.full_text] = r
+                found.append(r)
+        return found
+
+    first_searches = certain_errors(screening.rollouts)
 
     stop = "empty_pool"
+    refills = 0
+    searched_at_refill = -1  # a refill must lead to a search before the next one
     while True:
         if n_searches >= search.max_searches:
             stop = "max_searches"
@@ -67,9 +83,20 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
             stop = "rollout_budget"
             break
         rollout = first_searches.pop(0) if first_searches else pool.select()
+        if rollout is None and search.refill_pool and ctx.can_afford(search.k) and n_searches > searched_at_refill:
+            # The pool ran dry with searches left: k fresh solutions of the question, as screening drew.
+            fresh = await ctx.sample(root, search.k)
+            root.mc = root.mc.merged(MCStats.from_rollouts(fresh, search.invalid_rollouts))
+            refills += 1
+            searched_at_refill = n_searches
+            first_searches = certain_errors(fresh)
+            if pool.offer(fresh) or first_searches:
+                continue
         if rollout is None:
             stop = "empty_pool"
             break
+        if search.skip_located and any(s.is_first_error for s in rollout_path(ctx, rollout, splitter)):
+            continue  # its search could only find a first error already located
         n_searches += 1
         searches_from_root += rollout.state.is_root
         located = await locate_first_error(ctx, rollout, splitter, pool)
@@ -100,5 +127,6 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
         root_n_correct=root.mc.n_correct,
         root_n_rollouts=root.mc.n_rollouts,
     )
-    log.debug("problem %s: %d searches, %d labels, stop=%s", ctx.problem.id, n_searches, len(result.steps), stop)
+    log.debug("problem %s: %d searches, %d labels, %d refills, stop=%s", ctx.problem.id, n_searches,
+              len(result.steps), refills, stop)
     return result
