@@ -209,7 +209,7 @@ class SearchSpec(_Strict):
     refill_pool: bool = Field(
         True,
         description="When the pool runs dry before max_searches, draw k fresh solutions of the question and "
-        "search their wrong ones; the question stops at the first such draw that adds nothing to search.",
+        "search their wrong ones; the question stops at the first such draw that leads to no new search.",
     )
     root_from_screening: bool = Field(True, description="Use screening samples as the root's MC estimate.")
     step_mode: Literal["delimiter", "tokens"] = "delimiter"

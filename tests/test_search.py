@@ -81,10 +81,11 @@ def test_skipped_questions_say_why() -> None:
 
 
 def test_root_estimated_fresh_when_asked() -> None:
-    _, results = search_all(EASY, SearchSpec(max_searches=3, screen_samples=16, root_from_screening=False), n=4)
+    # Without refills (which add k fresh rollouts each, tested below) the root holds exactly its k.
+    search = SearchSpec(max_searches=3, screen_samples=16, root_from_screening=False, refill_pool=False)
+    _, results = search_all(EASY, search, n=4)
     searched = [r for r in results if r.status == "searched"]
-    # k fresh rollouts, then k more at each refill of a dry pool: never the screening's 16.
-    assert searched and all(r.root_mc_source == "fresh" and r.root_n_rollouts % 8 == 0 for r in searched)
+    assert searched and all(r.root_mc_source == "fresh" and r.root_n_rollouts == 8 for r in searched)
 
 
 def test_stops_at_the_search_limit_and_the_rollout_budget() -> None:

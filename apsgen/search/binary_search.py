@@ -122,10 +122,13 @@ async def bisect_path(
 
 
 async def locate_first_error(
-    ctx: SearchContext, rollout: Rollout, splitter: StepSplitter, pool: Pool | None
+    ctx: SearchContext, rollout: Rollout, splitter: StepSplitter, pool: Pool | None,
+    path: list[State] | None = None,
 ) -> Located:
-    """The first error of a wrong rollout, or of a right one whose steps state a false equation."""
-    path = rollout_path(ctx, rollout, splitter)
+    """The first error of a wrong rollout, or of a right one whose steps state a false equation.
+    `path`: the rollout's `rollout_path`, when the caller has it already."""
+    if path is None:
+        path = rollout_path(ctx, rollout, splitter)
     return await bisect_path(ctx, path, pool, rollout, ends_wrong=not rollout.is_correct)
 
 

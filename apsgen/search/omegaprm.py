@@ -95,11 +95,12 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
         if rollout is None:
             stop = "empty_pool"
             break
-        if search.skip_located and any(s.is_first_error for s in rollout_path(ctx, rollout, splitter)):
+        path = rollout_path(ctx, rollout, splitter)
+        if search.skip_located and any(s.is_first_error for s in path):
             continue  # its search could only find a first error already located
         n_searches += 1
         searches_from_root += rollout.state.is_root
-        located = await locate_first_error(ctx, rollout, splitter, pool)
+        located = await locate_first_error(ctx, rollout, splitter, pool, path)
         record(located, rollout)
         if located.stop == "undecided":
             parked.append(rollout)
