@@ -209,7 +209,8 @@ class SearchSpec(_Strict):
     refill_pool: bool = Field(
         True,
         description="When the pool runs dry before max_searches, draw k fresh solutions of the question and "
-        "search their wrong ones; the question stops at the first such draw that leads to no new search.",
+        "search their wrong ones; the question stops when the pool runs dry again and the searches since the last "
+        "draw located no new first error.",
     )
     root_from_screening: bool = Field(True, description="Use screening samples as the root's MC estimate.")
     step_mode: Literal["delimiter", "tokens"] = "delimiter"
@@ -260,6 +261,14 @@ class SearchSpec(_Strict):
         20,
         ge=1,
         description="sequential rule: most searches per calibration question (their labels are not kept).",
+    )
+    own_recovery_probes: int = Field(
+        4,
+        ge=0,
+        description="sequential rule with step checks: before its search, each question's first screening "
+        "solutions that state a false equation give that wrong prefix k fresh rollouts (at most this many "
+        "prefixes); how often they still end right is the question's own recovery, judged with the job's "
+        "calibration as its prior. 0: every question is judged by the calibration alone.",
     )
     step_checks: bool = Field(
         True,

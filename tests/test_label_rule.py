@@ -15,7 +15,7 @@ from apsgen.problem import Problem
 from apsgen.search import run_search
 from apsgen.search.binary_search import locate_first_error
 from apsgen.search.context import SearchContext
-from apsgen.search.calibration import Calibration
+from apsgen.search.calibration import Calibration, OwnRecovery
 from apsgen.search.label_rule import RuleParams, SequentialRule, decide, depth_reference, make_rule
 from apsgen.search.mc_stats import MCStats
 from apsgen.search.selection import Pool
@@ -63,6 +63,49 @@ def test_the_sequential_rule_on_its_case_table(c: int, n: int, ref: float, cal: 
         assert (d.more > 0) is more
 
 
+# A question's own recovery probes (fresh rollouts at prefixes wrong by a false equation):
+# (successes, graded, reference) each.
+RECOVERS = OwnRecovery(((5, 8, 0.5), (4, 8, 0.6)))  # its wrong prefixes end right half the time
+NEVER_OWN = OwnRecovery(((0, 8, 0.5), (0, 8, 0.6), (0, 8, 0.5), (0, 8, 0.7)))  # ...never, in 32
+
+# (successes, graded, reference, calibration, own) -> verdict, more wanted. Read as a reviewer
+# would: 4 right of 8 from a prefix worth 0.8 is ambiguous on a job where a few questions recover
+# often; on a question whose own wrong prefixes never recovered it shows the prefix correct; on one
+# whose wrong prefixes end right half the time it shows nothing, and no top-up can change that.
+OWN_CASES = [
+    (4, 8, 0.8, WIDE, None, "undecided", True),
+    (4, 8, 0.8, WIDE, NEVER_OWN, "correct", False),
+    (4, 8, 0.8, WIDE, RECOVERS, "undecided", False),
+    (8, 8, 0.9, WIDE, RECOVERS, "undecided", False),  # as good as a correct prefix, and still no proof
+    (8, 8, 0.9, RARE, RECOVERS, "correct", False),  # a tight job prior is not overturned by 16 rollouts
+    (0, 8, 0.5, WIDE, NEVER_OWN, "wrong", False),
+    (2, 8, 0.5, Calibration(0.05, 2.0, "calibrated", recovery_model="relative"), NEVER_OWN, "correct", False),
+]
+
+
+@pytest.mark.parametrize(("c", "n", "ref", "cal", "own", "verdict", "more"), OWN_CASES)
+def test_a_questions_own_recovery_probes_on_their_case_table(c: int, n: int, ref: float, cal: Calibration,
+                                                             own: OwnRecovery | None, verdict: str, more: bool) -> None:
+    d = decide(stats(c, n - c), ref, cal, PARAMS, own)
+    assert d.verdict == verdict
+    assert (d.more > 0) is more
+
+
+def test_own_probes_move_the_verdict_the_way_they_read() -> None:
+    # Where the question's wrong prefixes never recovered a success proves more than the job's
+    # prior alone says; where they recover half the time, evidence for a correct prefix weighs less.
+    for cal in (WIDE, RARE, Calibration(0.1, 4.0, "calibrated", recovery_model="relative")):
+        for ref in (0.3, 0.6, 0.9):
+            for c in range(1, 9):
+                alone = decide(stats(c, 8 - c), ref, cal, PARAMS).score
+                assert decide(stats(c, 8 - c), ref, cal, PARAMS, NEVER_OWN).score > alone
+                if alone > 0:
+                    assert decide(stats(c, 8 - c), ref, cal, PARAMS, RECOVERS).score < alone
+            for own in (NEVER_OWN, RECOVERS):
+                scores = [decide(stats(c, 16 - c), ref, cal, PARAMS, own).score for c in range(17)]
+                assert scores == sorted(scores)
+
+
 def test_right_answers_after_a_shown_error_are_no_evidence_for_the_prefix() -> None:
     # Half the completions end right, but every one of them through a retraction or a false
     # equation: those are recoveries, so the prefix is judged on the others.
@@ -101,6 +144,9 @@ def test_the_rule_holds_no_state_and_records_every_number_it_uses() -> None:
     assert set(described) - {"rule", "calibration"} == set(RuleParams.__dataclass_fields__)
     assert described["calibration"]["digest"] == RARE.digest()
     assert RARE.digest() != OFTEN.digest()
+    # A question's own probes are an input like the others, and recorded with its labels.
+    own = json.loads(SequentialRule(SearchSpec(), RARE, RECOVERS).describe())["own_recovery"]
+    assert own == {"probes": 2, "successes": 9, "graded": 16}
 
 
 @pytest.mark.parametrize("rule", ["paper", "threshold", "sequential"])

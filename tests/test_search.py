@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 
 import pytest
@@ -146,6 +147,46 @@ def test_a_dry_pool_is_refilled_from_the_question_until_a_draw_adds_nothing() ->
     assert refilled.n_first_errors == 14 and refilled.stop_reason == "empty_pool"
     assert [n for p, n in policy.calls if p == ""] == [8, 8, 8]
     assert refilled.root_n_rollouts == 8 + 8 + 8  # the refills are part of the root's MC
+
+
+def test_a_question_shows_its_own_recovery_before_its_search() -> None:
+    # Two screening solutions state a false equation with steps after it; from either, half the
+    # completions still end right, silently. So do completions after "X.", a wrong step no text
+    # check can see: MC alone takes that prefix for correct and locates the error at the last step.
+    solutions = ["A.\n\n2 + 2 = 5.\n\nB.\n\nC.\n\n\\boxed{1}", "A.\n\n3 + 3 = 7.\n\nB.\n\nC.\n\n\\boxed{2}",
+                 "A.\n\nB.\n\nC.\n\n\\boxed{1}", "A.\n\nX.\n\nC.\n\n\\boxed{2}"]
+
+    def cont(prefix: str, i: int) -> str:
+        if prefix == "":
+            return solutions[i % 4]
+        if "=" in prefix or "X" in prefix:
+            return "B.\n\n\\boxed{1}" if i % 2 else "B.\n\n\\boxed{2}"
+        return "C.\n\n\\boxed{1}"
+
+    def run(probes: int):  # type: ignore[no-untyped-def]
+        policy = ScriptedPolicy(cont)
+        search = SearchSpec(screen_samples=8, own_recovery_probes=probes)
+        r = asyncio.run(run_search(Problem("p", "q", "1"), policy, BoxedVerifier(), search, Sampling(), seed=0))
+        return r, policy.calls
+
+    def after_x(r) -> list:  # type: ignore[no-untyped-def,type-arg]
+        return [s for s in r.steps if s.is_first_error and s.prefix.startswith("A.\n\nX.")]
+
+    blind, calls = run(0)
+    assert after_x(blind)  # passed over the wrong step
+    assert not any("=" in p for p, _ in calls)
+    assert "own_recovery" not in json.loads(blind.label_rule)
+
+    seen, calls = run(4)
+    # The probes come first, one request of k at each distinct wrong prefix, and are stored.
+    assert calls[1:3] == [("A.\n\n2 + 2 = 5.\n\n", 8), ("A.\n\n3 + 3 = 7.\n\n", 8)]
+    probed = [s for s in seen.steps if s.step_text.startswith(("2 + 2", "3 + 3"))]
+    assert [(s.verdict, s.verdict_basis, s.n_correct, s.n_rollouts) for s in probed] == [("wrong", "arithmetic", 4, 8)] * 2
+    assert json.loads(seen.label_rule)["own_recovery"] == {"probes": 2, "successes": 8, "graded": 16}
+    # Wrong prefixes here do as well as correct ones: the rule decides nothing by rollouts rather
+    # than pass over "X.", and a refill whose searches locate nothing new ends the question.
+    assert not after_x(seen)
+    assert seen.stop_reason == "empty_pool" and [n for p, n in calls if p == ""] == [8, 8]
 
 
 def test_invalid_rollouts_wrong_or_excluded() -> None:

@@ -113,6 +113,24 @@ class Calibration:
                 f"(from {self.informative} of {self.sampled} sampled questions, {self.states} states{spread})")
 
 
+@dataclass(frozen=True)
+class OwnRecovery:
+    """What one question shows of its own recovery before its search: fresh rollouts at prefixes
+    that are wrong by their text (a false equation, with room left to recover), one
+    (clean successes, graded, reference) per prefix. Whether such a prefix still ends right is the
+    question's recovery, seen without the label rule having chosen the prefix (a located first
+    error was chosen *because* it rarely succeeded). The rule takes it as evidence about the
+    question's rate, with the job's distribution as the prior: a question that recovers far more
+    often than the job stops passing its wrong prefixes as correct, one that never does is judged
+    more decisively."""
+
+    probes: tuple[tuple[int, int, float], ...] = ()
+
+    def summary(self) -> dict[str, int]:
+        return {"probes": len(self.probes), "successes": sum(p[0] for p in self.probes),
+                "graded": sum(p[1] for p in self.probes)}
+
+
 def calibration_sample(problems: Sequence[Problem], size: int, seed: int) -> list[Problem]:
     """`size` problems drawn by a seeded hash of their ids: the same set whatever the input order."""
     def key(p: Problem) -> str:

@@ -71,12 +71,18 @@ class SearchContext:
         self.sampling = sampling
         self.seed = seed
         self.dag = PrefixDAG()
+        self.calibration = calibration
         self.rule = make_rule(search, calibration)  # type: ignore[arg-type]
         self.cost = Cost()
         self._calls = 0
         self._step_error: dict[int, str | None] = {}
         self._wrong_text: dict[int, str | None] = {}
         self._restates: dict[int, bool] = {}
+
+    def know_own_recovery(self, own: object) -> None:
+        """Judge the question against what it showed of its own recovery before its search
+        (`apsgen.search.own_recovery`): set once, before any label is decided."""
+        self.rule = make_rule(self.search, self.calibration, own)  # type: ignore[arg-type]
 
     # What the step texts settle without rollouts (apsgen.search.step_checks), memoised per state.
 

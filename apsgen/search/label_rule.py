@@ -20,7 +20,11 @@ Rules (`search.label_rule`):
   labelling; absolute, or relative to the reference, whichever fits the probes), its mean lifted
   by `recovery_margin` and cut off at half a correct prefix's rate. The wrong hypothesis is that
   distribution's binomial mixture, so where recovery differs widely between questions one right
-  completion proves less than where it never happens. An undecided test asks for more rollouts on
+  completion proves less than where it never happens. A question that showed its own recovery
+  before its search (`OwnRecovery`: fresh rollouts at prefixes wrong by a false equation) is judged
+  against its posterior instead, the job's distribution its prior, cut off at `own_cap_share` of a
+  correct prefix's rate: where its wrong prefixes end right as often as correct ones, nothing is
+  decided there by rollouts. An undecided test asks for more rollouts on
   the same prefix (one request, a prefix-cache hit: about as many as it expects to need, k/4 to
   k), but only while the budget left to `k_max` can still settle it with a fair chance
   (`futility`); at the last top-up it takes the likelier hypothesis only where a correct prefix
@@ -45,7 +49,7 @@ from functools import lru_cache
 from typing import Literal
 
 from apsgen.config import SearchSpec
-from apsgen.search.calibration import Calibration
+from apsgen.search.calibration import Calibration, OwnRecovery
 from apsgen.search.mc_stats import MCStats
 
 Verdict = Literal["correct", "wrong", "undecided"]
@@ -179,6 +183,10 @@ class RuleParams:
     # q0_cap_share x q1 (the two hypotheses must stay apart for the test to mean anything).
     q0_floor: float = 0.0005
     q0_cap_share: float = 0.5
+    # On a question with its own recovery probes (`OwnRecovery`), the cut-off is this share
+    # instead: the question's posterior, not the job's wide prior, says how well its wrong prefixes
+    # do, and where they do as well as correct ones nothing is decided by rollouts there.
+    own_cap_share: float = 1.0
     # At the last top-up, take the likelier hypothesis only where a correct prefix succeeds at
     # least this many times as often as a wrong one; elsewhere the probe stays undecided.
     decisive_ratio: float = 8.0
@@ -230,27 +238,56 @@ GRID_LOW = 1e-5
 
 
 @lru_cache(maxsize=4096)
-def _wrong_grid(a: float, b: float, cap: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def _wrong_grid(a: float, b: float, cap: float, own: tuple[tuple[int, int, float], ...] = ()
+                ) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The recovery distribution Beta(a, b) as GRID_POINTS values of rho spaced evenly in log rho
     over (GRID_LOW, 1), with their normalised log weights; values above `cap` are moved to it. A
     wrong prefix is never assumed to keep more than q0_cap_share of a correct one's chance (else a
     prefix doing as well as a correct one could be explained away), but the questions that recover
-    that often keep their weight there: a wide distribution stays wary of a lone success."""
+    that often keep their weight there: a wide distribution stays wary of a lone success.
+
+    `own`: the question's own recovery probes, (clean successes, graded, scale) each, a prefix
+    wrong by its text succeeding at rho x scale: the weights are then the question's posterior
+    (the job's distribution is its prior), taken at the uncapped rho."""
     lo = math.log(GRID_LOW)
     step = -lo / GRID_POINTS
     logs = [lo + (i + 0.5) * step for i in range(GRID_POINTS)]
     raw = [a * u + (b - 1) * math.log1p(-math.exp(u)) for u in logs]  # density x rho (d rho = rho du)
+    for c, n, scale in own:
+        for i, u in enumerate(logs):
+            p = _clip(math.exp(u) * scale, 1e-6, 1 - 1e-6)
+            raw[i] += c * math.log(p) + (n - c) * math.log1p(-p)
     top = max(raw)
     total = math.log(sum(math.exp(x - top) for x in raw)) + top
     return tuple(min(math.exp(u), cap) for u in logs), tuple(x - total for x in raw)
 
 
-def log_likelihood_ratio(c: int, n: int, reference: float, calibration: Calibration, params: RuleParams) -> float:
-    """log P(c of n | correct) / P(c of n | wrong): binomial at q1 against the binomial mixture of
-    the (cut-off) recovery distribution; the binomial coefficients cancel. Increasing in c."""
+def _own_key(own: OwnRecovery | None, calibration: Calibration) -> tuple[tuple[int, int, float], ...]:
+    """The question's probes as the grid takes them: (successes, graded, scale) under the
+    calibration's recovery model."""
+    if own is None:
+        return ()
+    relative = calibration.recovery_model == "relative"
+    return tuple((c, n, round(ref, 6) if relative else 1.0) for c, n, ref in own.probes if n > 0)
+
+
+def _grid(reference: float, calibration: Calibration, params: RuleParams, own: OwnRecovery | None
+          ) -> tuple[float, float, tuple[float, ...], tuple[float, ...]]:
+    """(scale, q1, the wrong hypothesis' rho grid, its log weights) at this reference."""
     scale, q1, a, b = hypotheses(reference, calibration, params)
+    share = params.own_cap_share if own is not None and own.probes else params.q0_cap_share
+    rhos, weights = _wrong_grid(round(a, 9), round(b, 9), round(share * q1 / scale, 12),
+                                _own_key(own, calibration))
+    return scale, q1, rhos, weights
+
+
+def log_likelihood_ratio(c: int, n: int, reference: float, calibration: Calibration, params: RuleParams,
+                         own: OwnRecovery | None = None) -> float:
+    """log P(c of n | correct) / P(c of n | wrong): binomial at q1 against the binomial mixture of
+    the (cut-off) recovery distribution, the question's posterior when it has `own` probes; the
+    binomial coefficients cancel. Increasing in c."""
+    scale, q1, rhos, weights = _grid(reference, calibration, params, own)
     correct = c * math.log(q1) + (n - c) * math.log1p(-q1)
-    rhos, weights = _wrong_grid(round(a, 9), round(b, 9), round(params.q0_cap_share * q1 / scale, 12))
     terms = []
     for rho, w in zip(rhos, weights):
         q = max(rho * scale, params.q0_floor)
@@ -260,14 +297,18 @@ def log_likelihood_ratio(c: int, n: int, reference: float, calibration: Calibrat
     return correct - wrong
 
 
-def wrong_mean(reference: float, calibration: Calibration, params: RuleParams) -> float:
-    """A wrong prefix's mean success rate at this reference."""
-    scale, _, a, b = hypotheses(reference, calibration, params)
-    return max(params.q0_floor, scale * a / (a + b))
+def wrong_mean(reference: float, calibration: Calibration, params: RuleParams, own: OwnRecovery | None = None) -> float:
+    """A wrong prefix's mean success rate at this reference (under the question's posterior when it
+    has `own` probes)."""
+    if own is None or not own.probes:
+        scale, _, a, b = hypotheses(reference, calibration, params)
+        return max(params.q0_floor, scale * a / (a + b))
+    scale, _, rhos, weights = _grid(reference, calibration, params, own)
+    return max(params.q0_floor, scale * sum(r * math.exp(w) for r, w in zip(rhos, weights)))
 
 
 def _chance_to_decide(c: int, n: int, more: int, reference: float, calibration: Calibration,
-                      params: RuleParams) -> float:
+                      params: RuleParams, own: OwnRecovery | None = None) -> float:
     """P(the test is decided after `more` extra graded rollouts), their successes drawn at the rate
     seen so far (Jeffreys-smoothed). Linear in `more`; the path's intermediate crossings are ignored,
     which only understates the chance."""
@@ -278,7 +319,7 @@ def _chance_to_decide(c: int, n: int, more: int, reference: float, calibration: 
     log_p, log_q = math.log(p), math.log1p(-p)
     total = 0.0
     for x in range(more + 1):
-        score = log_likelihood_ratio(c + x, n + more, reference, calibration, params)
+        score = log_likelihood_ratio(c + x, n + more, reference, calibration, params, own)
         if score >= upper or score <= lower:
             log_pmf = (math.lgamma(more + 1) - math.lgamma(x + 1) - math.lgamma(more - x + 1)
                        + x * log_p + (more - x) * log_q)
@@ -286,36 +327,39 @@ def _chance_to_decide(c: int, n: int, more: int, reference: float, calibration: 
     return total
 
 
-def decide(evidence: MCStats, reference: float | None, calibration: Calibration, params: RuleParams) -> Decision:
+def decide(evidence: MCStats, reference: float | None, calibration: Calibration, params: RuleParams,
+           own: OwnRecovery | None = None) -> Decision:
     """The sequential rule as a function of what it is given: the same inputs, the same verdict.
 
     `evidence` is one prefix's rollouts (only graded ones count), `reference` the expected value
-    of a correct prefix at its depth, `calibration` the job's recovery distribution."""
+    of a correct prefix at its depth, `calibration` the job's recovery distribution, `own` what
+    the question showed of its own recovery before its search (None: nothing)."""
     if evidence.source in ("wrong_solution", "correct_solution"):
         return Decision("correct" if evidence.source == "correct_solution" else "wrong", reference=reference)
     ref = 0.5 if reference is None else reference
     c, n = graded(evidence)
-    score = log_likelihood_ratio(c, n, ref, calibration, params) if n else 0.0
+    score = log_likelihood_ratio(c, n, ref, calibration, params, own) if n else 0.0
     upper, lower = params.bounds()
     if n and score >= upper:
         return Decision("correct", reference=ref, score=score)
     if n and score <= lower:
         return Decision("wrong", reference=ref, score=score)
     left = params.k_max - evidence.n_rollouts
-    more = min(top_up(evidence, ref, score, calibration, params), left)
+    more = min(top_up(evidence, ref, score, calibration, params, own), left)
     if n and more > 0:
         # Would the rest of the budget settle it? If not, stop here rather than pay for k_max.
         graded_share = max(n / evidence.n_rollouts, 0.5)
-        if _chance_to_decide(c, n, int(left * graded_share), ref, calibration, params) < params.futility:
+        if _chance_to_decide(c, n, int(left * graded_share), ref, calibration, params, own) < params.futility:
             more = 0
     if more <= 0 and n:
         _, q1, _, _ = hypotheses(ref, calibration, params)
-        if q1 >= params.decisive_ratio * wrong_mean(ref, calibration, params):  # wrong ones almost never succeed
+        if q1 >= params.decisive_ratio * wrong_mean(ref, calibration, params, own):  # wrong ones almost never succeed
             return Decision("correct" if score > 0 else "wrong", reference=ref, score=score)
     return Decision("undecided", more=max(0, more), reference=ref, score=score)
 
 
-def top_up(evidence: MCStats, reference: float, score: float, calibration: Calibration, params: RuleParams) -> int:
+def top_up(evidence: MCStats, reference: float, score: float, calibration: Calibration, params: RuleParams,
+           own: OwnRecovery | None = None) -> int:
     """Rollouts to ask for next: about as many as the test expects to need at the success rate seen
     so far (between top_up_min_share x k and k), so a probe one rollout short is not sold k."""
     k = params.k
@@ -323,7 +367,7 @@ def top_up(evidence: MCStats, reference: float, score: float, calibration: Calib
     if n == 0:
         return k
     _, q1, _, _ = hypotheses(reference, calibration, params)
-    q0 = _clip(wrong_mean(reference, calibration, params), params.q0_floor, params.q0_cap_share * q1)
+    q0 = _clip(wrong_mean(reference, calibration, params, own), params.q0_floor, params.q0_cap_share * q1)
     p = c / n
     drift = p * math.log(q1 / q0) + (1 - p) * math.log((1 - q1) / (1 - q0))
     if abs(drift) < 1e-9:
@@ -342,28 +386,31 @@ class SequentialRule(LabelRule):
 
     name = "sequential"
 
-    def __init__(self, search: SearchSpec, calibration: Calibration | None = None) -> None:
+    def __init__(self, search: SearchSpec, calibration: Calibration | None = None,
+                 own: OwnRecovery | None = None) -> None:
         super().__init__(search)
         self.rule_params = RuleParams.from_search(search)
         self.calibration = calibration if calibration is not None else Calibration.prior(search)
+        self.own = own
 
     def params(self) -> dict[str, float | int | str]:
         return dict(asdict(self.rule_params))
 
     def describe(self) -> str:
-        return json.dumps(
-            {"rule": self.name, **self.params(), "calibration": self.calibration.summary()}, sort_keys=True
-        )
+        out: dict[str, object] = {"rule": self.name, **self.params(), "calibration": self.calibration.summary()}
+        if self.own is not None:
+            out["own_recovery"] = self.own.summary()
+        return json.dumps(out, sort_keys=True)
 
     def bounds(self) -> tuple[float, float]:
         return self.rule_params.bounds()
 
     def llr(self, mc: MCStats, reference: float) -> float:
         c, n = graded(mc)
-        return log_likelihood_ratio(c, n, reference, self.calibration, self.rule_params)
+        return log_likelihood_ratio(c, n, reference, self.calibration, self.rule_params, self.own)
 
     def decide(self, mc: MCStats, reference: float | None) -> Decision:
-        return decide(mc, reference, self.calibration, self.rule_params)
+        return decide(mc, reference, self.calibration, self.rule_params, self.own)
 
     def admits(self, mc: MCStats, reference: float | None) -> bool:
         # Stricter than the decision: a state whose wrong rollouts seed searches must be correct
@@ -376,10 +423,11 @@ class SequentialRule(LabelRule):
 RULES: dict[str, type[LabelRule]] = {r.name: r for r in (PaperRule, ThresholdRule, SequentialRule)}
 
 
-def make_rule(search: SearchSpec, calibration: Calibration | None = None) -> LabelRule:
-    """The job's label rule; the sequential one judges against `calibration` (None: the prior)."""
+def make_rule(search: SearchSpec, calibration: Calibration | None = None, own: OwnRecovery | None = None) -> LabelRule:
+    """The job's label rule; the sequential one judges against `calibration` (None: the prior) and
+    the question's `own` recovery probes (None: none)."""
     if search.label_rule == "sequential":
-        return SequentialRule(search, calibration)
+        return SequentialRule(search, calibration, own)
     return RULES[search.label_rule](search)
 
 

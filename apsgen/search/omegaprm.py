@@ -6,7 +6,8 @@ first: their error is certain, MC alone can never see it.
 Stops at `max_searches` selections, when the per-question rollout budget cannot pay for another
 estimate, or when the pool is empty. A dry pool is refilled first (`search.refill_pool`): k fresh
 solutions of the question, as screening drew them, their wrong ones joining the pool; the question
-stops at a refill that leads to no new search. A selected rollout whose path runs through a first
+stops at a dry pool when the searches since the last refill located no new first error (they
+repeated one, or ended undecided: another draw would do the same). A selected rollout whose path runs through a first
 error already located is not searched (`search.skip_located`): its search could only find that
 error again, so it does not use up a selection. A search the label rule left undecided is counted,
 not retried: the rule is a function of its evidence and would decide the same way again.
@@ -25,6 +26,7 @@ from apsgen.search.context import SearchContext
 from apsgen.search.label_rule import Decision
 from apsgen.search.labels import add_correct_solutions, make_splitter, searched_result, skipped_result
 from apsgen.search.mc_stats import MCStats
+from apsgen.search.own_recovery import probe_own_recovery, wants_own_recovery
 from apsgen.search.result import ProblemResult
 from apsgen.search.screening import screen
 from apsgen.search.selection import Pool
@@ -40,15 +42,17 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
         return skipped_result(ctx, screening, "omegaprm")
     splitter = make_splitter(ctx, screening)
     root = ctx.dag.root
-    pool = Pool(search, ctx.rule)
     root.decision = Decision("correct")  # the empty prefix cannot hold an error
     if search.root_from_screening:
         root.mc = screening.stats
-        pool.offer(screening.rollouts)
+        root_rollouts = screening.rollouts
     else:
-        fresh = await ctx.sample(root, search.k)
-        root.mc = MCStats.from_rollouts(fresh, search.invalid_rollouts)
-        pool.offer(fresh)
+        root_rollouts = await ctx.sample(root, search.k)
+        root.mc = MCStats.from_rollouts(root_rollouts, search.invalid_rollouts)
+    if wants_own_recovery(ctx):
+        await probe_own_recovery(ctx, screening.rollouts, splitter)  # before any label: it sets the rule
+    pool = Pool(search, ctx.rule)
+    pool.offer(root_rollouts)
 
     n_searches = 0
     parked: list[Rollout] = []  # searches left undecided
@@ -74,7 +78,7 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
 
     stop = "empty_pool"
     refills = 0
-    searched_at_refill = -1  # a refill must lead to a search before the next one
+    located_at_refill = -1  # a refill must lead to a new first error before the next one
     while True:
         if n_searches >= search.max_searches:
             stop = "max_searches"
@@ -83,12 +87,12 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
             stop = "rollout_budget"
             break
         rollout = first_searches.pop(0) if first_searches else pool.select()
-        if rollout is None and search.refill_pool and ctx.can_afford(search.k) and n_searches > searched_at_refill:
+        if rollout is None and search.refill_pool and ctx.can_afford(search.k) and len(origin) > located_at_refill:
             # The pool ran dry with searches left: k fresh solutions of the question, as screening drew.
             fresh = await ctx.sample(root, search.k)
             root.mc = root.mc.merged(MCStats.from_rollouts(fresh, search.invalid_rollouts))
             refills += 1
-            searched_at_refill = n_searches
+            located_at_refill = len(origin)
             first_searches = certain_errors(fresh)
             if pool.offer(fresh) or first_searches:
                 continue

@@ -16,6 +16,7 @@ from apsgen.search.binary_search import first_wrong_step, rollout_path
 from apsgen.search.context import SearchContext
 from apsgen.search.label_rule import Decision
 from apsgen.search.labels import make_splitter, searched_result, skipped_result
+from apsgen.search.own_recovery import probe_own_recovery, wants_own_recovery
 from apsgen.search.result import ProblemResult
 from apsgen.search.screening import screen
 
@@ -30,6 +31,8 @@ async def run_per_step_mc(ctx: SearchContext) -> ProblemResult:
     splitter = make_splitter(ctx, screening)
     ctx.dag.root.mc = screening.stats
     ctx.dag.root.decision = Decision("correct")
+    if wants_own_recovery(ctx):
+        await probe_own_recovery(ctx, screening.rollouts, splitter)
     solutions = [r for r in screening.rollouts if r.is_wrong and r.adds_text][: search.max_searches]
     n_annotated = 0
     undecided = 0
