@@ -91,6 +91,13 @@ def test_a_questions_own_recovery_probes_on_their_case_table(c: int, n: int, ref
     assert (d.more > 0) is more
 
 
+def test_own_probes_that_graded_nothing_change_nothing() -> None:
+    empty = OwnRecovery(((0, 0, 0.5), (0, 0, 0.7)))  # every rollout truncated or unparseable
+    for cal in (WIDE, RARE, PRIOR):
+        for c in range(9):
+            assert decide(stats(c, 8 - c), 0.6, cal, PARAMS, empty) == decide(stats(c, 8 - c), 0.6, cal, PARAMS)
+
+
 def test_own_probes_move_the_verdict_the_way_they_read() -> None:
     # Where the question's wrong prefixes never recovered a success proves more than the job's
     # prior alone says; where they recover half the time, evidence for a correct prefix weighs less.

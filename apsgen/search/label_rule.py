@@ -275,9 +275,9 @@ def _grid(reference: float, calibration: Calibration, params: RuleParams, own: O
           ) -> tuple[float, float, tuple[float, ...], tuple[float, ...]]:
     """(scale, q1, the wrong hypothesis' rho grid, its log weights) at this reference."""
     scale, q1, a, b = hypotheses(reference, calibration, params)
-    share = params.own_cap_share if own is not None and own.probes else params.q0_cap_share
-    rhos, weights = _wrong_grid(round(a, 9), round(b, 9), round(share * q1 / scale, 12),
-                                _own_key(own, calibration))
+    key = _own_key(own, calibration)
+    share = params.own_cap_share if key else params.q0_cap_share  # probes that graded nothing say nothing
+    rhos, weights = _wrong_grid(round(a, 9), round(b, 9), round(share * q1 / scale, 12), key)
     return scale, q1, rhos, weights
 
 
@@ -300,7 +300,7 @@ def log_likelihood_ratio(c: int, n: int, reference: float, calibration: Calibrat
 def wrong_mean(reference: float, calibration: Calibration, params: RuleParams, own: OwnRecovery | None = None) -> float:
     """A wrong prefix's mean success rate at this reference (under the question's posterior when it
     has `own` probes)."""
-    if own is None or not own.probes:
+    if not _own_key(own, calibration):
         scale, _, a, b = hypotheses(reference, calibration, params)
         return max(params.q0_floor, scale * a / (a + b))
     scale, _, rhos, weights = _grid(reference, calibration, params, own)
