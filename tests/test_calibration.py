@@ -73,6 +73,27 @@ def test_recovery_proportional_to_the_reference_is_read_as_relative() -> None:
     assert cal.recovery_model == "relative" and 0.12 < cal.recovery_mean < 0.3
 
 
+def test_the_fit_prefers_probes_the_rule_did_not_choose() -> None:
+    # Own-recovery probes (prefixes wrong by a false equation) say the questions recover a fifth of
+    # the time; probes at located first errors, chosen because they rarely succeeded, say never.
+    from types import SimpleNamespace
+
+    from apsgen.search.calibration import fit_from_results
+
+    own = _probes([0.2] * 8, per_q=4)
+    located = _probes([0.0] * 8, per_q=4)
+    both = [SimpleNamespace(own_probes=o, recovery_probes=[]) for o in own]
+    both += [SimpleNamespace(own_probes=[], recovery_probes=lo) for lo in located]
+    cal = fit_from_results(both, SearchSpec())
+    assert 0.12 < cal.recovery_mean < 0.3 and cal.sampled == 16 and cal.informative == 8
+    assert "false equation" in cal.estimator["method"]
+    # Too few questions with a false equation: every question's probes, whichever it has.
+    few = both[:MIN_QUESTIONS - 1] + both[8:]
+    cal = fit_from_results(few, SearchSpec())
+    assert cal.informative == MIN_QUESTIONS - 1 + 8 and "located first errors" in cal.estimator["method"]
+    assert cal.recovery_mean < 0.12
+
+
 def test_too_small_a_sample_keeps_the_prior_and_says_why() -> None:
     search = SearchSpec()
     cal = fit_calibration(_probes([0.1] * (MIN_QUESTIONS - 1)) + [[], []], search)

@@ -37,8 +37,9 @@ async def run_search(
     """Search one question. `verifier` is anything with `async acheck_batch(solutions, gold,
     truncated)` (the `Verifier` protocol);
     `calibration` (an `apsgen.search.calibration.Calibration`) is what the sequential rule judges
-    against (None: the prior); `calibrating` adds fresh rollouts at the located first errors
-    (`result.recovery_probes`), which is what a calibration search is for.
+    against (None: the prior); `calibrating` keeps the question's own-recovery probes
+    (`result.own_probes`) or, where it had none, adds fresh rollouts at the located first errors
+    (`result.recovery_probes`): what a calibration search is for.
 
     All state is local to this call, so many calls can run concurrently on one policy/verifier;
     request seeds derive from (seed, problem.id, prefix, call number), so a seed fixes the labels.
@@ -71,6 +72,9 @@ async def run_search(
     if calibrating and result.status == "searched":
         from apsgen.search.calibration import PROBES_PER_QUESTION, recovery_probes
 
-        result.recovery_probes = await recovery_probes(ctx, result, PROBES_PER_QUESTION)
+        own = getattr(ctx.rule, "own", None)
+        result.own_probes = [(c, n, 0, 0, ref, ref) for c, n, ref in (own.probes if own else ()) if n > 0]
+        if not result.own_probes:  # no prefix wrong by its text to measure: probe located first errors
+            result.recovery_probes = await recovery_probes(ctx, result, PROBES_PER_QUESTION)
     result.elapsed_s = time.perf_counter() - t0
     return result

@@ -10,10 +10,16 @@ judges every question against the job's *distribution* of recovery rates, measur
    each problem id with the job seed: never by input order, so a dataset sorted by source or
    difficulty gives the same sample as a shuffled one) is searched with the prior
    (`search.recovery_prior`), at most `search.calibration_searches` searches each.
-2. On each sampled question, up to PROBES_PER_QUESTION of the first errors its searches located
-   (with at least MIN_ROOM steps after them, room to recover) get k *fresh* rollouts, and so does
-   the correct prefix before each: the search's own rollouts decided those verdicts, so they are
-   biased; fresh ones measure how often a just-wrong prefix still ends right.
+2. Each sampled question's own-recovery probes (`OwnRecovery`: k fresh rollouts at up to
+   `search.own_recovery_probes` prefixes that are wrong by a false equation, drawn before its
+   search) measure how often a prefix that has gone wrong still ends right, without the rule having
+   chosen the prefix. Where fewer than MIN_QUESTIONS sampled questions have such prefixes (a policy
+   that never writes a false equation, step checks off), a question without them has up to
+   PROBES_PER_QUESTION of the first errors its searches located (with at least MIN_ROOM steps
+   after them, room to recover) given k fresh rollouts instead, and so does the correct prefix
+   before each: the search's own rollouts decided those verdicts, so they are biased; fresh ones
+   are not, but the errors were still located *because* they rarely succeeded, so on a question
+   that recovers often they understate its recovery.
 3. Across questions, a Beta distribution of the recovery rate rho is fitted by maximum likelihood
    over those probes (a grid over its mean and concentration, each question's rho integrated out),
    empirical-Bayes style: the wider recovery varies between questions, the lower the
@@ -247,10 +253,11 @@ def _recovery_fit(probes: list[tuple[int, int, int, float]], relative: bool) -> 
     return best[0], best[1], best_ll
 
 
-def fit_calibration(probes: Sequence[list[tuple[int, int, int, int, float, float]]], search: SearchSpec) -> Calibration:
+def fit_calibration(probes: Sequence[list[tuple[int, int, int, int, float, float]]], search: SearchSpec,
+                    method: str = "located first errors") -> Calibration:
     """The job's recovery distribution from the sampled questions' fresh probes (one list per
     question): a Beta of rho fitted by maximum likelihood, so the spread between questions is
-    measured, not assumed."""
+    measured, not assumed. `method` names where the probes were drawn."""
     flat = [(q, p[0], p[1], p[5]) for q, ps in enumerate(probes) for p in ps if p[1] > 0]
     graded = {}
     for q, _, n, _ in flat:
@@ -268,7 +275,7 @@ def fit_calibration(probes: Sequence[list[tuple[int, int, int, int, float, float
         "informative": len(useful),
         "states": sum(len(ps) for ps in probes),
         "per_question": tuple(rates),
-        "estimator": {"method": "maximum likelihood Beta of rho over fresh rollouts at located first errors",
+        "estimator": {"method": f"maximum likelihood Beta of rho over fresh rollouts at {method}",
                       "probes_per_question": PROBES_PER_QUESTION,
                       "correct_scale": round(right / expected, 4) if expected else None},
     }
@@ -286,8 +293,19 @@ def fit_calibration(probes: Sequence[list[tuple[int, int, int, int, float, float
 
 
 def fit_from_results(results: Iterable[Any], search: SearchSpec) -> Calibration:
-    """`fit_calibration` over calibration search results (None for a question that failed)."""
-    return fit_calibration([r.recovery_probes for r in results if r is not None], search)
+    """`fit_calibration` over calibration search results (None for a question that failed).
+
+    Fitted on the questions' own-recovery probes (prefixes wrong by a false equation, chosen before
+    any label: an unbiased measure of recovery, and the evidence each question's posterior is
+    built from) when at least MIN_QUESTIONS sampled questions have them; else on every question's
+    probes, its own or, where it had none, those at its located first errors (chosen because they
+    rarely succeeded, so they understate recovery on the questions that recover most)."""
+    done = [r for r in results if r is not None]
+    own = [r.own_probes for r in done]
+    if sum(sum(p[1] for p in ps) >= MIN_WRONG_ROLLOUTS for ps in own) >= MIN_QUESTIONS:
+        return fit_calibration(own, search, "prefixes wrong by a false equation")
+    return fit_calibration([r.own_probes or r.recovery_probes for r in done], search,
+                           "prefixes wrong by a false equation, else located first errors")
 
 
 async def search_calibrated(

@@ -73,8 +73,9 @@ class ProblemResult:
     label_rule: str = ""  # the rule and its parameters, JSON
     searches_from_root: int = 0  # searches whose rollout started at the root (the rest: from the pool)
     first_error_origin: dict[int, str] = field(default_factory=dict)  # node id -> "root" | "pool" (not stored)
-    # Calibration searches only (not stored): fresh rollouts at located first errors, see
-    # apsgen.search.calibration.recovery_probes.
+    # Calibration searches only (not stored): the question's own-recovery probes, or where it had
+    # none fresh rollouts at located first errors; see apsgen.search.calibration.fit_from_results.
+    own_probes: list[tuple[int, int, int, int, float, float]] = field(default_factory=list)
     recovery_probes: list[tuple[int, int, int, int, float, float]] = field(default_factory=list)
     error: str | None = None  # why a failed search stopped (its labels so far are kept)
     solution_source: str = "sampled"  # sampled by the policy, or given by the dataset (annotate mode)
