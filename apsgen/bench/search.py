@@ -186,8 +186,8 @@ def score(problems: list[Problem], results: list[ProblemResult], world: World) -
                 c["just_wrong_correct"] += s.n_correct
                 c["just_wrong_rollouts"] += s.n_rollouts
             if s.verdict == "undecided":
-                c["undecided_states"] += s.n_rollouts > 0  # probed and left undecided (the stored tree
-                # also holds every state of a searched path, most of them never probed)
+                # Probed and left undecided; the stored tree also holds unprobed states of searched paths.
+                c["undecided_states"] += s.n_rollouts > 0
             elif off is None:
                 c["truth_correct"] += 1
                 c["said_wrong"] += s.verdict == "wrong"

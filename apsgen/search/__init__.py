@@ -72,8 +72,8 @@ async def run_search(
     if calibrating and result.status == "searched":
         from apsgen.search.calibration import PROBES_PER_QUESTION, recovery_probes
 
-        own = getattr(ctx.rule, "own", None)
-        result.own_probes = [(c, n, 0, 0, ref, ref) for c, n, ref in (own.probes if own else ()) if n > 0]
+        own = ctx.own_recovery.probes if ctx.own_recovery is not None else ()
+        result.own_probes = [(c, n, 0, 0, ref, ref) for c, n, ref in own if n > 0]
         if not result.own_probes:  # no prefix wrong by its text to measure: probe located first errors
             result.recovery_probes = await recovery_probes(ctx, result, PROBES_PER_QUESTION)
     result.elapsed_s = time.perf_counter() - t0

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from apsgen.config import SearchSpec
 from apsgen.policy.base import Policy, Sampling
 from apsgen.problem import Problem
+from apsgen.search.calibration import OwnRecovery
 from apsgen.search.label_rule import Decision, make_rule
 from apsgen.search.mc_stats import MCStats
 from apsgen.search.seeds import derive_seed
@@ -72,6 +73,7 @@ class SearchContext:
         self.seed = seed
         self.dag = PrefixDAG()
         self.calibration = calibration
+        self.own_recovery: OwnRecovery | None = None
         self.rule = make_rule(search, calibration)  # type: ignore[arg-type]
         self.cost = Cost()
         self._calls = 0
@@ -79,9 +81,10 @@ class SearchContext:
         self._wrong_text: dict[int, str | None] = {}
         self._restates: dict[int, bool] = {}
 
-    def know_own_recovery(self, own: object) -> None:
+    def know_own_recovery(self, own: OwnRecovery) -> None:
         """Judge the question against what it showed of its own recovery before its search
         (`apsgen.search.own_recovery`): set once, before any label is decided."""
+        self.own_recovery = own
         self.rule = make_rule(self.search, self.calibration, own)  # type: ignore[arg-type]
 
     # What the step texts settle without rollouts (apsgen.search.step_checks), memoised per state.
