@@ -188,6 +188,10 @@ def test_processbench_fixture_scores_against_its_planted_labels() -> None:
         wrong_final = [(i, p) for i, p in zip(items, located) if i.final_answer_correct is False]
         assert all(p in (i.label, None) for i, p in wrong_final)
         assert sum(p == i.label for i, p in wrong_final) >= len(wrong_final) - 2
+        # the report says how many located first errors the step checks settled (the planted ones
+        # state false equations) and never claims more than were located
+        assert 0 < sub.n_by_text <= sub.n_located == sum(p is not None and p >= 0 for p in located)
+        assert f"text checks settled {sub.n_by_text} of {sub.n_located}" in report.render()
     assert report.mean_f1 == pytest.approx(sum(s.f1 for s in report.subsets) / 2)
 
 

@@ -6,6 +6,7 @@ import importlib
 
 BENCHES = {
     "search": "every label rule and per-step MC on a grid of simulated worlds: precision, recall, tokens per correct first error",
+    "checks": "every check that reads a step's text against human first-error labels (ProcessBench files): precision, recall",
     "verify": "the answer verifier vs math-verify: accuracy, checks/s, latency",
     "overhead": "the pipeline's CPU time per rollout (driver + workers, engine excluded) with an instant policy",
     "scale": "a 100,000-problem simulated run: driver CPU per rollout, peak RSS, parts, resume time",

@@ -74,6 +74,7 @@ class Prediction:
     generated_tokens: int = 0
     judge_agrees: bool | None = None
     why: str = ""  # stop reason or error
+    by_text: bool = False  # the located first error was settled by a step check, not by rollouts
 
 
 @dataclass
@@ -90,6 +91,8 @@ class SubsetScore:
     tokens_per_item: float
     n_without_answer: int = 0
     n_bad: int = 0
+    n_located: int = 0  # items with a located first error
+    n_by_text: int = 0  # ...settled by what the step's text shows (a false equation, a retraction)
     judge_agreement: float | None = None
     kept: float | None = None  # with a judge: share of items whose labels it agrees with
     f1_kept: float | None = None  # F1 over those items (what `export --consensus` would keep)
@@ -175,6 +178,8 @@ class EvalReport:
                 notes.append(f"{s.n_without_answer} items without a gold answer left out")
             if s.n_bad:
                 notes.append(f"{s.n_bad} bad items left out")
+            if s.n_located:
+                notes.append(f"text checks settled {s.n_by_text} of {s.n_located} located first errors")
             if s.judge_agreement is not None:
                 notes.append(f"judge agrees on {s.judge_agreement:.3f} of judged items")
             if s.kept is not None and s.f1_kept is not None:
@@ -192,6 +197,8 @@ class EvalReport:
 def _item(obj: Any, where: str) -> tuple[Item | None, str | None]:
     if not isinstance(obj, dict):
         return None, f"{where}: expected an object, got {type(obj).__name__}"
+    if obj.get("id") is not None:
+        where = f"{where} (id {str(obj['id'])[:80]!r})"
     problem = obj.get("problem")
     if not isinstance(problem, str) or not problem.strip():
         return None, f"{where}: empty or missing 'problem'"
@@ -214,8 +221,9 @@ def _item(obj: Any, where: str) -> tuple[Item | None, str | None]:
     ), None
 
 
-def load_items(path: str | Path) -> tuple[list[Item], list[str]]:
-    """The items of one ProcessBench file and the reasons bad items were left out."""
+def load_items(path: str | Path, strict: bool = False) -> tuple[list[Item], list[str]]:
+    """The items of one ProcessBench file and the reasons bad items were left out (`strict`: the
+    first bad item is refused instead, naming the file, the item and the field)."""
     p = Path(path)
     if not p.is_file():
         raise ProcessBenchError(f"ProcessBench file {str(path)!r} not found")
@@ -237,6 +245,8 @@ def load_items(path: str | Path) -> tuple[list[Item], list[str]]:
     items, bad = [], []
     for i, obj in enumerate(objs):
         item, why = _item(obj, f"{p.name} item {i}")
+        if item is None and strict:
+            raise ProcessBenchError(why or f"{p.name} item {i}: unreadable")
         if item is None:
             bad.append(why or "")
         else:
@@ -360,6 +370,14 @@ def to_problem(item: Item, subset: str) -> Problem:
     )
 
 
+def settled_by_text(result: ProblemResult | None) -> bool:
+    """The located first error's verdict came from its text (a false equation, a retraction)."""
+    if result is None:
+        return False
+    firsts = [s for s in result.steps if s.is_first_error]
+    return bool(firsts) and min(firsts, key=lambda s: s.step_index).verdict_basis in ("arithmetic", "retraction")
+
+
 def located_step(result: ProblemResult | None) -> int | None:
     """The search's claim: a 0-based first wrong step, -1 for none, None when it made none."""
     if result is None or result.status != "searched":
@@ -402,6 +420,8 @@ def score(
         tokens_per_item=sum(p.generated_tokens for p in preds) / n,
         n_without_answer=n_without_answer,
         n_bad=n_bad,
+        n_located=sum(p.located is not None and p.located >= 0 for p in preds),
+        n_by_text=sum(p.by_text for p in preds),
         judge_agreement=sum(judged) / len(judged) if judged else None,
         kept=len(kept) / n if judged else None,
         f1_kept=accuracies(kept)[2] if judged else None,
@@ -548,6 +568,7 @@ def evaluate(
                 generated_tokens=result.generated_tokens if result else 0,
                 judge_agrees=_judge_agrees(result),
                 why=(result.stop_reason or result.status) if result else "failed",
+                by_text=settled_by_text(result),
             ))
         report.subsets.append(score(name, preds, n_without_answer=len(without), n_bad=len(bad), coverage=cov))
     report.elapsed_s = time.perf_counter() - t0

@@ -4,14 +4,15 @@ Monte Carlo values measure whether the *policy* still finishes from a prefix, wh
 same as whether the prefix is right. Three facts about a step can be read from its text with
 certainty where they apply, and the search uses them before (and instead of) rollouts:
 
-- **False arithmetic** (`false_equation`): the step states `a op b = c` between plain numbers and
-  the two sides differ ("50 - 18 = 12", "4 \\times 8 = 24"). Such a step is wrong whatever the
-  policy does next, so a prefix ending at or after it is wrong, and a correct final answer reached
-  through it does not make its path an all-good one. Only numbers, `+ - * / × · ÷ x`, LaTeX
-  `\\times \\cdot \\div` and brackets are read; a side next to anything that could change its meaning
-  (a letter, `%`, `^`, `!`, a brace, a word such as "of" or "times" before it) is not read at all, and
-  a decimal right side is accepted when it is the left side rounded to its places. So the check
-  never fires on algebra, units it cannot see, or percentages, and misses what it cannot parse.
+- **False arithmetic** (`false_equation`, `apsgen.search.arithmetic`): the step states an
+  equation between plain numbers whose sides differ ("50 - 18 = 12", "4 \\times 8 = 24",
+  "\\frac{28 \\times 27}{4} = 179"). Such a step is wrong whatever the policy does next, so a
+  prefix ending at or after it is wrong, and a correct final answer reached through it does not make
+  its path an all-good one. Prose and LaTeX math are read apart; a side is read only where it is
+  whole plain numbers (never algebra, a term's tail such as the "4" of "3n - 4 = 70", units,
+  percentages, or a list's next line), and an equation is false only where a careful reader would
+  not accept it as meant (rounding, a division with a remainder, an approximation, an equation the
+  text itself questions all hold). `apsgen bench checks` measures it on human labels.
 - **Restatement** (`restates_question`): the step only repeats facts the question gives ("Sara has
   12 stickers.", "Each notebook costs 3 dollars and each pen costs 2 dollars."). It states no
   equation or operation and no conclusion, uses no word the question does not (apart from
@@ -30,199 +31,15 @@ certainty where they apply, and the search uses them before (and instead of) rol
   Only first-person or deictic admissions of an error count; a double-check that confirms ("let me
   verify: 3 + 4 = 7, yes") does not.
 
-All run in time linear in the text (one regex scan; each side at most MAX_TOKENS tokens, each
-number at most MAX_DIGITS digits); model output is never evaluated or handed to sympy.
+All run in time linear in the text (regex scans; every side bounded); model output is never
+evaluated or handed to sympy.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from fractions import Fraction
 
-MAX_DIGITS = 18  # a longer number is not read (no huge exact arithmetic on model output)
-MAX_TOKENS = 41  # tokens per side of an equation; a longer side is not read
-MAX_CHARS = 20_000  # a longer step (garbage, or no step breaks) is not read at all
-
-_TOKEN = re.compile(
-    r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])|\d+(?:\.\d+)?)"
-    r"|(?P<op>\\times|\\cdot|\\div|[+\-−*/×·÷])"
-    r"|(?P<open>[(\[]|\\left\(|\\left\[)"
-    r"|(?P<close>[)\]]|\\right\)|\\right\])"
-    r"|(?P<eq>=)"
-    r"|(?P<space>\s+|\\?\$|\\[,;!: ]|\\\(|\\\)|\\\[|\\\])"
-    r"|(?P<word>[A-Za-z]+)"
-    r"|(?P<other>.)",
-    re.DOTALL,
-)
-# Words right before a number that make the number part of a larger expression than we read.
-_BINDING_WORDS = frozenset(
-    "of times by per than plus minus half twice thrice double triple quarter third percent x".split()
-)
-_MUL = frozenset(("*", "×", "·", "\\times", "\\cdot", "x", "times"))
-_DIV = frozenset(("/", "÷", "\\div"))
-
-
-@dataclass(frozen=True)
-class Tok:
-    kind: str  # num, op, open, close, eq, word, other
-    text: str
-    glued: bool  # no space between it and the previous token
-
-
-def tokens(text: str) -> list[Tok]:
-    out: list[Tok] = []
-    glued = True
-    for m in _TOKEN.finditer(text):
-        kind = m.lastgroup or "other"
-        if kind == "space":
-            glued = False
-            continue
-        value = m.group()
-        if kind == "word" and value in ("x", "times") and out and out[-1].kind == "num" and not glued:
-            kind = "op"  # "2 x 3", "4 times 8": a times sign after a spaced number
-        out.append(Tok(kind, value, glued))
-        glued = True
-    return out
-
-
-def _number(text: str) -> Fraction | None:
-    digits = text.replace(",", "")
-    if len(digits.replace(".", "")) > MAX_DIGITS:
-        return None
-    return Fraction(digits)
-
-
-class _Parser:
-    """Recursive descent over number/operator/bracket tokens: sum := product (± product)*,
-    product := factor ((×|÷) factor)*, factor := -factor | number | (sum)."""
-
-    def __init__(self, toks: list[Tok]) -> None:
-        self.toks = toks
-        self.i = 0
-
-    def parse(self) -> Fraction | None:
-        try:
-            value = self._sum(0)
-        except (ValueError, ZeroDivisionError):
-            return None
-        return value if value is not None and self.i == len(self.toks) else None
-
-    def _peek(self) -> Tok | None:
-        return self.toks[self.i] if self.i < len(self.toks) else None
-
-    def _sum(self, depth: int) -> Fraction | None:
-        value = self._product(depth)
-        while value is not None and (t := self._peek()) is not None and t.text in ("+", "-", "−"):
-            self.i += 1
-            right = self._product(depth)
-            if right is None:
-                return None
-            value = value + right if t.text == "+" else value - right
-        return value
-
-    def _product(self, depth: int) -> Fraction | None:
-        value = self._factor(depth)
-        while value is not None and (t := self._peek()) is not None and (t.text in _MUL or t.text in _DIV):
-            self.i += 1
-            right = self._factor(depth)
-            if right is None:
-                return None
-            value = value * right if t.text in _MUL else value / right
-        return value
-
-    def _factor(self, depth: int) -> Fraction | None:
-        t = self._peek()
-        if t is None or depth > 8:
-            return None
-        if t.text in ("-", "−"):
-            self.i += 1
-            inner = self._factor(depth + 1)
-            return None if inner is None else -inner
-        if t.kind == "num":
-            self.i += 1
-            return _number(t.text)
-        if t.kind == "open":
-            self.i += 1
-            inner = self._sum(depth + 1)
-            close = self._peek()
-            if inner is None or close is None or close.kind != "close":
-                return None
-            self.i += 1
-            return inner
-        return None
-
-
-_EXPR = frozenset(("num", "op", "open", "close"))
-
-
-def _side(toks: list[Tok], start: int, stop: int) -> tuple[Fraction | None, int]:
-    """The value of toks[start:stop] (a maximal run of expression tokens) and its operator count."""
-    side = toks[start:stop]
-    if not side or len(side) > MAX_TOKENS:
-        return None, 0
-    return _Parser(side).parse(), sum(1 for t in side if t.kind == "op")
-
-
-def _left_bounded(toks: list[Tok], start: int) -> bool:
-    """Nothing before the left side that could make it part of something larger."""
-    if start == 0:
-        return True
-    before = toks[start - 1]
-    if toks[start].glued and before.kind in ("word", "other"):
-        return False  # "x2", "^3", "{5"
-    if before.kind == "word":
-        return before.text.lower() not in _BINDING_WORDS
-    if before.kind == "eq":
-        return True  # a chain: "x = 5 + 3 = 8"
-    return before.kind == "other" and before.text in ",:;.?!\n"
-
-
-def _right_bounded(toks: list[Tok], stop: int) -> bool:
-    """Nothing after the right side that could make it part of something larger."""
-    if stop == len(toks):
-        return True
-    after = toks[stop]
-    if after.glued and after.kind in ("word", "other") and after.text not in ",.;:?!)":
-        return False  # "4x", "10^3", "5%", "3!"
-    return not (after.kind == "other" and after.text in "%^!{}_\\'")
-
-
-def _equal(left: Fraction, right: Fraction, right_text: str) -> bool:
-    if left == right:
-        return True
-    places = len(right_text.split(".")[1]) if "." in right_text else 0
-    if places == 0:
-        return False
-    return abs(left - right) <= Fraction(1, 2 * 10**places)  # "10 / 3 = 3.33": rounded, not wrong
-
-
-def false_equation(text: str) -> str | None:
-    """The first equation in `text` whose two plain-number sides differ, as written; else None."""
-    if len(text) > MAX_CHARS:
-        return None
-    toks = tokens(text)
-    n = len(toks)
-    i = 0
-    while i < n:
-        if toks[i].kind != "eq":
-            i += 1
-            continue
-        lstart = i
-        while lstart > 0 and toks[lstart - 1].kind in _EXPR:
-            lstart -= 1
-        rstop = i + 1
-        while rstop < n and toks[rstop].kind in _EXPR:
-            rstop += 1
-        if lstart < i and rstop > i + 1 and _left_bounded(toks, lstart) and (rstop == n or toks[rstop].kind == "eq" or _right_bounded(toks, rstop)):
-            left, ops = _side(toks, lstart, i)
-            right, _ = _side(toks, i + 1, rstop)
-            right_text = "".join(t.text for t in toks[i + 1 : rstop])
-            if ops and left is not None and right is not None and not _equal(left, right, right_text):
-                return " ".join(t.text for t in toks[lstart:rstop])
-        i += 1
-    return None
-
+from apsgen.search.arithmetic import MAX_CHARS, false_equation, tokens
 
 _CONCLUSION = frozenset(
     "so therefore thus hence total left remaining altogether answer result means gives get gets now "
@@ -305,9 +122,17 @@ _RETRACTION = re.compile(
 )
 
 
+def retraction(text: str) -> str | None:
+    """The words by which the step admits that something before it was a mistake, or None."""
+    if len(text) > MAX_CHARS:
+        return None
+    found = _RETRACTION.search(text)
+    return found.group().strip() if found is not None else None
+
+
 def retracts(text: str) -> bool:
     """The step admits that something before it was a mistake (see the module doc)."""
-    return len(text) <= MAX_CHARS and _RETRACTION.search(text) is not None
+    return retraction(text) is not None
 
 
 def text_error(step: str) -> str | None:
