@@ -35,7 +35,8 @@ class DatasetSpec(_Strict):
     answer_format: Literal["auto", "plain", "gsm8k", "boxed"] = Field(
         "auto",
         description="How the gold answer is written: a bare answer, a GSM8K solution ending in "
-        "'#### 42', a MATH solution with \\boxed{...}, or auto (detect per row).",
+        "'#### 42', a MATH solution with \\boxed{...}, or auto (detect per row; a worked solution that ends "
+        "'The final answer is ...' gives that answer).",
     )
     steps_column: str | None = Field(
         None,

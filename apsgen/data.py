@@ -11,7 +11,7 @@ from typing import Any
 
 from apsgen.config import DatasetSpec, SimulatedSpec
 from apsgen.problem import Problem, join_steps, normalise_text, problem_id  # noqa: F401 (re-exported)
-from apsgen.verify.extract import boxed_spans, last_boxed
+from apsgen.verify.extract import announced_answer, boxed_spans, last_boxed
 from apsgen.verify.normalize import normalize
 from apsgen.verify.numeric import parse_rational
 
@@ -95,6 +95,8 @@ def gold_answer(value: Any, layout: str) -> str | None:
         return None
     if layout == "auto":
         layout = "gsm8k" if "####" in text else "boxed" if ("\\boxed" in text or "\\fbox" in text) else "plain"
+        if layout == "plain" and (announced := announced_answer(text)) is not None:
+            return announced  # a worked solution that ends "The final answer is ..."
     if layout == "gsm8k":
         m = _GSM8K_ANSWER.search(text)
         if m is None:

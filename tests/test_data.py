@@ -106,3 +106,13 @@ def test_ids_are_stable_and_whitespace_insensitive():
 )
 def test_a_gold_solution_with_several_boxes(solution: str, gold: str) -> None:
     assert gold_answer(solution, "auto") == gold
+
+
+@pytest.mark.parametrize(("text", "gold"), [
+    ("Monday leaves 90, Tuesday 72.\n\nFinal Answer: The final answer is $28\\%$. I hope it is correct.", "28\\%"),
+    ("We add 9 and 14. The answer is 23.", "23"),
+    ("17", "17"),  # a plain answer stays as it is
+    ("Half of the apples are red", "Half of the apples are red"),  # no announced answer: plain
+])
+def test_a_worked_gold_solution_without_a_box_gives_its_announced_answer(text: str, gold: str) -> None:
+    assert gold_answer(text, "auto") == gold

@@ -1,7 +1,9 @@
 """`apsgen bench verify`: apsgen's answer verifier against math-verify, side by side.
 
-Four workloads, each scored for both: (1) the case table of bare answers (`verify_cases.py`,
-shipped with this package, or `--cases FILE`), with adversarial inputs for latency; (2) the
+Four workloads, each scored for both: (1) the case table (`verify_cases.py`, shipped with this
+package, or `--cases FILE`, such as the equivalence cases of other projects' test suites): each
+prediction read as a job reads a rollout (its final answer extracted, or the whole text when it is
+an answer alone), each gold as a job reads a dataset's, with adversarial inputs for latency; (2) the
 family table of solution endings (`verify_families.py`, extraction included); (3) real model
 solutions with a right/wrong mark (`--real FILE_OR_HUB_NAME`: `gold`, `solution`, `correct`);
 (4) a stream drawn from a dataset's gold answers (`--data FILE_OR_HUB_NAME`: equal forms, near
@@ -300,15 +302,24 @@ def _score(got: list[bool], expected: list[bool]) -> dict[str, Any]:
     }
 
 
+def _delimited(text: str) -> bool:
+    """The text marks its own math (a solution, or an answer in `$...$`)."""
+    return any(m in text for m in ("$", "\\(", "\\[", "\\boxed"))
+
+
 def _case_table(cases: list[Case]) -> dict[str, Any]:
     """(1) bare answers, then adversarial inputs (latency only; none may come out correct)."""
     huge = ["1" * 1_000_000, "(" * 5000 + "1" + ")" * 5000, "\\boxed{" * 1000]
     adversarial = [*ADVERSARIAL, *INJECTIONS]
-    pairs = [(c.gold, c.pred) for c in cases]
     expected = [c.expected for c in cases]
-    a_ok, a_lat, a_cpu, _ = _run_apsgen(pairs + [("5", p) for p in adversarial + huge], solutions=False)
+    # A prediction is read as a job reads a rollout (its answer extracted, or the whole text when
+    # it is an answer alone), a gold as a job reads a dataset's (a whole solution gives its box);
+    # math-verify gets the texts as written, a bare answer in `$...$`.
+    a_ok, a_lat, a_cpu, _ = _run_apsgen(
+        [(apsgen_gold(c.gold), c.pred) for c in cases] + [("5", p) for p in adversarial + huge], solutions=True
+    )
     m_ok, m_lat, m_cpu, m_injected = _run_math_verify(
-        [(g, p, False) for g, p in pairs] + [("5", p, False) for p in adversarial]
+        [(c.gold, c.pred, _delimited(c.pred)) for c in cases] + [("5", p, False) for p in adversarial]
     )
     n = len(cases)
     out: dict[str, Any] = {"cases": n, "adversarial": len(adversarial) + len(huge), "math_verify_ran_injected_code": m_injected}

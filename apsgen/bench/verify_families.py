@@ -264,6 +264,26 @@ FAMILIES: list[FamilyCase] = [
         ("25", "\\boxed{\\52}", False),
         ("37.5\\%", "\\boxed{0.0375}", False),
         ("60^{\\circ}", "\\boxed{30°}", False),
+        # a backslash left at the end of a gold, words after a quantity, a gold's decimal comma
+        ("240\\", "So the total is \\boxed{240}.", True),
+        ("31", "\\boxed{31\\text{ seats in all}}", True),
+        ("0,375", "The share is \\boxed{0.375}.", True),
+        ("240\\", "So the total is \\boxed{420}.", False),
+        ("31", "\\boxed{13\\text{ seats in all}}", False),
+        ("0,375", "The share is \\boxed{375}.", False),
+    ]),
+    # A gold that names its parts (`PQ=7, RS=9`), or lists solutions as named groups, or joins
+    # them with "or"; a gold chain whose value is its last side.
+    *_f("named_parts", [
+        ("PQ=7, RS=9", "So the two lengths are \\boxed{7, 9}.", True),
+        ("m=3,n=8;m=5,n=2", "The pairs are \\boxed{(3,8),(5,2)}.", True),
+        ("a_{12} = 5, a_2 = 40", "\\boxed{a_2 = 40, a_{12} = 5}", True),
+        ("$14, 9$ or $3$", "\\boxed{3, 9, 14}", True),
+        ("$y = 2 + 2 = 4$", "so \\boxed{y = 1 + 3 = 4}", True),
+        ("PQ=7, RS=9", "So the two lengths are \\boxed{7, 8}.", False),
+        ("m=3,n=8;m=5,n=2", "The pairs are \\boxed{(3,8),(2,5)}.", False),
+        ("$14, 9$ or $3$", "\\boxed{3, 9, 41}", False),
+        ("$y = 2 + 2 = 4$", "so \\boxed{y = 1 + 3 = 5}", False),
     ]),
     # Where the answer is: an announced answer after an earlier box, a chat turn after it, a
     # pleasantry after the closing sentence, a completion that is the answer alone.

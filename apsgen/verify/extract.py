@@ -215,15 +215,30 @@ def _phrase_answer(text: str) -> tuple[str, int] | None:
     return None
 
 
+def announced_answer(text: str) -> str | None:
+    """The answer an announcing phrase gives ("Final Answer: The final answer is $28\\%$"), or
+    None: how a worked gold solution without a box states its answer."""
+    if not text or too_long(text) is not None:
+        return None
+    found = _phrase_answer(_before_next_turn(text))
+    return found[0] if found is not None else None
+
+
 # Where a chat model starts the next turn (or ends its own), whatever follows is not its answer.
 _TURN_MARKERS = ("<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>", "</s>")
 # A whole completion this short, on one line and not a sentence, is an answer by itself.
 _BARE_ANSWER_CHARS = 200
 
 
+# A word of prose stands apart: letters glued to digits or operators are math (`ab+2a`), and an
+# environment's name (`\begin{bmatrix}`) is markup.
+_PROSE_WORD = re.compile(r"(?<![^\s(])[a-zA-Z]{2,}(?![^\s.,;:!?)])")
+_ENVIRONMENT = re.compile(r"\\(?:begin|end)\s*\{[a-zA-Z*]{1,20}\}")
+
+
 def _is_bare_answer(text: str) -> bool:
     """Math with no words, a quantity with one unit word (`28 percent`), or one word (`east`)."""
-    words = _WORDS.findall(_TEXT_BODY.sub(" ", text))
+    words = _PROSE_WORD.findall(_ENVIRONMENT.sub(" ", _TEXT_BODY.sub(" ", text)))
     if not words:
         return True
     if len(words) > 1:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from apsgen.verify.brackets import matching_brace
+from apsgen.verify.brackets import matching_brace, split_top_level
 
 # Past this many characters an answer is not rewritten at all: it can still match its exact
 # twin, but no regex is run over megabytes of untrusted text on the hot path.
@@ -32,8 +32,13 @@ _UNIT_WORDS = {
 }
 _BACKSLASH_DIGIT = re.compile(r"(?<!\\)\\(?=\d)")
 _SPACED_COMMA = re.compile(r",\s")
-_AND_LIST = re.compile(r"\s*,?\s+and\s+(?=\S)")
-_THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_AND_LIST = re.compile(r"\s*,?\s+(?:and|or)\s+(?=\S)")
+# A thousands group never starts with 0: `0,111` is a decimal comma, not one hundred eleven.
+_THOUSANDS = re.compile(r"^-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
+# A unit or remark in words after a quantity: `17\text{ any text}`, `5\mbox{ cm}^2`.
+_TRAILING_TEXT = re.compile(r"(?<=[\d}])\s*\\(?:text|textrm|mbox|mathrm)\s*\{[^{}]*\}(?:\^\{?[23]\}?)?\s*$")
+# A named value in a list of them: `AB=4`, `a_{37} = 19`, `\alpha = 2` (the name goes).
+_NAMED_ITEM = re.compile(r"^\s*\\?[a-zA-Z]{1,3}(?:_\{?[a-zA-Z0-9]{1,4}\}?)?\s*=\s*(?=\S)")
 _VAR = r"\\?[a-zA-Z](?:_\{?[a-zA-Z0-9]+\}?)?"
 # `x = 11`, `x \in [0,1]`, `(p,q,r) = (3,2,7)`, `V_1:V_2 = 11:21`: the value is the right-hand side.
 _ASSIGNMENT = re.compile(
@@ -132,12 +137,17 @@ def _normalize(answer: str) -> str:
         if t[:1] in "[(" and t[-1:] in "])" and t[1:].lstrip().startswith("\\begin{pmatrix}") \
                 and t[:-1].rstrip().endswith("\\end{pmatrix}"):
             s = t[1:-1]
+    if s.endswith("\\") and not s.endswith("\\\\"):
+        s = s[:-1]  # `185\`: a backslash left over from a `\$` or a line break
+    s = _TRAILING_TEXT.sub("", s)
     s = _strip_text_wrappers(s)
     s = re.sub(r"\s+", " ", s).strip()
-    # `7 \text{ and } -5`, `2, 3, and 4`: a list written in words.
+    # `7 \text{ and } -5`, `2, 3, and 4`, `21, 16 or 11`: a list written in words.
     s = _AND_LIST.sub(",", s)
     s = _strip_units(s)
-    s = _ASSIGNMENT.sub("", s)
+    s = _named_values(s)
+    if s.count("=") <= 1:  # `z = 1 + 1 = 2` stays a chain: its value is its last side
+        s = _ASSIGNMENT.sub("", s)
     s = s.replace("\\text", "").replace("\\mbox", "")
     if s.endswith("."):
         s = s.rstrip(".")
@@ -159,6 +169,26 @@ def _normalize(answer: str) -> str:
     if s.startswith("{") and s.endswith("}") and _balanced_group(s):
         s = s[1:-1]
     return s
+
+
+def _named_values(s: str) -> str:
+    """A list of named values is the list of the values: `AB=4, CD=5` is `4, 5`; groups split
+    by `;` are tuples (`p=5,q=2;p=7,q=2` is `(5,2),(7,2)`). Anything else is returned as it is."""
+    if "=" not in s or s.count("=") < 2:
+        return s
+    groups = [split_top_level(g, ",") for g in split_top_level(s, ";")]
+    values = []
+    for group in groups:
+        items = []
+        for item in group:
+            named = _NAMED_ITEM.match(item)
+            if named is None or "=" in item[named.end() :]:
+                return s
+            items.append(item[named.end() :].strip())
+        values.append(items)
+    if len(values) == 1:
+        return ", ".join(values[0])
+    return ", ".join("(" + ", ".join(v) + ")" for v in values)
 
 
 def _balanced_group(s: str) -> bool:
