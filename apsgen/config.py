@@ -214,6 +214,19 @@ class SearchSpec(_Strict):
         "draw located no new first error.",
     )
     root_from_screening: bool = Field(True, description="Use screening samples as the root's MC estimate.")
+    correct_paths: int = Field(
+        4,
+        ge=0,
+        description="Correct sampled solutions stored per question as step paths (all steps good), beside the "
+        "located errors (OmegaPRM's rows).",
+    )
+    located_probes: int = Field(
+        0,
+        ge=0,
+        description="After the search, give this many of its located first errors (with room to recover after "
+        "them) and the correct prefix before each k fresh rollouts, where the question has no own-recovery probes. "
+        "The calibration stage sets it; a job has no use for it.",
+    )
     step_mode: Literal["delimiter", "tokens"] = "delimiter"
     step_delimiter: str = Field(r"\n\s*\n", description="Regex between steps in delimiter mode.")
     steps_per_solution: int = Field(16, ge=1, description="tokens mode: a step is mean solution length / this.")
@@ -276,7 +289,7 @@ class SearchSpec(_Strict):
         description="Read each step's own text before asking rollouts: a step stating a false equation between "
         "plain numbers ('50 - 18 = 12') is wrong with certainty, so is every prefix through it, and a correct "
         "answer reached through it is no all-good path; a step that only restates the question's facts cannot be "
-        "a first error (apsgen.search.step_checks).",
+        "a first error (apsgen.label.text).",
     )
     recovery_margin: float = Field(
         1.5,

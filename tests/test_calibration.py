@@ -11,21 +11,18 @@ import pytest
 from search_support import BoxedVerifier
 
 from apsgen.config import SearchSpec
+from apsgen.label.calibration import PARAMS, Calibration, calibration_sample, fit_calibration
+from apsgen.label.probes import LocatedProbe, OwnRecovery, Probe
+from apsgen.pipeline import Labeller, label_locally
 from apsgen.policy import storyworld
 from apsgen.policy.base import Sampling
 from apsgen.problem import Problem
-from apsgen.search import run_search
-from apsgen.search.calibration import (
-    MIN_QUESTIONS,
-    Calibration,
-    calibration_sample,
-    fit_calibration,
-    search_calibrated,
-)
+
+MIN_QUESTIONS = PARAMS.min_questions
 
 
-def _probe(c: int, n: int, ref: float) -> tuple[int, int, int, int, float, float]:
-    return (c, n, 0, 0, ref, ref)
+def _probe(c: int, n: int, ref: float) -> Probe:
+    return Probe(c, n, ref)
 
 
 def _probes(rates: list[float], n: int = 32, per_q: int = 3, seed: int = 0, relative: bool = False):
@@ -78,12 +75,12 @@ def test_the_fit_prefers_probes_the_rule_did_not_choose() -> None:
     # the time; probes at located first errors, chosen because they rarely succeeded, say never.
     from types import SimpleNamespace
 
-    from apsgen.search.calibration import fit_from_results
+    from apsgen.label.calibration import fit_from_results
 
     own = _probes([0.2] * 8, per_q=4)
-    located = _probes([0.0] * 8, per_q=4)
-    both = [SimpleNamespace(own_probes=o, recovery_probes=[]) for o in own]
-    both += [SimpleNamespace(own_probes=[], recovery_probes=lo) for lo in located]
+    located = [[LocatedProbe(p, Probe(0, 0, p.reference)) for p in ps] for ps in _probes([0.0] * 8, per_q=4)]
+    both = [SimpleNamespace(own_recovery=OwnRecovery(tuple(o)), located_probes=[], status="searched") for o in own]
+    both += [SimpleNamespace(own_recovery=None, located_probes=lo, status="searched") for lo in located]
     cal = fit_from_results(both, SearchSpec())
     assert 0.12 < cal.recovery_mean < 0.3 and cal.sampled == 16 and cal.informative == 8
     assert "false equation" in cal.estimator["method"]
@@ -116,13 +113,9 @@ def _story_search(problems, order_key=None, seed: int = 5):
     policy = storyworld.StoryWorldPolicy(spec, seed=seed)
     search = SearchSpec(max_searches=6, screen_samples=8, calibration_questions=8, calibration_searches=4)
 
-    async def one(p, settings, calibration, calibrating):
-        return await run_search(p, policy, BoxedVerifier(), settings, Sampling(), seed=seed,
-                                calibration=calibration, calibrating=calibrating)
-
     ordered = sorted(problems, key=order_key) if order_key else problems
-    results, cal, _ = asyncio.run(search_calibrated(ordered, search, seed, one))
-    return {p.id: r for p, r in zip(ordered, results)}, cal
+    run = asyncio.run(label_locally(ordered, Labeller(policy, BoxedVerifier(), Sampling(), seed), search))
+    return {p.id: r for p, r in zip(ordered, run.results)}, run.calibration
 
 
 def test_labels_do_not_depend_on_the_order_of_the_questions() -> None:
@@ -173,7 +166,7 @@ def test_story_world_questions_differ_in_how_often_the_policy_recovers() -> None
 def test_story_recoveries_are_announced_and_quiet_ones_are_not() -> None:
     # From a prefix that has just gone wrong, a right answer is a recovery: in the story world it
     # says so (a retraction the step checks read), in the quiet world it just carries on.
-    from apsgen.search.step_checks import continuation_error
+    from apsgen.label.text import continuation_error
 
     recovered = {}
     for announce in (1.0, 0.0):
@@ -206,15 +199,9 @@ def test_a_job_too_small_for_a_sample_is_not_calibrated_at_all() -> None:
     # searched twice, and the prior says why.
     spec = storyworld.StoryWorldSpec(recover_mean=0.1, success_rate=(0.3, 0.8), max_steps=7)
     problems = storyworld.story_problems(12, spec, seed=5)
-    searched: list[bool] = []
     policy = storyworld.StoryWorldPolicy(spec, seed=5)
-
-    async def one(p, settings, calibration, calibrating):  # type: ignore[no-untyped-def]
-        searched.append(calibrating)
-        return await run_search(p, policy, BoxedVerifier(), settings, Sampling(), seed=5,
-                                calibration=calibration, calibrating=calibrating)
-
     search = SearchSpec(max_searches=4, screen_samples=8)
-    results, cal, cal_results = asyncio.run(search_calibrated(problems, search, 5, one))
+    run = asyncio.run(label_locally(problems, Labeller(policy, BoxedVerifier(), Sampling(), 5), search))
+    cal = run.calibration
     assert cal is not None and cal.source == "prior" and "sample of 3" in cal.reason
-    assert cal_results == [] and not any(searched) and len(results) == 12
+    assert run.calibration_results == [] and len(run.results) == 12

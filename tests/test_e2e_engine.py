@@ -67,3 +67,13 @@ def test_rerun_resumes_without_searching_again(demo_run):
     again = run_job(spec, output=str(out), show_progress=False)
     assert again.already_done == 6 and again.searched == 0 and again.rollouts == 0
     assert pads.dataset(out / "problems").to_table().num_rows == 6
+
+
+def test_every_label_of_the_engine_run_replays(demo_run, capsys):
+    # Real model text, real rollouts: every stored verdict is recomputed from the output alone.
+    from apsgen.cli.main import main
+
+    _, _, out = demo_run
+    assert main(["explain", str(out), "--verify", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["mismatches"] == 0 and report["labels"] > 0

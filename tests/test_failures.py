@@ -127,7 +127,7 @@ def _digests(output: Path) -> dict[str, str]:
 def test_a_job_is_calibrated_once_and_every_row_resumed_or_not_is_judged_against_it(tmp_path):
     from apsgen.cli.status_cmd import output_status
     from apsgen.runner.driver import run_job
-    from apsgen.search.calibration import FILE, Calibration, calibration_sample
+    from apsgen.label.calibration import FILE, Calibration, calibration_sample
 
     def spec(out):
         s = _spec(out, limit=24)
@@ -170,7 +170,7 @@ def test_a_job_is_calibrated_once_and_every_row_resumed_or_not_is_judged_against
 def test_calibrate_only_measures_without_labelling_and_a_foreign_calibration_is_refused(tmp_path):
     from apsgen.runner.calibrate import CalibrationMismatch
     from apsgen.runner.driver import run_job
-    from apsgen.search.calibration import FILE
+    from apsgen.label.calibration import FILE
 
     out = tmp_path / "out"
     summary = run_job(_spec(out, limit=16), output=str(out), show_progress=False, calibrate_only=True)

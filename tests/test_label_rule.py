@@ -9,15 +9,16 @@ import pytest
 from search_support import BoxedVerifier, ScriptedPolicy
 
 from apsgen.config import SearchSpec, SimulatedSpec
+from apsgen.label.calibration import Calibration
+from apsgen.label.evidence import MCStats
+from apsgen.label.probes import OwnRecovery, Probe
+from apsgen.label.rule import RuleParams, SequentialRule, decide, depth_reference, make_rule
 from apsgen.policy.base import Sampling
 from apsgen.policy.simulated import SimulatedPolicy, first_error_offset, simulated_problems
 from apsgen.problem import Problem
 from apsgen.search import run_search
 from apsgen.search.binary_search import locate_first_error
 from apsgen.search.context import SearchContext
-from apsgen.search.calibration import Calibration, OwnRecovery
-from apsgen.search.label_rule import RuleParams, SequentialRule, decide, depth_reference, make_rule
-from apsgen.search.mc_stats import MCStats
 from apsgen.search.selection import Pool
 from apsgen.search.steps import StepSplitter
 
@@ -65,8 +66,8 @@ def test_the_sequential_rule_on_its_case_table(c: int, n: int, ref: float, cal: 
 
 # A question's own recovery probes (fresh rollouts at prefixes wrong by a false equation):
 # (successes, graded, reference) each.
-RECOVERS = OwnRecovery(((5, 8, 0.5), (4, 8, 0.6)))  # its wrong prefixes end right half the time
-NEVER_OWN = OwnRecovery(((0, 8, 0.5), (0, 8, 0.6), (0, 8, 0.5), (0, 8, 0.7)))  # ...never, in 32
+RECOVERS = OwnRecovery((Probe(5, 8, 0.5), Probe(4, 8, 0.6)))  # its wrong prefixes end right half the time
+NEVER_OWN = OwnRecovery((Probe(0, 8, 0.5), Probe(0, 8, 0.6), Probe(0, 8, 0.5), Probe(0, 8, 0.7)))  # ...never, in 32
 
 # (successes, graded, reference, calibration, own) -> verdict, more wanted. Read as a reviewer
 # would: 4 right of 8 from a prefix worth 0.8 is ambiguous on a job where a few questions recover
@@ -92,7 +93,7 @@ def test_a_questions_own_recovery_probes_on_their_case_table(c: int, n: int, ref
 
 
 def test_own_probes_that_graded_nothing_change_nothing() -> None:
-    empty = OwnRecovery(((0, 0, 0.5), (0, 0, 0.7)))  # every rollout truncated or unparseable
+    empty = OwnRecovery((Probe(0, 0, 0.5), Probe(0, 0, 0.7)))  # every rollout truncated or unparseable
     for cal in (WIDE, RARE, PRIOR):
         for c in range(9):
             assert decide(stats(c, 8 - c), 0.6, cal, PARAMS, empty) == decide(stats(c, 8 - c), 0.6, cal, PARAMS)
@@ -152,7 +153,7 @@ def test_the_rule_holds_no_state_and_records_every_number_it_uses() -> None:
     assert described["calibration"]["digest"] == RARE.digest()
     assert RARE.digest() != OFTEN.digest()
     # A question's own probes are an input like the others, and recorded with its labels.
-    own = json.loads(SequentialRule(SearchSpec(), RARE, RECOVERS).describe())["own_recovery"]
+    own = json.loads(SequentialRule(SearchSpec(), RARE).describe(RECOVERS))["own_recovery"]
     assert own == {"probes": 2, "successes": 9, "graded": 16}
 
 

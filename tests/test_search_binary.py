@@ -7,11 +7,11 @@ import asyncio
 from search_support import BoxedVerifier, ScriptedPolicy
 
 from apsgen.config import SearchSpec
+from apsgen.label.evidence import MCStats
 from apsgen.policy.base import Sampling
 from apsgen.problem import Problem
 from apsgen.search.binary_search import locate_first_error
 from apsgen.search.context import SearchContext
-from apsgen.search.mc_stats import MCStats
 from apsgen.search.selection import Pool
 from apsgen.search.steps import StepSplitter
 

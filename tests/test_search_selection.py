@@ -7,8 +7,8 @@ import math
 import pytest
 
 from apsgen.config import SearchSpec
-from apsgen.search.mc_stats import MCStats
-from apsgen.search.label_rule import make_rule
+from apsgen.label.evidence import MCStats
+from apsgen.label.rule import make_rule
 from apsgen.search.selection import Pool, q_value, u_value
 from apsgen.search.tree import PrefixDAG
 

@@ -15,10 +15,10 @@ import pytest
 from search_support import BoxedVerifier, ScriptedPolicy
 
 from apsgen.config import SearchSpec
+from apsgen.label.text import MAX_CHARS, continuation_error, false_equation, restates_question, retracts, text_error
 from apsgen.policy.base import Sampling
 from apsgen.problem import Problem
 from apsgen.search import run_search
-from apsgen.search.step_checks import MAX_CHARS, continuation_error, false_equation, restates_question, retracts, text_error
 
 FALSE = [
     "50 - 18 = 12 apples left",

@@ -1,6 +1,6 @@
 """`apsgen bench checks FILE...`: every check that reads a step's text, against human labels.
 
-The step checks (`apsgen.search.step_checks`) settle labels without rollouts, and nothing can
+The step checks (`apsgen.label.text`) settle labels without rollouts, and nothing can
 overturn them: a false "certain wrong" stops a binary search at a right step and feeds the
 own-recovery probes a prefix that is in fact right. So each is measured where humans have read
 real model text: ProcessBench-format files (Zheng et al. 2024; one subset per file), whose items
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from apsgen.eval.processbench import Item, ProcessBenchError, load_items
-from apsgen.search.step_checks import false_equation, restates_question, retraction
+from apsgen.label.text import false_equation, restates_question, retraction
 
 
 def _certain_wrong(step: str, question: str) -> str | None:

@@ -31,11 +31,11 @@ from typing import Any
 import yaml
 
 from apsgen.config import SearchSpec, SimulatedSpec
-from apsgen.policy.base import Sampling
+from apsgen.pipeline import Labeller, label_locally
 from apsgen.policy import simulated, storyworld
+from apsgen.policy.base import Sampling
 from apsgen.problem import Problem
-from apsgen.search import ProblemResult, run_search
-from apsgen.search.calibration import search_calibrated
+from apsgen.search import ProblemResult
 
 RULES = ("paper", "threshold", "sequential")
 BASELINE = "per_step_mc"
@@ -232,7 +232,6 @@ Cell = tuple[str, str, float, tuple[float, float], int, str]
 def run_cell(cell: Cell, seeds: list[int], args: argparse.Namespace) -> dict[str, Any]:
     from apsgen.config import SimulatedJudgeSpec
     from apsgen.judge import SimulatedJudge
-    from apsgen.judge.consensus import judge_result
     from apsgen.verify import Verifier
 
     world_name, order, recover, success, k, rule = cell
@@ -252,13 +251,11 @@ def run_cell(cell: Cell, seeds: list[int], args: argparse.Namespace) -> dict[str
                 if args.judge_accuracy >= 0 else None
             )
 
-            async def one(p: Problem, settings: SearchSpec, calibration: Any, calibrating: bool) -> ProblemResult:
-                result = await run_search(p, policy, verifier, settings, Sampling(max_tokens=1024), seed=seed,
-                                          calibration=calibration, calibrating=calibrating)
-                return result if calibrating else await judge_result(judge, p, result)
-
+            labeller = Labeller(policy, verifier, Sampling(max_tokens=1024), seed, judge)
             # As a job runs: calibrate on a seeded sample, then label every question against it.
-            results, calibration, cal_results = asyncio.run(search_calibrated(problems, search, seed, one))
+            run = asyncio.run(label_locally(problems, labeller, search))
+            results, calibration = run.results, run.calibration
+            cal_results = [r for r in run.calibration_results if r is not None]
             counts = score(problems, results, world)
             # What calibration cost is part of the bill.
             counts["tokens"] += sum(r.generated_tokens for r in cal_results)

@@ -49,7 +49,7 @@ def run(args) -> int:
         if ray.is_initialized():
             ray.shutdown()
     if args.calibrate_only:
-        from apsgen.search.calibration import FILE
+        from apsgen.label.calibration import FILE
 
         path = "/".join([summary.output.rstrip("/"), FILE])
         if args.json:

@@ -52,7 +52,7 @@ def _calibration(store) -> dict | None:
     """The output's calibration.json, if any (its whole content, for --json)."""
     import json as _json
 
-    from apsgen.search.calibration import FILE
+    from apsgen.label.calibration import FILE
 
     raw = store.read_bytes(FILE)
     return _json.loads(raw.decode()) if raw is not None else None
@@ -109,7 +109,7 @@ def _print_output_status(s: dict) -> None:
         print(f"  last run: {s['last_run_wall_s']}s wall, {s['last_run_tokens_per_s']} generated tokens/s")
     cal = s.get("calibration")
     if cal is not None:
-        from apsgen.search.calibration import Calibration
+        from apsgen.label.calibration import Calibration
 
         c = Calibration.from_json(json.dumps(cal))
         cost = c.cost or {}

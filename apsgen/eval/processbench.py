@@ -438,45 +438,33 @@ def _judge_agrees(result: ProblemResult | None) -> bool | None:
 async def annotate_items(
     problems: list[Problem], spec: JobSpec, *, concurrency: int, progress: Any = None
 ) -> list[ProblemResult | None]:
-    """Run the annotate search on every problem with one policy, verifier and judge in this process."""
+    """Label every problem with annotate mode in this process (`apsgen.pipeline.label_locally`):
+    one policy, verifier and judge, calibrated on a seeded sample of the items as a job is."""
     from apsgen.judge import make_judge
-    from apsgen.judge.consensus import judge_result
+    from apsgen.pipeline import Labeller, label_locally
     from apsgen.policy.base import Sampling
     from apsgen.policy.factory import make_policy
-    from apsgen.search import run_search
-    from apsgen.search.calibration import search_calibrated
     from apsgen.verify import Verifier
 
     policy = make_policy(spec.policy, seed=spec.seed)
-    v = spec.verify
-    verifier = Verifier.from_settings(v)
+    verifier = Verifier.from_settings(spec.verify)
     judge = make_judge(spec.judge, spec.policy, policy=policy, seed=spec.seed) if spec.judge is not None else None
     s = spec.sampling
     sampling = Sampling(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens, stop=tuple(s.stop))
-    gate = asyncio.Semaphore(concurrency)
 
-    async def one(problem: Problem, search: SearchSpec, calibration: Any, calibrating: bool) -> ProblemResult | None:
-        async with gate:
-            try:
-                result = await run_search(problem, policy, verifier, search, sampling, seed=spec.seed,
-                                          calibration=calibration, calibrating=calibrating)
-                return result if calibrating else await judge_result(judge, problem, result)
-            except Exception as e:  # noqa: BLE001 - one item's failure is a miss, not the end of the eval
-                log.warning("item %s failed: %s", problem.id, e)
-                return None
-            finally:
-                if progress is not None and not calibrating:
-                    progress()
+    def failed(problem: Problem, e: Exception) -> None:  # one item's failure is a miss, not the end of the eval
+        log.warning("item %s failed: %s", problem.id, e)
 
     try:
         start = getattr(policy, "start", None)
         if start is not None:
             await start()
-        # As a job runs: calibrate on a seeded sample of the items, then label them all against it.
-        results, calibration, _ = await search_calibrated(problems, spec.search, spec.seed, one)
-        if calibration is not None:
-            log.info("calibration: %s", calibration.render())
-        return results
+        run = await label_locally(problems, Labeller(policy, verifier, sampling, spec.seed, judge), spec.search,
+                                  concurrency=concurrency, on_error=failed,
+                                  on_done=(lambda p, r: progress()) if progress is not None else None)
+        if run.calibration is not None:
+            log.info("calibration: %s", run.calibration.render())
+        return run.results
     finally:
         if judge is not None:
             await judge.close()

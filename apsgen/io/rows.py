@@ -66,6 +66,7 @@ def step_rows(problem: Problem, result: ProblemResult, prov: Provenance, created
             "verdict": s.verdict,
             "verdict_basis": s.verdict_basis,
             "reference_value": s.reference_value,
+            "label_score": s.label_score,
             "parent_mc": s.parent_mc,
             "label_rule": result.label_rule,
             "solution_source": result.solution_source,
@@ -95,6 +96,7 @@ def problem_row(problem: Problem, result: ProblemResult, fingerprint: str, creat
         "n_first_errors": result.n_first_errors,
         "stop_reason": result.stop_reason,
         "label_rule": result.label_rule,
+        "label_inputs": label_inputs(result),
         "error": result.error,
         "solution_source": result.solution_source,
         "solution_outcome": result.solution_outcome,
@@ -110,6 +112,18 @@ def problem_row(problem: Problem, result: ProblemResult, fingerprint: str, creat
         "job_fingerprint": fingerprint,
         "created_at": created_at,
     }
+
+
+def label_inputs(result: ProblemResult) -> str | None:
+    """What the label rule was given for this question beyond each row's evidence (see
+    `apsgen.label.replay`): its own-recovery probes and the calibration's digest."""
+    if not result.label_rule:
+        return None
+    rule = json.loads(result.label_rule)
+    inputs: dict[str, Any] = {"calibration": (rule.get("calibration") or {}).get("digest")}
+    if result.own_recovery is not None:
+        inputs["own_recovery"] = result.own_recovery.as_list()
+    return json.dumps(inputs, sort_keys=True)
 
 
 def now() -> datetime:

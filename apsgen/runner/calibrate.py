@@ -1,8 +1,10 @@
 """The driver's calibration stage: measure the policy's recovery on a sample of the job, once.
 
-Before any question is labelled, the sampled questions (`apsgen.search.calibration`) are searched
-on the workers with the prior and probed at the first errors they locate; the fitted
-`Calibration` is written beside the manifest as `calibration.json`. A resumed run reads it back,
+Before any question is labelled, the job's pipeline runs over the sampled questions
+(`apsgen.pipeline.plan_calibration`) on the workers, through the same feeder as the job, with the
+calibration's settings (the prior; fewer searches; fresh rollouts at located first errors where a
+question has no own-recovery probes); the fitted `Calibration` is written beside the manifest as
+`calibration.json`. A resumed run reads it back,
 so every row of an output is labelled against the same calibration; one that was made for other
 settings (copied from another job's output, say) is refused, naming what differs.
 
@@ -15,22 +17,17 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from typing import Any
 
 from apsgen.config import JobSpec
 from apsgen.io.store import OutputStore
+from apsgen.label.calibration import FILE, Calibration, needs_calibration
+from apsgen.pipeline import plan_calibration
 from apsgen.problem import Problem
+from apsgen.runner.feed import Feeder
 from apsgen.runner.fingerprint import label_settings
-from apsgen.search.calibration import (
-    FILE,
-    Calibration,
-    calibration_sample,
-    calibration_search,
-    fit_from_results,
-    needs_calibration,
-    sample_size,
-    too_small,
-)
+from apsgen.search.result import ProblemResult
 
 log = logging.getLogger(__name__)
 
@@ -80,77 +77,52 @@ def load_calibration(store: OutputStore, spec: JobSpec) -> Calibration | None:
     return calibration
 
 
-def sample_for(spec: JobSpec, problems: list[Problem]) -> list[Problem]:
-    return calibration_sample(problems, sample_size(len(problems), spec.search), spec.seed)
+class Collector:
+    """The calibration stage's sink: the sample's results, kept in memory to be fitted."""
+
+    def __init__(self) -> None:
+        self.results: list[ProblemResult] = []
+        self.failed = 0
+
+    def record(self, problem: Problem, outcome: Any) -> None:
+        if outcome.error is not None or outcome.result is None:
+            self.failed += 1
+        else:
+            self.results.append(outcome.result)
+
+    def fail(self, problem_id: str, why: str) -> None:
+        log.warning("a calibration question was lost (%s); calibrating without it", why)
+        self.failed += 1
+
+    def flush_if_due(self) -> None:
+        return None
 
 
-def run_calibration(spec: JobSpec, pool: Any, problems: list[Problem], fingerprint: str,
-                    collect_s: float = 0.1) -> Calibration:
-    """Search the calibration sample on the pool's workers and fit the calibration (not written)."""
-    import ray
+def run_calibration(spec: JobSpec, pool: Any, problems: list[Problem], fingerprint: str) -> Calibration:
+    """The pipeline over the calibration sample, on the pool's workers (the job's feeder, with the
+    calibration's settings), then the fit (not written)."""
+    import dataclasses
 
-    sample = sample_for(spec, problems)
-    if (reason := too_small(len(problems), len(sample))) is not None:
-        log.info("not calibrating: %s", reason)
-        import dataclasses
-
-        return dataclasses.replace(Calibration.prior(spec.search, reason), job_fingerprint=fingerprint,
-                                   settings=label_settings_json(spec), cost={"questions": 0, "rollouts": 0})
-    settings = calibration_search(spec.search)
+    plan = plan_calibration(problems, spec.search, spec.seed)
+    if plan.settings is None:
+        assert plan.ready is not None  # needs_calibration was checked by the caller
+        log.info("not calibrating: %s", plan.ready.reason)
+        return dataclasses.replace(plan.ready, job_fingerprint=fingerprint, settings=label_settings_json(spec),
+                                   cost={"questions": 0, "rollouts": 0})
     cap = spec.runner.max_concurrent_trees
     slots = cap * len(pool.actors)
-    log.info("calibrating on %d of the job's %d questions (%d search slots)", len(sample), len(problems), slots)
+    log.info("calibrating on %d of the job's %d questions (%d search slots)", len(plan.sample), len(problems), slots)
     t0 = time.monotonic()
-    todo = list(sample)
-    attempts: dict[str, int] = {}
-    in_flight: dict[Any, tuple[Problem, int]] = {}
-    load = [0] * len(pool.actors)
-    results, failed = [], 0
-    while todo or in_flight:
-        while todo:
-            idx = min(range(len(load)), key=load.__getitem__)
-            if load[idx] >= cap:
-                break
-            problem = todo.pop(0)
-            in_flight[pool.actors[idx].search.remote(problem, settings, None, True)] = (problem, idx)
-            load[idx] += 1
-        ready, _ = ray.wait(list(in_flight), num_returns=len(in_flight), timeout=collect_s)
-        for ref in ready:
-            if ref not in in_flight:  # a lost worker's other refs were already requeued
-                continue
-            problem, idx = in_flight.pop(ref)
-            load[idx] -= 1
-            try:
-                outcome = ray.get(ref)
-            except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as e:
-                # A dead worker: replace it and send its questions again (bounded, as the feed does).
-                lost = [problem] + [p for p, i in in_flight.values() if i == idx]
-                for r in [r for r, (_, i) in in_flight.items() if i == idx]:
-                    in_flight.pop(r)
-                load[idx] = 0
-                log.warning("worker %d died during calibration (%s); replacing it", idx, type(e).__name__)
-                pool.replace(idx)
-                for p in lost:
-                    attempts[p.id] = attempts.get(p.id, 0) + 1
-                    if attempts[p.id] > spec.runner.max_retries:
-                        failed += 1
-                    else:
-                        todo.append(p)
-                continue
-            except ray.exceptions.RayError as e:  # a lost object: this sample loses one question
-                log.warning("a calibration question was lost (%s); calibrating without it", type(e).__name__)
-                failed += 1
-                continue
-            if outcome.error is not None or outcome.result is None:
-                failed += 1
-            else:
-                results.append(outcome.result)
+    collected = Collector()
+    Feeder(pool=pool, todo=deque(plan.sample), cap=cap, max_retries=spec.runner.max_retries,
+           settings=plan.settings).run(collected)
     wall = time.monotonic() - t0
-    calibration = fit_from_results(results, spec.search)
+    results = collected.results
+    calibration = plan.fit(results, spec.search)
     busy = sum(r.elapsed_s for r in results)
     cost = {
-        "questions": len(sample),
-        "failed": failed,
+        "questions": len(plan.sample),
+        "failed": collected.failed,
         "rollouts": sum(r.n_rollouts for r in results),
         "generated_tokens": sum(r.generated_tokens for r in results),
         "wall_s": round(wall, 2),
@@ -159,8 +131,6 @@ def run_calibration(spec: JobSpec, pool: Any, problems: list[Problem], fingerpri
         # Share of the search slots idle during the stage (the tail, and slots beyond the sample).
         "idle_share": round(max(0.0, 1 - busy / (slots * wall)), 3) if wall > 0 else 0.0,
     }
-    import dataclasses
-
     return dataclasses.replace(calibration, job_fingerprint=fingerprint, settings=label_settings_json(spec), cost=cost)
 
 

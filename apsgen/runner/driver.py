@@ -30,6 +30,7 @@ from apsgen.config import JobSpec
 from apsgen.data import LoadReport, load_problems
 from apsgen.io.rows import Provenance, now
 from apsgen.io.store import Manifest, OutputStore
+from apsgen.pipeline import LabelSettings
 from apsgen.problem import Problem
 from apsgen.runner.commit import Committer, record_run
 from apsgen.runner.feed import Feeder
@@ -135,7 +136,7 @@ def run_job(
     calibration = load_calibration(store, spec)  # before any worker starts: a foreign one is refused now
     if calibration is not None:
         summary.calibration = calibration.render()
-    from apsgen.search.calibration import needs_calibration
+    from apsgen.label.calibration import needs_calibration
 
     if calibrate_only and (calibration is not None or not needs_calibration(spec.search)):
         summary.wall_s = time.monotonic() - t0
@@ -237,7 +238,7 @@ def _feed_and_commit(spec: JobSpec, pool: WorkerPool, todo: deque[Problem], cali
     # Put once and sent by reference with every batch: all problems are judged against the same one.
     ref = None if calibration is None else ray.put(calibration)
     feeder = Feeder(pool=pool, todo=todo, cap=spec.runner.max_concurrent_trees,
-                    max_retries=spec.runner.max_retries, calibration=ref)
+                    max_retries=spec.runner.max_retries, settings=LabelSettings(spec.search), calibration=ref)
     try:
         feeder.run(commit)
     finally:

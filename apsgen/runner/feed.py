@@ -1,8 +1,8 @@
 """Feeding problems to the workers: batches per actor call, backpressure per worker, bounded retries
 of infrastructure errors, and a lost worker's problems requeued while a new worker takes its slot.
 
-The feeder decides where each problem goes and when it is given up on; what comes back goes to the
-`Committer`, which buffers and writes it.
+The feeder decides where each problem goes and when it is given up on; what comes back goes to a
+`Sink`: the job's `Committer`, which buffers and writes it, or the calibration stage's collector.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from apsgen.pipeline import LabelSettings
 from apsgen.problem import Problem
-from apsgen.runner.commit import Committer
 from apsgen.runner.pool import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -30,12 +30,24 @@ def batch_size(cap: int, remaining: int, workers: int) -> int:
     return max(1, min(size, remaining // max(1, 2 * workers)))
 
 
+class Sink(Protocol):
+    """Where a feeder's outcomes go: the job's `Committer` (rows), or the calibration stage's
+    collector (results to fit)."""
+
+    def record(self, problem: Problem, outcome: Any) -> None: ...
+
+    def fail(self, problem_id: str, why: str) -> None: ...
+
+    def flush_if_due(self) -> None: ...
+
+
 @dataclass
 class Feeder:
     pool: WorkerPool
     todo: deque[Problem]
     cap: int  # searches in flight per worker (runner.max_concurrent_trees)
     max_retries: int
+    settings: LabelSettings
     calibration: Any = None  # a Ray object ref, put once and sent with every batch
     in_flight: dict[Any, tuple[list[Problem], int]] = field(default_factory=dict)  # ref -> (problems, worker)
     load: list[int] = field(default_factory=list)  # problems in flight per worker
@@ -44,7 +56,7 @@ class Feeder:
     def __post_init__(self) -> None:
         self.load = [0] * len(self.pool.actors)
 
-    def run(self, commit: Committer) -> None:
+    def run(self, commit: Sink) -> None:
         """Until every problem is back (searched, failed, or given up on)."""
         import ray
 
@@ -68,11 +80,11 @@ class Feeder:
             if self.cap - self.load[idx] < size:  # the least loaded worker has no room for a batch
                 return
             batch = [self.todo.popleft() for _ in range(min(size, len(self.todo)))]
-            ref = self.pool.actors[idx].search_batch.remote(batch, self.calibration)
+            ref = self.pool.actors[idx].label_batch.remote(batch, self.settings, self.calibration)
             self.in_flight[ref] = (batch, idx)
             self.load[idx] += len(batch)
 
-    def collect(self, ref: Any, commit: Committer) -> None:
+    def collect(self, ref: Any, commit: Sink) -> None:
         import ray
 
         problems, idx = self.in_flight.pop(ref)
@@ -89,7 +101,7 @@ class Feeder:
         for problem, outcome in zip(problems, outcomes, strict=True):
             commit.record(problem, outcome)
 
-    def worker_lost(self, idx: int, problems: list[Problem], err: BaseException, commit: Committer) -> None:
+    def worker_lost(self, idx: int, problems: list[Problem], err: BaseException, commit: Sink) -> None:
         """A dead worker's problems go back to the queue and a new worker takes its slot."""
         lost = problems + [p for batch, i in self.in_flight.values() if i == idx for p in batch]
         for ref in [r for r, (_, i) in self.in_flight.items() if i == idx]:
@@ -100,7 +112,7 @@ class Feeder:
         for p in lost:
             self.retry(p, f"worker lost while searching it: {type(err).__name__}: {last_line(err)}", commit)
 
-    def retry(self, problem: Problem, why: str, commit: Committer) -> None:
+    def retry(self, problem: Problem, why: str, commit: Sink) -> None:
         """Infrastructure errors are retried a bounded number of times, then recorded."""
         self.attempts[problem.id] += 1
         if self.attempts[problem.id] > self.max_retries:

@@ -1,5 +1,6 @@
-"""SearchWorker: a Ray actor that owns one policy engine and one verifier for its whole life and
-runs many question searches on them concurrently (asyncio tasks in the actor's event loop)."""
+"""SearchWorker: a Ray actor that owns one policy engine and one verifier for its whole life (a
+`apsgen.pipeline.Labeller`) and labels many problems on them concurrently (asyncio tasks in the
+actor's event loop): the Ray executor's side of the one pipeline."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from apsgen.config import JobSpec, SearchSpec
+from apsgen.config import JobSpec
+from apsgen.pipeline import Labeller, LabelSettings
 from apsgen.policy.base import Policy, Sampling
 from apsgen.policy.factory import make_policy
 from apsgen.problem import Problem
@@ -75,7 +77,8 @@ class SearchWorker:
 
             self.judge = make_judge(self.spec.judge, self.spec.policy, policy=policy, seed=self.spec.seed)
         s = self.spec.sampling
-        self.sampling = Sampling(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens, stop=tuple(s.stop))
+        sampling = Sampling(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens, stop=tuple(s.stop))
+        self.labeller = Labeller(self.policy, self.verifier, sampling, self.spec.seed, self.judge)
         self._started: asyncio.Task | None = None
 
     async def _start(self) -> None:
@@ -112,34 +115,23 @@ class SearchWorker:
             node=ray.get_runtime_context().get_node_id() if ray.is_initialized() else "",
         )
 
-    async def search(self, problem: Problem, search: SearchSpec | None = None, calibration: Any = None,
-                     calibrating: bool = False) -> SearchOutcome:
-        """Search one problem, with the job's search settings or `search` (the calibration stage's),
-        judged against `calibration` (the job's, from the driver); `calibrating`: a calibration
-        search, which probes the first errors it locates."""
-        from apsgen.judge.consensus import judge_result
-        from apsgen.search import run_search
-
+    async def label(self, problem: Problem, settings: LabelSettings, calibration: Any = None) -> SearchOutcome:
+        """Label one problem (`apsgen.pipeline.Labeller.label`) with `settings` (the job's, or the
+        calibration stage's), judged against `calibration` (the job's, from the driver)."""
         await self._start()  # an engine that cannot start fails the call: the driver sees a lost worker
         try:
-            result = await run_search(
-                problem, self.policy, self.verifier, self.spec.search if search is None else search, self.sampling,
-                seed=self.spec.seed, calibration=calibration, calibrating=calibrating,
-            )
-            if not calibrating:  # the judge stage: after the search, on the labelled paths
-                await judge_result(self.judge, problem, result)
+            result = await self.labeller.label(problem, settings, calibration)
             return SearchOutcome(problem.id, result=result, node=self._node_id())
         except Exception as e:  # an application error belongs to this problem, not to the run
             log.warning("problem %s failed: %s", problem.id, e)
             detail = "".join(traceback.format_exception_only(type(e), e)).strip()
             return SearchOutcome(problem.id, error=detail[:2000])
 
-    async def search_batch(self, problems: list[Problem], calibration: Any = None) -> list[SearchOutcome]:
-        """Search several problems concurrently in one call (the driver's per-call cost is paid
+    async def label_batch(self, problems: list[Problem], settings: LabelSettings,
+                          calibration: Any = None) -> list[SearchOutcome]:
+        """Label several problems concurrently in one call (the driver's per-call cost is paid
         once per batch); outcomes in the order given, each problem's error its own."""
-        import asyncio
-
-        return list(await asyncio.gather(*(self.search(p, None, calibration) for p in problems)))
+        return list(await asyncio.gather(*(self.label(p, settings, calibration) for p in problems)))
 
     def _node_id(self) -> str:
         import ray

@@ -32,14 +32,12 @@ async def run_search(
     *,
     seed: int,
     calibration: object | None = None,
-    calibrating: bool = False,
 ) -> ProblemResult:
     """Search one question. `verifier` is anything with `async acheck_batch(solutions, gold,
-    truncated)` (the `Verifier` protocol);
-    `calibration` (an `apsgen.search.calibration.Calibration`) is what the sequential rule judges
-    against (None: the prior); `calibrating` keeps the question's own-recovery probes
-    (`result.own_probes`) or, where it had none, adds fresh rollouts at the located first errors
-    (`result.recovery_probes`): what a calibration search is for.
+    truncated)` (the `Verifier` protocol); `calibration` (an `apsgen.label.calibration.Calibration`)
+    is what the sequential rule judges against (None: the prior). With `search.located_probes`
+    (the calibration stage's settings) a question without own-recovery probes also gets fresh
+    rollouts at the first errors its search located (`result.located_probes`).
 
     All state is local to this call, so many calls can run concurrently on one policy/verifier;
     request seeds derive from (seed, problem.id, prefix, call number), so a seed fixes the labels.
@@ -69,12 +67,10 @@ async def run_search(
         result = searched_result(ctx, mode=search.mode, step_mode=search.step_mode, stop_reason="error")
         result.status = "failed"
         result.error = "".join(traceback.format_exception_only(type(e), e)).strip()[:2000]
-    if calibrating and result.status == "searched":
-        from apsgen.search.calibration import PROBES_PER_QUESTION, recovery_probes
+    own = ctx.own_recovery.graded() if ctx.own_recovery is not None else ()
+    if search.located_probes and result.status == "searched" and not own:
+        from apsgen.search.located_probes import probe_located_errors
 
-        own = ctx.own_recovery.probes if ctx.own_recovery is not None else ()
-        result.own_probes = [(c, n, 0, 0, ref, ref) for c, n, ref in own if n > 0]
-        if not result.own_probes:  # no prefix wrong by its text to measure: probe located first errors
-            result.recovery_probes = await recovery_probes(ctx, result, PROBES_PER_QUESTION)
+        result.located_probes = await probe_located_errors(ctx, result, search.located_probes)
     result.elapsed_s = time.perf_counter() - t0
     return result

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import logging
 
+from apsgen.label.decision import by_definition, settle
+from apsgen.label.evidence import MCStats
 from apsgen.problem import join_steps
 from apsgen.search.binary_search import bisect_path, first_text_error, first_wrong_step, reference_for
 from apsgen.search.context import SearchContext, outcome_name
-from apsgen.search.label_rule import Decision
 from apsgen.search.labels import searched_result
-from apsgen.search.mc_stats import MCStats
 from apsgen.search.result import ProblemResult
 from apsgen.search.steps import StepSplitter, chunk_tokens_for
 from apsgen.search.tree import State
@@ -69,7 +69,7 @@ async def run_annotate(ctx: SearchContext) -> ProblemResult:
     search = ctx.search
     path = given_path(ctx)
     root = ctx.dag.root
-    root.decision = Decision("correct")  # the empty prefix cannot hold an error
+    settle(root, by_definition(correct=True))  # the empty prefix cannot hold an error
     final = path[-1]
     checked = await ctx.verifier.acheck_batch([final.prefix], ctx.problem.answer, [False])
     outcome = outcome_name(checked[0].outcome)
@@ -108,7 +108,7 @@ async def run_annotate(ctx: SearchContext) -> ProblemResult:
                     stop = "undecided"
         if stop == "no_error":
             final.mc = MCStats.known(correct=True)
-            final.decision = Decision("correct")
+            settle(final, by_definition(correct=True))
     else:
         first, stop = await _locate(ctx, path)
     if first is not None:

@@ -4,7 +4,7 @@ The span is the rollout's steps after its start state s (a state the label rule 
 the root). Each probe asks the label rule about the prefix that ends at the middle step: `correct`
 moves the search right, `wrong` left. The wrong solution itself is wrong without rollouts, and so
 is a step stating a false equation; a step that only restates the question is skipped
-(`apsgen.search.step_checks`, off with `search.step_checks: false`). A probe
+(`apsgen.label.text`, off with `search.step_checks: false`). A probe
 the rule leaves `undecided` (too little evidence within `k_max`, or every rollout truncated or
 unparseable) ends the search without a label: a guess there would be a label nobody can trust.
 Rollouts made by probes are offered to the pool.
@@ -16,9 +16,10 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
+from apsgen.label.decision import by_definition, by_restatement, by_text, settle
+from apsgen.label.evidence import MCStats
+from apsgen.label.rule import depth_reference
 from apsgen.search.context import SearchContext
-from apsgen.search.label_rule import Decision, depth_reference
-from apsgen.search.mc_stats import MCStats
 from apsgen.search.selection import Pool
 from apsgen.search.steps import StepSplitter
 from apsgen.search.tree import Rollout, State
@@ -62,7 +63,7 @@ def mark_wrong_solution(state: State) -> None:
     if state.mc is None:
         state.mc = MCStats.known(correct=False)
     if state.decision is None:
-        state.decision = Decision("wrong")
+        settle(state, by_definition(correct=False))
 
 
 def first_text_error(ctx: SearchContext, path: list[State]) -> int | None:
@@ -87,7 +88,7 @@ async def bisect_path(
     false_at = first_text_error(ctx, path)
     if false_at is not None:
         path = path[: false_at + 1]
-        path[-1].decision = Decision("wrong", basis=ctx.step_error(path[-1]) or "arithmetic")
+        settle(path[-1], by_text(ctx.step_error(path[-1]) or "arithmetic"))
     elif not ends_wrong:
         return Located(rollout, None, 0, "empty")
     # Positions that can hold the first error: every step but restatements, and always the last.
@@ -117,7 +118,7 @@ async def bisect_path(
     first.is_first_error = True
     for state in path[cands[lo] + 1 if lo >= 0 else 0 : cands[hi]]:
         if state.decision is None:  # restatements between a correct prefix and the first error
-            state.decision = Decision("correct", basis="restatement")
+            settle(state, by_restatement())
     return Located(rollout, first, probes)
 
 
@@ -147,7 +148,7 @@ async def first_wrong_step(
         mark_wrong_solution(path[-1])
     for i, state in enumerate(path):
         if i < len(path) - 1 and ctx.restates(state):
-            state.decision = Decision("correct", basis="restatement")
+            settle(state, by_restatement())
             continue
         if state.mc is None and not ctx.wrong_by_text(state) and not ctx.can_afford(ctx.search.k):
             return None, True

@@ -14,13 +14,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from apsgen.config import SearchSpec
+from apsgen.label.decision import Decision, by_text, settle
+from apsgen.label.evidence import MCStats
+from apsgen.label.probes import OwnRecovery
+from apsgen.label.rule import make_rule
+from apsgen.label.text import continuation_error, restates_question, text_error
 from apsgen.policy.base import Policy, Sampling
 from apsgen.problem import Problem
-from apsgen.search.calibration import OwnRecovery
-from apsgen.search.label_rule import Decision, make_rule
-from apsgen.search.mc_stats import MCStats
 from apsgen.search.seeds import derive_seed
-from apsgen.search.step_checks import continuation_error, restates_question, text_error
 from apsgen.search.tree import PrefixDAG, Rollout, State
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,11 @@ class SearchContext:
         self.seed = seed
         self.dag = PrefixDAG()
         self.calibration = calibration
-        self.own_recovery: OwnRecovery | None = None
         self.rule = make_rule(search, calibration)  # type: ignore[arg-type]
+        # What the question showed of its own recovery (apsgen.search.own_recovery): an input of
+        # every verdict, fixed before the first one.
+        self.own_recovery: OwnRecovery | None = None
+        self._decided = False
         self.cost = Cost()
         self._calls = 0
         self._step_error: dict[int, str | None] = {}
@@ -83,11 +87,24 @@ class SearchContext:
 
     def know_own_recovery(self, own: OwnRecovery) -> None:
         """Judge the question against what it showed of its own recovery before its search
-        (`apsgen.search.own_recovery`): set once, before any label is decided."""
+        (`apsgen.search.own_recovery`): set once, before any verdict by rollouts."""
+        if self._decided or self.own_recovery is not None:
+            raise RuntimeError("a question's own recovery is fixed before its first verdict, once")
         self.own_recovery = own
-        self.rule = make_rule(self.search, self.calibration, own)  # type: ignore[arg-type]
 
-    # What the step texts settle without rollouts (apsgen.search.step_checks), memoised per state.
+    def rule_decision(self, mc: MCStats, reference: float | None) -> Decision:
+        """The label rule's verdict on this evidence, with everything else it takes fixed."""
+        return self.rule.decide(mc, reference, self.own_recovery)
+
+    def admits(self, mc: MCStats, reference: float | None) -> bool:
+        """May a (non-root) state with this evidence seed binary searches? (the pool asks)"""
+        return self.rule.admits(mc, reference, self.own_recovery)
+
+    def describe_rule(self) -> str:
+        """The rule, every parameter and what the question showed of its own recovery, as JSON."""
+        return self.rule.describe(self.own_recovery)
+
+    # What the step texts settle without rollouts (apsgen.label.text), memoised per state.
 
     def step_error(self, state: State) -> str | None:
         """What the state's own step shows wrong by its text: "arithmetic" (a false equation),
@@ -172,14 +189,13 @@ class SearchContext:
         error by its text is wrong without rollouts."""
         basis = self.wrong_by_text(state)
         if basis is not None:
-            state.decision = Decision("wrong", basis=basis)
-            return state.decision
+            return settle(state, by_text(basis))
+        self._decided = True
         mc = await self.estimate(state)
-        decision = self.rule.decide(mc, reference)
+        decision = self.rule_decision(mc, reference)
         while decision.more > 0 and self.can_afford(decision.more):
             extra = await self.sample(state, decision.more)
             mc = mc.merged(MCStats.from_rollouts(extra, self.search.invalid_rollouts))
             state.mc = mc
-            decision = self.rule.decide(mc, reference)
-        state.decision = decision
-        return decision
+            decision = self.rule_decision(mc, reference)
+        return settle(state, decision)

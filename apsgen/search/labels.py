@@ -3,21 +3,16 @@ without an estimate included, so readers follow parent ids); the cost becomes th
 
 from __future__ import annotations
 
+from apsgen.label.decision import Decision
+from apsgen.label.evidence import MCStats
 from apsgen.search.context import SearchContext
-from apsgen.search.label_rule import Decision, LabelRule
-from apsgen.search.mc_stats import MCStats
 from apsgen.search.result import ProblemResult, StepLabel
 from apsgen.search.screening import Screening
 from apsgen.search.steps import StepSplitter, chunk_tokens_for
 from apsgen.search.tree import Rollout, State
 
 
-# Correct sampled solutions stored per question as step paths (all steps good): enough to give a
-# PRM positive paths beside the located errors without outgrowing them (OmegaPRM's rows).
-CORRECT_SOLUTIONS_PER_QUESTION = 4
-
-
-def step_label(state: State, rule: LabelRule) -> StepLabel:
+def step_label(state: State, ctx: SearchContext) -> StepLabel:
     mc = state.mc or MCStats(n_rollouts=0, n_correct=0, n_wrong=0, source="unestimated")
     parent = state.parent
     if state.decision is not None:
@@ -25,7 +20,7 @@ def step_label(state: State, rule: LabelRule) -> StepLabel:
     elif state.mc is None:
         decision = Decision("undecided")  # nobody estimated it: no evidence, no reference
     else:
-        decision = rule.decide(mc, None)
+        decision = ctx.rule_decision(mc, None)  # estimated, never probed by a search
     return StepLabel(
         node_id=state.node_id,
         parent_id=None if parent is None or parent.is_root else parent.node_id,
@@ -46,6 +41,7 @@ def step_label(state: State, rule: LabelRule) -> StepLabel:
         verdict=decision.verdict,
         verdict_basis=decision.basis,
         reference_value=decision.reference,
+        label_score=decision.score,
         parent_mc=parent.mc.value if parent is not None and parent.mc is not None else None,
     )
 
@@ -56,12 +52,12 @@ def stored_states(ctx: SearchContext) -> list[State]:
 
 
 def add_correct_solutions(ctx: SearchContext, rollouts: list[Rollout], splitter: StepSplitter) -> int:
-    """Put up to CORRECT_SOLUTIONS_PER_QUESTION distinct correct solutions into the tree as steps;
+    """Put up to `search.correct_paths` distinct correct solutions into the tree as steps;
     each one's last state carries its verdict (MC 1). Costs no rollout. Returns how many. A right
     answer reached through a false equation is no all-good path (the search looks at it instead)."""
     added: set[str] = set()
     for rollout in rollouts:
-        if len(added) == CORRECT_SOLUTIONS_PER_QUESTION:
+        if len(added) == ctx.search.correct_paths:
             break
         if not rollout.is_correct or rollout.full_text in added or not rollout.adds_text:
             continue
@@ -83,7 +79,8 @@ def fill_cost(result: ProblemResult, ctx: SearchContext) -> ProblemResult:
     result.prompt_tokens = c.prompt_tokens
     result.generated_tokens = c.generated_tokens
     result.outcomes = dict(sorted(c.outcomes.items()))
-    result.label_rule = ctx.rule.describe()
+    result.label_rule = ctx.describe_rule()
+    result.own_recovery = ctx.own_recovery
     return result
 
 
@@ -97,7 +94,7 @@ def searched_result(ctx: SearchContext, *, mode: str, step_mode: str, **extra: o
         step_mode=step_mode,
         root_mc=root.mc.value if root.mc is not None else None,
         root_mc_source="screening" if root.mc is not None and root.mc.source == "screening" else "fresh",
-        steps=[step_label(s, ctx.rule) for s in stored_states(ctx)],
+        steps=[step_label(s, ctx) for s in stored_states(ctx)],
         **extra,  # type: ignore[arg-type]
     )
     result.n_first_errors = sum(1 for s in result.steps if s.is_first_error)

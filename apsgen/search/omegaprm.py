@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import logging
 
+from apsgen.label.decision import by_definition, settle
+from apsgen.label.evidence import MCStats
 from apsgen.search.binary_search import Located, has_text_error, locate_first_error, rollout_path
 from apsgen.search.context import SearchContext
-from apsgen.search.label_rule import Decision
 from apsgen.search.labels import add_correct_solutions, make_splitter, searched_result, skipped_result
-from apsgen.search.mc_stats import MCStats
 from apsgen.search.own_recovery import probe_own_recovery, wants_own_recovery
 from apsgen.search.result import ProblemResult
 from apsgen.search.screening import screen
@@ -42,7 +42,7 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
         return skipped_result(ctx, screening, "omegaprm")
     splitter = make_splitter(ctx, screening)
     root = ctx.dag.root
-    root.decision = Decision("correct")  # the empty prefix cannot hold an error
+    settle(root, by_definition(correct=True))  # the empty prefix cannot hold an error
     if search.root_from_screening:
         root.mc = screening.stats
         root_rollouts = screening.rollouts
@@ -51,7 +51,7 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
         root.mc = MCStats.from_rollouts(root_rollouts, search.invalid_rollouts)
     if wants_own_recovery(ctx):
         await probe_own_recovery(ctx, screening.rollouts, splitter)  # before any label: it sets the rule
-    pool = Pool(search, ctx.rule)
+    pool = Pool(search, ctx.rule, ctx.admits)
     pool.offer(root_rollouts)
 
     n_searches = 0

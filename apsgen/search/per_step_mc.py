@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import logging
 
+from apsgen.label.decision import by_definition, settle
 from apsgen.search.binary_search import first_wrong_step, rollout_path
 from apsgen.search.context import SearchContext
-from apsgen.search.label_rule import Decision
 from apsgen.search.labels import make_splitter, searched_result, skipped_result
 from apsgen.search.own_recovery import probe_own_recovery, wants_own_recovery
 from apsgen.search.result import ProblemResult
@@ -30,7 +30,7 @@ async def run_per_step_mc(ctx: SearchContext) -> ProblemResult:
         return skipped_result(ctx, screening, "per_step_mc")
     splitter = make_splitter(ctx, screening)
     ctx.dag.root.mc = screening.stats
-    ctx.dag.root.decision = Decision("correct")
+    settle(ctx.dag.root, by_definition(correct=True))
     if wants_own_recovery(ctx):
         await probe_own_recovery(ctx, screening.rollouts, splitter)
     solutions = [r for r in screening.rollouts if r.is_wrong and r.adds_text][: search.max_searches]

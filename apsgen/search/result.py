@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from apsgen.label.probes import LocatedProbe, OwnRecovery
+
 SkipReason = Literal["all_correct", "all_wrong", "no_answers", "only_invalid_failures"]
 LabelSource = Literal["rollouts", "screening", "wrong_solution", "correct_solution", "unestimated"]
 
@@ -33,8 +35,9 @@ class StepLabel:
     is_first_error: bool = False
     label_source: LabelSource = "rollouts"
     verdict: str = "undecided"  # the label rule's: correct | wrong | undecided
-    verdict_basis: str = "rollouts"  # rollouts | arithmetic | retraction | restatement (apsgen.search.step_checks)
+    verdict_basis: str = "rollouts"  # rollouts | arithmetic | retraction | restatement (apsgen.label.text)
     reference_value: float | None = None  # what the rule judged the evidence against
+    label_score: float | None = None  # the rule's statistic on that evidence (sequential: its log-likelihood ratio)
     parent_mc: float | None = None  # MC of the parent state (the root's for a first step), if estimated
     # Set on the last state of each path the judge read (see apsgen.judge): its first wrong step
     # along that path (0-based; -1: none) and whether it agrees with the located one.
@@ -73,10 +76,11 @@ class ProblemResult:
     label_rule: str = ""  # the rule and its parameters, JSON
     searches_from_root: int = 0  # searches whose rollout started at the root (the rest: from the pool)
     first_error_origin: dict[int, str] = field(default_factory=dict)  # node id -> "root" | "pool" (not stored)
-    # Calibration searches only (not stored): the question's own-recovery probes, or where it had
-    # none fresh rollouts at located first errors; see apsgen.search.calibration.fit_from_results.
-    own_probes: list[tuple[int, int, int, int, float, float]] = field(default_factory=list)
-    recovery_probes: list[tuple[int, int, int, int, float, float]] = field(default_factory=list)
+    # What the question showed of its own recovery before its search (an input of every verdict,
+    # stored for replay), and, where a search was asked for them (`search.located_probes`: the
+    # calibration's fallback, not stored), fresh rollouts at located first errors.
+    own_recovery: OwnRecovery | None = None
+    located_probes: list[LocatedProbe] = field(default_factory=list)
     error: str | None = None  # why a failed search stopped (its labels so far are kept)
     solution_source: str = "sampled"  # sampled by the policy, or given by the dataset (annotate mode)
     solution_outcome: str | None = None  # annotate mode: the verifier's outcome for the given solution

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from apsgen.label.evidence import MCStats
 from apsgen.search.context import SearchContext
-from apsgen.search.mc_stats import MCStats
 from apsgen.search.result import SkipReason
 from apsgen.search.tree import Rollout
 

@@ -8,9 +8,11 @@ A selected pair leaves the pool for good and only its state's N grows, so U does
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from apsgen.config import SearchSpec
-from apsgen.search.label_rule import LabelRule
+from apsgen.label.evidence import MCStats
+from apsgen.label.rule import LabelRule
 from apsgen.search.tree import Rollout, State
 
 
@@ -31,9 +33,13 @@ class Pool:
     state that is wrong after all cannot fill the pool with searches for an error before it.
     """
 
-    def __init__(self, search: SearchSpec, rule: LabelRule) -> None:
+    def __init__(self, search: SearchSpec, rule: LabelRule,
+                 admits: Callable[[MCStats, float | None], bool] | None = None) -> None:
+        """`admits`: the rule's admission test with the question's other inputs fixed (the search
+        context's); default: the rule's own, for a question without any."""
         self.search = search
         self.rule = rule
+        self._rule_admits = admits or rule.admits
         self._items: list[Rollout] = []  # insertion order breaks ties, so selection is deterministic
         self._ids: set[int] = set()
         self.total_visits = 0  # sum of N(s) over all states
@@ -54,7 +60,7 @@ class Pool:
         if cap is not None and state.pooled >= cap:
             return False
         reference = state.decision.reference if state.decision is not None else None
-        return self.rule.admits(mc, reference)
+        return self._rule_admits(mc, reference)
 
     def offer(self, rollouts: list[Rollout]) -> int:
         """Add the eligible rollouts; returns how many joined."""

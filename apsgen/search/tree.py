@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from apsgen.search.mc_stats import MCStats
+from apsgen.label.evidence import MCStats
 
 if TYPE_CHECKING:
-    from apsgen.search.label_rule import Decision
+    from apsgen.label.rule import Decision
 
 
 @dataclass(eq=False)
@@ -25,7 +25,7 @@ class Rollout:
     outcome: str  # a verify.Outcome value: correct | wrong | no_answer | truncated | timeout
     selected: bool = False  # binary-searched already; a pair is selected at most once
     # A right answer whose continuation shows an error by its text (a false equation, a
-    # retraction; apsgen.search.step_checks): a recovery, which the sequential rule does not count
+    # retraction; apsgen.label.text): a recovery, which the sequential rule does not count
     # as evidence that `state` is correct. Set only with `search.step_checks`.
     flawed: bool = False
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from apsgen.search.arithmetic.equation import Equation
+from apsgen.label.text.equation import Equation
 from apsgen.verify.brackets import split_top_level
 from apsgen.verify.evaluate import Undefined, Value, evaluate
 from apsgen.verify.expr import Unsupported, free_variables, parse_expr_latex

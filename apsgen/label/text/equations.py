@@ -2,7 +2,7 @@
 
 Two readers, one per kind of text: LaTeX math spans (`latex`) and the running prose around them
 (`prose`, which never sees inside a span the LaTeX reader read); one rule for when a stated
-equation is false (`equation`). See `apsgen.search.step_checks` for how the search uses it, and
+equation is false (`equation`). See `apsgen.label.text` for how the search uses it, and
 `apsgen bench checks` for its precision on human labels.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from apsgen.search.arithmetic.equation import Equation, is_false
-from apsgen.search.arithmetic.latex import latex_equations, math_spans
-from apsgen.search.arithmetic.prose import prose_equations, tokens
+from apsgen.label.text.equation import Equation, is_false
+from apsgen.label.text.latex import latex_equations, math_spans
+from apsgen.label.text.prose import prose_equations, tokens
 
 MAX_CHARS = 20_000  # a longer step (garbage, or no step breaks) is not read at all
 

@@ -13,9 +13,9 @@ judges every question against the job's *distribution* of recovery rates, measur
 2. Each sampled question's own-recovery probes (`OwnRecovery`: k fresh rollouts at up to
    `search.own_recovery_probes` prefixes that are wrong by a false equation, drawn before its
    search) measure how often a prefix that has gone wrong still ends right, without the rule having
-   chosen the prefix. Where fewer than MIN_QUESTIONS sampled questions have such prefixes (a policy
+   chosen the prefix. Where fewer than `min_questions` sampled questions have such prefixes (a policy
    that never writes a false equation, step checks off), a question without them has up to
-   PROBES_PER_QUESTION of the first errors its searches located (with at least MIN_ROOM steps
+   `located_probes` of the first errors its searches located (with at least `min_room` steps
    after them, room to recover) given k fresh rollouts instead, and so does the correct prefix
    before each: the search's own rollouts decided those verdicts, so they are biased; fresh ones
    are not, but the errors were still located *because* they rarely succeeded, so on a question
@@ -29,7 +29,7 @@ judges every question against the job's *distribution* of recovery rates, measur
 
 The result (`Calibration`) is one small artifact: the driver writes it beside the manifest as
 `calibration.json`, a resumed job reuses it, every row's `label_rule` JSON carries its summary
-and digest. Too little evidence (fewer than `MIN_QUESTIONS` informative questions) falls back to the
+and digest. Too little evidence (fewer than `min_questions` informative questions) falls back to the
 prior, and says so. The calibration searches' own labels are not kept: every question, the sampled
 ones included, is labelled against the finished calibration, so a label never depends on which
 questions came first.
@@ -40,21 +40,41 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from apsgen.config import SearchSpec
+from apsgen.label.probes import LocatedProbe, Probe
 from apsgen.problem import Problem
-from apsgen.search.mc_stats import MCStats
 
 FILE = "calibration.json"
-MIN_QUESTIONS = 4  # informative questions below which the sample says too little
-MIN_WRONG_ROLLOUTS = 4  # graded fresh rollouts at wrong prefixes a question needs to be informative
-PROBES_PER_QUESTION = 4  # located first errors probed per calibration question
-SAMPLE_SHARE = 4  # the sample is at most 1/4 of the job
-MIN_ROOM = 2  # ...with at least this many steps after them on their path
-CONCENTRATION_RANGE = (1.0, 256.0)  # a Beta(a, b) with a + b in this range
+
+
+@dataclass(frozen=True)
+class CalibrationParams:
+    """Every number that shapes a calibration, recorded in its artifact (`fit_params`)."""
+
+    min_questions: int = 4  # informative questions below which the sample says too little
+    min_wrong_rollouts: int = 4  # graded fresh rollouts at wrong prefixes a question needs to be informative
+    located_probes: int = 4  # located first errors probed per question where it has no own probes
+    sample_share: int = 4  # the sample is at most 1/sample_share of the job
+    min_room: int = 2  # a probed first error has at least this many steps after it on its path
+    concentration_range: tuple[float, float] = (1.0, 256.0)  # a Beta(a, b) with a + b in this range
+    # The maximum-likelihood grids: rho (log-spaced), the mean (log-spaced), the concentration.
+    rho_points: int = 64
+    rho_range: tuple[float, float] = (1e-4, 0.999)
+    mean_points: int = 40
+    mean_range: tuple[float, float] = (1e-3, 0.6)
+    concentration_points: int = 24
+
+
+PARAMS = CalibrationParams()
+
+
+def _record(params: CalibrationParams) -> dict[str, Any]:
+    """The parameters as the artifact stores them (through JSON: tuples are lists)."""
+    return json.loads(json.dumps(asdict(params)))
 
 
 @dataclass(frozen=True)
@@ -73,6 +93,7 @@ class Calibration:
     states: int = 0
     per_question: tuple[float, ...] = ()  # the sampled questions' fitted rates
     estimator: dict[str, Any] = field(default_factory=dict)
+    fit_params: dict[str, Any] = field(default_factory=lambda: _record(PARAMS))
     job_fingerprint: str = ""
     settings: dict[str, Any] = field(default_factory=dict)  # the job's label settings it was made for
     cost: dict[str, float] = field(default_factory=dict)  # rollouts, tokens, wall and idle time
@@ -107,6 +128,7 @@ class Calibration:
         d = json.loads(text)
         d.pop("digest", None)
         d["per_question"] = tuple(d.get("per_question") or ())
+        d.setdefault("fit_params", _record(PARAMS))  # made before the numbers were recorded: these
         return cls(**d)
 
     def render(self) -> str:
@@ -117,24 +139,6 @@ class Calibration:
         spread = f", questions' rates {rates[0]:.3g}..{rates[-1]:.3g}" if rates else ""
         return (f"recovery {self.recovery_mean:.4g} on average, concentration {self.recovery_concentration:.3g} "
                 f"(from {self.informative} of {self.sampled} sampled questions, {self.states} states{spread})")
-
-
-@dataclass(frozen=True)
-class OwnRecovery:
-    """What one question shows of its own recovery before its search: fresh rollouts at prefixes
-    that are wrong by their text (a false equation, with room left to recover), one
-    (clean successes, graded, reference) per prefix. Whether such a prefix still ends right is the
-    question's recovery, seen without the label rule having chosen the prefix (a located first
-    error was chosen *because* it rarely succeeded). The rule takes it as evidence about the
-    question's rate, with the job's distribution as the prior: a question that recovers far more
-    often than the job stops passing its wrong prefixes as correct, one that never does is judged
-    more decisively."""
-
-    probes: tuple[tuple[int, int, float], ...] = ()
-
-    def summary(self) -> dict[str, int]:
-        return {"probes": len(self.probes), "successes": sum(p[0] for p in self.probes),
-                "graded": sum(p[1] for p in self.probes)}
 
 
 def calibration_sample(problems: Sequence[Problem], size: int, seed: int) -> list[Problem]:
@@ -148,20 +152,22 @@ def calibration_sample(problems: Sequence[Problem], size: int, seed: int) -> lis
 def sample_size(n_problems: int, search: SearchSpec) -> int:
     """`calibration_questions`, but never more than a quarter of the job: a small job is not paid
     for twice (its sample may then be too small to say anything, and the prior is kept)."""
-    return min(search.calibration_questions, n_problems // SAMPLE_SHARE)
+    return min(search.calibration_questions, n_problems // PARAMS.sample_share)
 
 
 def too_small(n_problems: int, size: int) -> str | None:
     """Why a sample of `size` cannot say anything (then it is not searched at all), or None."""
-    if size >= MIN_QUESTIONS:
+    if size >= PARAMS.min_questions:
         return None
     return (f"the job's {n_problems} questions give a calibration sample of {size} (at most a quarter "
-            f"of the job; at least {MIN_QUESTIONS} needed): the prior is kept")
+            f"of the job; at least {PARAMS.min_questions} needed): the prior is kept")
 
 
 def calibration_search(search: SearchSpec) -> SearchSpec:
-    """The settings the calibration searches run with: the job's, fewer searches per question."""
-    return search.model_copy(update={"max_searches": min(search.max_searches, search.calibration_searches)})
+    """The settings the calibration searches run with: the job's, fewer searches per question, and
+    fresh rollouts at located first errors where a question has no own-recovery probes."""
+    return search.model_copy(update={"max_searches": min(search.max_searches, search.calibration_searches),
+                                     "located_probes": PARAMS.located_probes})
 
 
 def needs_calibration(search: SearchSpec) -> bool:
@@ -172,59 +178,16 @@ def _log_beta(a: float, b: float) -> float:
     return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
 
 
-async def recovery_probes(ctx: Any, result: Any, per_question: int) -> list[tuple[int, int, int, int, float, float]]:
-    """Fresh rollouts at up to `per_question` of the first errors a calibration search located.
-
-    A located first error is a prefix that has just gone wrong, and its parent the last correct
-    prefix before it. Their own rollouts decided that, so they are biased (a wrong prefix was
-    called wrong *because* it rarely succeeded); k fresh rollouts at each are not. Returns
-    (successes, graded) at the wrong prefix, (successes, graded) at its parent and the parent's
-    reference value, and the wrong prefix's reference value, per probed error; the cost is added
-    to `result`."""
-    # Only errors with room left to recover from: a wrong last step cannot recover, so probing it
-    # says nothing about recovery, and on a question whose wrong paths recover often the errors the
-    # search locates are exactly those (the earlier wrong prefixes looked correct).
-    states = ctx.dag.states()
-    def room(step: Any) -> int:
-        full = step.prefix + step.step_text
-        deepest = max((s.depth for s in states if s.prefix.startswith(full)), default=step.step_index + 1)
-        return deepest - (step.step_index + 1)
-
-    firsts = sorted((s for s in result.steps if s.is_first_error and room(s) >= MIN_ROOM),
-                    key=lambda s: s.node_id)[:per_question]
-    before = (ctx.cost.n_rollouts, ctx.cost.n_policy_calls, ctx.cost.generated_tokens, ctx.cost.prompt_tokens)
-    by_id = {s.node_id: s for s in result.steps}
-    out = []
-    for step in firsts:
-        state = ctx.dag.get(step.prefix + step.step_text)
-        if state is None or state.parent is None or state.parent.is_root:
-            continue
-        parent = by_id.get(state.parent.node_id)
-        if parent is None or parent.reference_value is None:
-            continue
-        wrong = await ctx.sample(state, ctx.search.k)
-        right = await ctx.sample(state.parent, ctx.search.k)
-        ref = step.reference_value if step.reference_value is not None else parent.reference_value
-        out.append((*_graded(wrong), *_graded(right), parent.reference_value, ref))
-    result.n_rollouts += ctx.cost.n_rollouts - before[0]
-    result.n_policy_calls += ctx.cost.n_policy_calls - before[1]
-    result.generated_tokens += ctx.cost.generated_tokens - before[2]
-    result.prompt_tokens += ctx.cost.prompt_tokens - before[3]
-    return out
-
-
-def _graded(rollouts: list[Any]) -> tuple[int, int]:
-    """(clean successes, graded), as the label rule counts them."""
-    return MCStats.from_rollouts(rollouts, "wrong").graded
-
-
-def _recovery_fit(probes: list[tuple[int, int, int, float]], relative: bool) -> tuple[float, float, float]:
+def _recovery_fit(probes: list[tuple[int, int, int, float]], relative: bool,
+                  params: CalibrationParams = PARAMS) -> tuple[float, float, float]:
     """Maximum-likelihood Beta(m k, (1 - m) k) of rho over questions, each question's fresh probes
     (question, successes, graded, reference) drawn at rho x reference (`relative`) or at rho:
     (mean, concentration, log-likelihood). The integral over rho is a fixed grid in log rho, so the
     work is linear in the probes."""
-    lo_k, hi_k = CONCENTRATION_RANGE
-    rhos = [math.exp(math.log(1e-4) + (i + 0.5) * (math.log(0.999) - math.log(1e-4)) / 64) for i in range(64)]
+    lo_k, hi_k = params.concentration_range
+    lo_r, hi_r = params.rho_range
+    n_rho = params.rho_points
+    rhos = [math.exp(math.log(lo_r) + (i + 0.5) * (math.log(hi_r) - math.log(lo_r)) / n_rho) for i in range(n_rho)]
     # Per question, log P(its probes | rho) on the grid.
     by_q: dict[int, list[float]] = {}
     for q, c, n, ref in probes:
@@ -235,10 +198,11 @@ def _recovery_fit(probes: list[tuple[int, int, int, float]], relative: bool) -> 
     best, best_ll = (0.1, 8.0), -math.inf
     log_rho = [math.log(r) for r in rhos]
     log_1m = [math.log1p(-r) for r in rhos]
-    for i in range(40):
-        m = math.exp(math.log(1e-3) + i * (math.log(0.6) - math.log(1e-3)) / 39)
-        for j in range(24):
-            kappa = math.exp(math.log(lo_k) + j * (math.log(hi_k) - math.log(lo_k)) / 23)
+    lo_m, hi_m = params.mean_range
+    for i in range(params.mean_points):
+        m = math.exp(math.log(lo_m) + i * (math.log(hi_m) - math.log(lo_m)) / (params.mean_points - 1))
+        for j in range(params.concentration_points):
+            kappa = math.exp(math.log(lo_k) + j * (math.log(hi_k) - math.log(lo_k)) / (params.concentration_points - 1))
             a, b = m * kappa, (1 - m) * kappa
             prior = [a * lr + (b - 1) * l1 for lr, l1 in zip(log_rho, log_1m)]  # x rho: log-spaced grid
             top = max(prior)
@@ -253,18 +217,24 @@ def _recovery_fit(probes: list[tuple[int, int, int, float]], relative: bool) -> 
     return best[0], best[1], best_ll
 
 
-def fit_calibration(probes: Sequence[list[tuple[int, int, int, int, float, float]]], search: SearchSpec,
+QuestionProbes = Sequence[Probe | LocatedProbe]
+
+
+def fit_calibration(probes: Sequence[QuestionProbes], search: SearchSpec,
                     method: str = "located first errors") -> Calibration:
     """The job's recovery distribution from the sampled questions' fresh probes (one list per
-    question): a Beta of rho fitted by maximum likelihood, so the spread between questions is
-    measured, not assumed. `method` names where the probes were drawn."""
-    flat = [(q, p[0], p[1], p[5]) for q, ps in enumerate(probes) for p in ps if p[1] > 0]
-    graded = {}
+    question: own probes, or located first errors with the prefix before each): a Beta of rho
+    fitted by maximum likelihood, so the spread between questions is measured, not assumed.
+    `method` names where the probes were drawn."""
+    wrong = [[p.wrong if isinstance(p, LocatedProbe) else p for p in ps] for ps in probes]
+    flat = [(q, p.successes, p.graded, p.reference) for q, ps in enumerate(wrong) for p in ps if p.graded > 0]
+    graded: dict[int, int] = {}
     for q, _, n, _ in flat:
         graded[q] = graded.get(q, 0) + n
-    useful = [q for q, n in graded.items() if n >= MIN_WRONG_ROLLOUTS]
-    right = sum(p[2] for ps in probes for p in ps)
-    expected = sum(p[3] * p[4] for ps in probes for p in ps)
+    useful = [q for q, n in graded.items() if n >= PARAMS.min_wrong_rollouts]
+    parents = [p.parent for ps in probes for p in ps if isinstance(p, LocatedProbe)]
+    right = sum(p.successes for p in parents)
+    expected = sum(p.graded * p.reference for p in parents)
     rates = []
     for q in useful:
         c = sum(x[1] for x in flat if x[0] == q)
@@ -276,12 +246,12 @@ def fit_calibration(probes: Sequence[list[tuple[int, int, int, int, float, float
         "states": sum(len(ps) for ps in probes),
         "per_question": tuple(rates),
         "estimator": {"method": f"maximum likelihood Beta of rho over fresh rollouts at {method}",
-                      "probes_per_question": PROBES_PER_QUESTION,
+                      "probes_per_question": PARAMS.located_probes,
                       "correct_scale": round(right / expected, 4) if expected else None},
     }
-    if len(useful) < MIN_QUESTIONS:
+    if len(useful) < PARAMS.min_questions:
         reason = (f"only {len(useful)} of {len(probes)} sampled questions had first errors to probe "
-                  f"(at least {MIN_QUESTIONS} needed): the prior is kept")
+                  f"(at least {PARAMS.min_questions} needed): the prior is kept")
         return Calibration(search.recovery_prior, search.recovery_prior_weight, "prior", reason=reason, **common)
     keep = set(useful)
     kept = [x for x in flat if x[0] in keep]
@@ -293,40 +263,17 @@ def fit_calibration(probes: Sequence[list[tuple[int, int, int, int, float, float
 
 
 def fit_from_results(results: Iterable[Any], search: SearchSpec) -> Calibration:
-    """`fit_calibration` over calibration search results (None for a question that failed).
+    """`fit_calibration` over the calibration sample's results (None for a question that failed).
 
     Fitted on the questions' own-recovery probes (prefixes wrong by a false equation, chosen before
     any label: an unbiased measure of recovery, and the evidence each question's posterior is
-    built from) when at least MIN_QUESTIONS sampled questions have them; else on every question's
-    probes, its own or, where it had none, those at its located first errors (chosen because they
-    rarely succeeded, so they understate recovery on the questions that recover most)."""
+    built from) when at least `min_questions` sampled questions have them; else on every
+    question's probes, its own or, where it had none, those at its located first errors (chosen
+    because they rarely succeeded, so they understate recovery on the questions that recover
+    most)."""
     done = [r for r in results if r is not None]
-    own = [r.own_probes for r in done]
-    if sum(sum(p[1] for p in ps) >= MIN_WRONG_ROLLOUTS for ps in own) >= MIN_QUESTIONS:
+    own = [r.own_recovery.graded() if r.own_recovery is not None and r.status == "searched" else () for r in done]
+    if sum(sum(p.graded for p in ps) >= PARAMS.min_wrong_rollouts for ps in own) >= PARAMS.min_questions:
         return fit_calibration(own, search, "prefixes wrong by a false equation")
-    return fit_calibration([r.own_probes or r.recovery_probes for r in done], search,
+    return fit_calibration([ps or tuple(r.located_probes) for ps, r in zip(own, done)], search,
                            "prefixes wrong by a false equation, else located first errors")
-
-
-async def search_calibrated(
-    problems: Sequence[Problem],
-    search: SearchSpec,
-    seed: int,
-    one: Callable[[Problem, SearchSpec, Calibration | None, bool], Awaitable[Any]],
-) -> tuple[list[Any], Calibration | None, list[Any]]:
-    """Search `problems` in one process as the driver does a job: calibrate on the seeded sample,
-    then search every problem against that calibration. `one(problem, settings, calibration,
-    calibrating)` searches one problem (None for one that failed). Returns (results in input order, the
-    calibration or None when the rule needs none, the calibration searches' results)."""
-    import asyncio
-
-    if not needs_calibration(search):
-        return list(await asyncio.gather(*(one(p, search, None, False) for p in problems))), None, []
-    sample = calibration_sample(problems, sample_size(len(problems), search), seed)
-    if (reason := too_small(len(problems), len(sample))) is not None:
-        calibration = Calibration.prior(search, reason)
-        return list(await asyncio.gather(*(one(p, search, calibration, False) for p in problems))), calibration, []
-    cal_results = list(await asyncio.gather(*(one(p, calibration_search(search), None, True) for p in sample)))
-    calibration = fit_from_results(cal_results, search)
-    results = list(await asyncio.gather(*(one(p, search, calibration, False) for p in problems)))
-    return results, calibration, cal_results

@@ -18,7 +18,7 @@ class MCStats:
     n_unparseable: int = 0
     n_timeouts: int = 0
     # Of n_correct, right answers reached through a step whose own text shows an error (a false
-    # equation, a retraction: apsgen.search.step_checks): recoveries, not evidence for the prefix.
+    # equation, a retraction: apsgen.label.text): recoveries, not evidence for the prefix.
     n_correct_flawed: int = 0
     invalid: InvalidPolicy = "wrong"
     # "unestimated": a state of the tree nobody estimated (stored so the tree is whole)

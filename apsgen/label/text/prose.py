@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
-from apsgen.search.arithmetic.equation import Equation
+from apsgen.label.text.equation import Equation
 
 MAX_DIGITS = 18  # a longer number is not read (no huge exact arithmetic on model output)
 MAX_TOKENS = 41  # tokens per side of an equation; a longer side is not read

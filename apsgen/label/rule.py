@@ -16,7 +16,7 @@ Rules (`search.label_rule`):
   a correct prefix at its depth (`correct_ratio` x the reference, the expected value of a correct
   prefix there, interpolated between the question's root value and a finished solution). "Wrong":
   it went wrong and succeeds only by recovering, at a rate drawn from the job's recovery
-  distribution (`apsgen.search.calibration`: measured on a seeded sample of the job before
+  distribution (`apsgen.label.calibration`: measured on a seeded sample of the job before
   labelling; absolute, or relative to the reference, whichever fits the probes), its mean lifted
   by `recovery_margin` and cut off at half a correct prefix's rate. The wrong hypothesis is that
   distribution's binomial mixture, so where recovery differs widely between questions one right
@@ -46,27 +46,12 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from typing import Literal
 
 from apsgen.config import SearchSpec
-from apsgen.search.calibration import Calibration, OwnRecovery
-from apsgen.search.mc_stats import MCStats
-
-Verdict = Literal["correct", "wrong", "undecided"]
-
-
-@dataclass(frozen=True)
-class Decision:
-    verdict: Verdict
-    more: int = 0  # rollouts the rule wants before it decides (0: this is final)
-    reference: float | None = None  # the value the evidence was judged against, if any
-    score: float | None = None  # the rule's statistic (the sequential test's log-likelihood ratio)
-    # What settled it: "rollouts" (the rule, on MC evidence), "arithmetic" (the step, or one
-    # before it, states a false equation), "retraction" (the step, or one before it, admits an
-    # earlier mistake), "restatement" (the step only repeats the question, so it inherits its
-    # parent's verdict); see apsgen.search.step_checks.
-    basis: str = "rollouts"
-
+from apsgen.label.calibration import Calibration
+from apsgen.label.decision import Decision
+from apsgen.label.evidence import MCStats
+from apsgen.label.probes import OwnRecovery
 
 def graded(mc: MCStats) -> tuple[int, int]:
     """(clean successes, graded) rollouts: of the ones whose final answer the verifier could judge,
@@ -86,17 +71,17 @@ class LabelRule:
     def params(self) -> dict[str, float | int | str]:
         return {}
 
-    def describe(self) -> str:
+    def describe(self, own: OwnRecovery | None = None) -> str:
         """The rule and its parameters as JSON, stored with every verdict."""
         return json.dumps({"rule": self.name, **self.params()}, sort_keys=True)
 
-    def decide(self, mc: MCStats, reference: float | None) -> Decision:
+    def decide(self, mc: MCStats, reference: float | None, own: OwnRecovery | None = None) -> Decision:
         raise NotImplementedError
 
-    def admits(self, mc: MCStats, reference: float | None) -> bool:
+    def admits(self, mc: MCStats, reference: float | None, own: OwnRecovery | None = None) -> bool:
         """May this (non-root) state's wrong rollouts seed binary searches?"""
         value = mc.value
-        return value is not None and value < 1 and self.decide(mc, reference).verdict == "correct"
+        return value is not None and value < 1 and self.decide(mc, reference, own).verdict == "correct"
 
     def admits_root(self, mc: MCStats) -> bool:
         """The empty prefix cannot hold an error: any wrong rollout from it is searchable."""
@@ -123,14 +108,14 @@ class ThresholdRule(LabelRule):
     def params(self) -> dict[str, float | int | str]:
         return {"mc_threshold": self.search.mc_threshold, "pool_min_mc": self.search.pool_min_mc}
 
-    def decide(self, mc: MCStats, reference: float | None) -> Decision:
+    def decide(self, mc: MCStats, reference: float | None, own: OwnRecovery | None = None) -> Decision:
         _, n = graded(mc)
         value = mc.value
         if value is None or (n == 0 and mc.source == "rollouts"):
             return Decision("undecided")
         return Decision("correct" if value > self.threshold() else "wrong")
 
-    def admits(self, mc: MCStats, reference: float | None) -> bool:
+    def admits(self, mc: MCStats, reference: float | None, own: OwnRecovery | None = None) -> bool:
         value = mc.value
         return value is not None and self.pool_floor() < value < 1 and self.decide(mc, reference).verdict == "correct"
 
@@ -195,6 +180,17 @@ class RuleParams:
     # `futility`: an ambiguous probe stops early instead of running to k_max.
     top_up_min_share: float = 0.25
     futility: float = 0.1
+    # The wrong hypothesis's recovery distribution is integrated on this many points of rho,
+    # spaced evenly in log rho over (grid_low, 1).
+    grid_points: int = 48
+    grid_low: float = 1e-5
+    # A state judged without a reference (estimated, never probed by a search) is judged against
+    # this one; extra rollouts are bought as if at least this share of them will grade.
+    default_reference: float = 0.5
+    graded_share_floor: float = 0.5
+    # A question's own-recovery probes are prefixes with at least this many steps after them on
+    # their solution (room to recover).
+    probe_min_room: int = 2
 
     @classmethod
     def from_search(cls, search: SearchSpec) -> RuleParams:
@@ -233,15 +229,11 @@ def hypotheses(reference: float, calibration: Calibration, params: RuleParams) -
     return scale, q1, mean * kappa, (1 - mean) * kappa
 
 
-GRID_POINTS = 48
-GRID_LOW = 1e-5
-
-
 @lru_cache(maxsize=4096)
-def _wrong_grid(a: float, b: float, cap: float, own: tuple[tuple[int, int, float], ...] = ()
-                ) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """The recovery distribution Beta(a, b) as GRID_POINTS values of rho spaced evenly in log rho
-    over (GRID_LOW, 1), with their normalised log weights; values above `cap` are moved to it. A
+def _wrong_grid(a: float, b: float, cap: float, own: tuple[tuple[int, int, float], ...] = (),
+                points: int = 48, low: float = 1e-5) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The recovery distribution Beta(a, b) as `points` values of rho spaced evenly in log rho
+    over (`low`, 1), with their normalised log weights; values above `cap` are moved to it. A
     wrong prefix is never assumed to keep more than q0_cap_share of a correct one's chance (else a
     prefix doing as well as a correct one could be explained away), but the questions that recover
     that often keep their weight there: a wide distribution stays wary of a lone success.
@@ -249,9 +241,9 @@ def _wrong_grid(a: float, b: float, cap: float, own: tuple[tuple[int, int, float
     `own`: the question's own recovery probes, (clean successes, graded, scale) each, a prefix
     wrong by its text succeeding at rho x scale: the weights are then the question's posterior
     (the job's distribution is its prior), taken at the uncapped rho."""
-    lo = math.log(GRID_LOW)
-    step = -lo / GRID_POINTS
-    logs = [lo + (i + 0.5) * step for i in range(GRID_POINTS)]
+    lo = math.log(low)
+    step = -lo / points
+    logs = [lo + (i + 0.5) * step for i in range(points)]
     raw = [a * u + (b - 1) * math.log1p(-math.exp(u)) for u in logs]  # density x rho (d rho = rho du)
     for c, n, scale in own:
         for i, u in enumerate(logs):
@@ -268,7 +260,7 @@ def _own_key(own: OwnRecovery | None, calibration: Calibration) -> tuple[tuple[i
     if own is None:
         return ()
     relative = calibration.recovery_model == "relative"
-    return tuple((c, n, round(ref, 6) if relative else 1.0) for c, n, ref in own.probes if n > 0)
+    return tuple((p.successes, p.graded, round(p.reference, 6) if relative else 1.0) for p in own.graded())
 
 
 def _grid(reference: float, calibration: Calibration, params: RuleParams, own: OwnRecovery | None
@@ -277,7 +269,8 @@ def _grid(reference: float, calibration: Calibration, params: RuleParams, own: O
     scale, q1, a, b = hypotheses(reference, calibration, params)
     key = _own_key(own, calibration)
     share = params.own_cap_share if key else params.q0_cap_share  # probes that graded nothing say nothing
-    rhos, weights = _wrong_grid(round(a, 9), round(b, 9), round(share * q1 / scale, 12), key)
+    rhos, weights = _wrong_grid(round(a, 9), round(b, 9), round(share * q1 / scale, 12), key,
+                                params.grid_points, params.grid_low)
     return scale, q1, rhos, weights
 
 
@@ -336,7 +329,7 @@ def decide(evidence: MCStats, reference: float | None, calibration: Calibration,
     the question showed of its own recovery before its search (None: nothing)."""
     if evidence.source in ("wrong_solution", "correct_solution"):
         return Decision("correct" if evidence.source == "correct_solution" else "wrong", reference=reference)
-    ref = 0.5 if reference is None else reference
+    ref = params.default_reference if reference is None else reference
     c, n = graded(evidence)
     score = log_likelihood_ratio(c, n, ref, calibration, params, own) if n else 0.0
     upper, lower = params.bounds()
@@ -348,7 +341,7 @@ def decide(evidence: MCStats, reference: float | None, calibration: Calibration,
     more = min(top_up(evidence, ref, score, calibration, params, own), left)
     if n and more > 0:
         # Would the rest of the budget settle it? If not, stop here rather than pay for k_max.
-        graded_share = max(n / evidence.n_rollouts, 0.5)
+        graded_share = max(n / evidence.n_rollouts, params.graded_share_floor)
         if _chance_to_decide(c, n, int(left * graded_share), ref, calibration, params, own) < params.futility:
             more = 0
     if more <= 0 and n:
@@ -375,7 +368,7 @@ def top_up(evidence: MCStats, reference: float, score: float, calibration: Calib
     upper, lower = params.bounds()
     distance = (upper - score) if drift > 0 else (score - lower)
     # Extra rollouts that grade nothing (truncated, unparseable) are paid for too.
-    graded_share = max(n / evidence.n_rollouts, 0.5) if evidence.n_rollouts else 1.0
+    graded_share = max(n / evidence.n_rollouts, params.graded_share_floor) if evidence.n_rollouts else 1.0
     need = math.ceil(distance / abs(drift) / graded_share)
     return min(k, max(math.ceil(k * params.top_up_min_share), need))
 
@@ -386,48 +379,46 @@ class SequentialRule(LabelRule):
 
     name = "sequential"
 
-    def __init__(self, search: SearchSpec, calibration: Calibration | None = None,
-                 own: OwnRecovery | None = None) -> None:
+    def __init__(self, search: SearchSpec, calibration: Calibration | None = None) -> None:
         super().__init__(search)
         self.rule_params = RuleParams.from_search(search)
         self.calibration = calibration if calibration is not None else Calibration.prior(search)
-        self.own = own
 
     def params(self) -> dict[str, float | int | str]:
         return dict(asdict(self.rule_params))
 
-    def describe(self) -> str:
+    def describe(self, own: OwnRecovery | None = None) -> str:
         out: dict[str, object] = {"rule": self.name, **self.params(), "calibration": self.calibration.summary()}
-        if self.own is not None:
-            out["own_recovery"] = self.own.summary()
+        if own is not None:
+            out["own_recovery"] = own.summary()
         return json.dumps(out, sort_keys=True)
 
     def bounds(self) -> tuple[float, float]:
         return self.rule_params.bounds()
 
-    def llr(self, mc: MCStats, reference: float) -> float:
+    def llr(self, mc: MCStats, reference: float, own: OwnRecovery | None = None) -> float:
         c, n = graded(mc)
-        return log_likelihood_ratio(c, n, reference, self.calibration, self.rule_params, self.own)
+        return log_likelihood_ratio(c, n, reference, self.calibration, self.rule_params, own)
 
-    def decide(self, mc: MCStats, reference: float | None) -> Decision:
-        return decide(mc, reference, self.calibration, self.rule_params, self.own)
+    def decide(self, mc: MCStats, reference: float | None, own: OwnRecovery | None = None) -> Decision:
+        return decide(mc, reference, self.calibration, self.rule_params, own)
 
-    def admits(self, mc: MCStats, reference: float | None) -> bool:
+    def admits(self, mc: MCStats, reference: float | None, own: OwnRecovery | None = None) -> bool:
         # Stricter than the decision: a state whose wrong rollouts seed searches must be correct
         # with more evidence, since every search started there inherits the doubt.
         if reference is None or mc.value is None or mc.value >= 1:
             return False
-        return self.llr(mc, reference) >= self.rule_params.pool_evidence * self.bounds()[0]
+        return self.llr(mc, reference, own) >= self.rule_params.pool_evidence * self.bounds()[0]
 
 
 RULES: dict[str, type[LabelRule]] = {r.name: r for r in (PaperRule, ThresholdRule, SequentialRule)}
 
 
-def make_rule(search: SearchSpec, calibration: Calibration | None = None, own: OwnRecovery | None = None) -> LabelRule:
-    """The job's label rule; the sequential one judges against `calibration` (None: the prior) and
-    the question's `own` recovery probes (None: none)."""
+def make_rule(search: SearchSpec, calibration: Calibration | None = None) -> LabelRule:
+    """The job's label rule; the sequential one judges against `calibration` (None: the prior).
+    What a question showed of its own recovery is an argument of each call (`decide(..., own)`)."""
     if search.label_rule == "sequential":
-        return SequentialRule(search, calibration, own)
+        return SequentialRule(search, calibration)
     return RULES[search.label_rule](search)
 
 
