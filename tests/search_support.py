@@ -14,12 +14,12 @@ import asyncio
 
 from apsgen.config import SearchSpec, SimulatedSpec
 from apsgen.policy.base import Generation, Sample, Sampling
-from apsgen.policy.simulated import SimulatedPolicy, simulated_problems
 from apsgen.search import run_search
+from apsgen.worlds.chain import SimulatedPolicy, simulated_problems
 
 
 @dataclass(frozen=True)
-class FakeVerdict:
+class FakeCheck:
     outcome: str
     answer: str | None
 
@@ -28,17 +28,17 @@ class BoxedVerifier:
     def __init__(self) -> None:
         self.n_checked = 0
 
-    async def acheck_batch(self, solutions: list[str], gold: str, truncated: list[bool]) -> list[FakeVerdict]:
+    async def acheck_batch(self, solutions: list[str], gold: str, truncated: list[bool]) -> list[FakeCheck]:
         out = []
         for text, trunc in zip(solutions, truncated, strict=True):
             self.n_checked += 1
             found = re.findall(r"\\boxed\{([^{}]*)\}", text)
             if trunc:
-                out.append(FakeVerdict("truncated", None))
+                out.append(FakeCheck("truncated", None))
             elif not found:
-                out.append(FakeVerdict("no_answer", None))
+                out.append(FakeCheck("no_answer", None))
             else:
-                out.append(FakeVerdict("correct" if found[-1].strip() == gold else "wrong", found[-1]))
+                out.append(FakeCheck("correct" if found[-1].strip() == gold else "wrong", found[-1]))
         return out
 
 

@@ -17,7 +17,7 @@ from apsgen.audit.session import run_session
 from apsgen.cli.main import main
 from apsgen.config import parse_spec
 from apsgen.io.store import OutputStore
-from apsgen.policy.simulated import first_error_offset
+from apsgen.worlds.chain import first_error_offset
 
 JOB = {
     "name": "audit-check", "seed": 3, "dataset": {"path": "simulated", "limit": 16},

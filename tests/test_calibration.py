@@ -14,9 +14,9 @@ from apsgen.config import SearchSpec
 from apsgen.label.calibration import PARAMS, Calibration, calibration_sample, fit_calibration
 from apsgen.label.probes import LocatedProbe, OwnRecovery, Probe
 from apsgen.pipeline import Labeller, label_locally
-from apsgen.policy import storyworld
 from apsgen.policy.base import Sampling
 from apsgen.problem import Problem
+from apsgen.worlds import story
 
 MIN_QUESTIONS = PARAMS.min_questions
 
@@ -109,8 +109,8 @@ def test_the_artifact_round_trips_and_its_digest_tracks_the_distribution() -> No
 
 
 def _story_search(problems, order_key=None, seed: int = 5):
-    spec = storyworld.StoryWorldSpec(recover_mean=0.1, success_rate=(0.3, 0.8), max_steps=7)
-    policy = storyworld.StoryWorldPolicy(spec, seed=seed)
+    spec = story.StoryWorldSpec(recover_mean=0.1, success_rate=(0.3, 0.8), max_steps=7)
+    policy = story.StoryWorldPolicy(spec, seed=seed)
     search = SearchSpec(max_searches=6, screen_samples=8, calibration_questions=8, calibration_searches=4)
 
     ordered = sorted(problems, key=order_key) if order_key else problems
@@ -119,11 +119,11 @@ def _story_search(problems, order_key=None, seed: int = 5):
 
 
 def test_labels_do_not_depend_on_the_order_of_the_questions() -> None:
-    spec = storyworld.StoryWorldSpec(recover_mean=0.1, success_rate=(0.3, 0.8), max_steps=7)
-    problems = storyworld.story_problems(16, spec, seed=5)
+    spec = story.StoryWorldSpec(recover_mean=0.1, success_rate=(0.3, 0.8), max_steps=7)
+    problems = story.story_problems(16, spec, seed=5)
     shuffled, cal_a = _story_search(problems)
     # Sorted by how often the policy recovers on each question, most first: a curated dataset's order.
-    by_recovery, cal_b = _story_search(problems, order_key=lambda p: -storyworld.recovery_of(p.question, spec))
+    by_recovery, cal_b = _story_search(problems, order_key=lambda p: -story.recovery_of(p.question, spec))
     assert cal_a == cal_b
     for pid, r in shuffled.items():
         other = by_recovery[pid]
@@ -133,15 +133,15 @@ def test_labels_do_not_depend_on_the_order_of_the_questions() -> None:
 
 
 def test_the_story_world_plants_errors_and_never_in_a_restatement_or_a_correction() -> None:
-    spec = storyworld.StoryWorldSpec(recover_mean=0.3, success_rate=(0.2, 0.5), restate_rate=0.5)
-    problems = storyworld.story_problems(30, spec, seed=2)
-    policy = storyworld.StoryWorldPolicy(spec, seed=2)
+    spec = story.StoryWorldSpec(recover_mean=0.3, success_rate=(0.2, 0.5), restate_rate=0.5)
+    problems = story.story_problems(30, spec, seed=2)
+    policy = story.StoryWorldPolicy(spec, seed=2)
     seen = {"restate": 0, "correction": 0, "error": 0, "clean": 0}
     for p in problems:
-        plan = storyworld.plan_for(p.question, spec)
+        plan = story.plan_for(p.question, spec)
         gen = asyncio.run(policy.generate(p.question, "", 8, Sampling(seed=1)))
         for s in gen.samples:
-            off = storyworld.first_error_offset(p.question, s.text, spec)
+            off = story.first_error_offset(p.question, s.text, spec)
             paras = s.text.split("\n\n")
             seen["restate"] += sum(x.startswith("On day") for x in paras)
             seen["correction"] += sum("correct count so far" in x for x in paras)
@@ -157,8 +157,8 @@ def test_the_story_world_plants_errors_and_never_in_a_restatement_or_a_correctio
 
 
 def test_story_world_questions_differ_in_how_often_the_policy_recovers() -> None:
-    spec = storyworld.StoryWorldSpec(recover_mean=0.1)
-    rates = [storyworld.recovery_of(p.question, spec) for p in storyworld.story_problems(200, spec, seed=1)]
+    spec = story.StoryWorldSpec(recover_mean=0.1)
+    rates = [story.recovery_of(p.question, spec) for p in story.story_problems(200, spec, seed=1)]
     assert sum(r < 0.02 for r in rates) > 60 and sum(r > 0.3 for r in rates) > 10
     assert 0.05 < sum(rates) / len(rates) < 0.15
 
@@ -170,17 +170,17 @@ def test_story_recoveries_are_announced_and_quiet_ones_are_not() -> None:
 
     recovered = {}
     for announce in (1.0, 0.0):
-        spec = storyworld.StoryWorldSpec(recover_mean=0.5, success_rate=(0.6, 0.9), announce_recovery=announce)
-        policy = storyworld.StoryWorldPolicy(spec, seed=3)
+        spec = story.StoryWorldSpec(recover_mean=0.5, success_rate=(0.6, 0.9), announce_recovery=announce)
+        policy = story.StoryWorldPolicy(spec, seed=3)
         flags = []
-        for p in storyworld.story_problems(20, spec, seed=3):
-            plan = storyworld.plan_for(p.question, spec)
+        for p in story.story_problems(20, spec, seed=3):
+            plan = story.plan_for(p.question, spec)
             op, a = plan.ops[0]
             # a misread first step: its equation holds, its result is wrong
             shown = {"+": f"+ {a + 1} = {plan.start + a + 1}", "-": f"- {a + 1} = {plan.start - a - 1}",
                      "×": f"+ 2 = {plan.start + 2}"}[op]
             prefix = f"After the change, {plan.name} has {plan.start} {shown} {plan.unit}.\n\n"
-            assert storyworld.first_error_offset(p.question, prefix, spec) is not None
+            assert story.first_error_offset(p.question, prefix, spec) is not None
             for s in asyncio.run(policy.generate(p.question, prefix, 8, Sampling(seed=1))).samples:
                 if not s.truncated and s.text.rstrip().endswith(f"\\boxed{{{p.answer}}} {plan.unit} at the end."):
                     flags.append(continuation_error(s.text))
@@ -191,15 +191,15 @@ def test_story_recoveries_are_announced_and_quiet_ones_are_not() -> None:
 
 def test_a_story_world_question_it_cannot_parse_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="not a story-world question"):
-        storyworld.plan_for("What is 2 + 2?", storyworld.StoryWorldSpec())
+        story.plan_for("What is 2 + 2?", story.StoryWorldSpec())
 
 
 def test_a_job_too_small_for_a_sample_is_not_calibrated_at_all() -> None:
     # 12 questions give a sample of 3 (a quarter), which could never be informative: nothing is
     # searched twice, and the prior says why.
-    spec = storyworld.StoryWorldSpec(recover_mean=0.1, success_rate=(0.3, 0.8), max_steps=7)
-    problems = storyworld.story_problems(12, spec, seed=5)
-    policy = storyworld.StoryWorldPolicy(spec, seed=5)
+    spec = story.StoryWorldSpec(recover_mean=0.1, success_rate=(0.3, 0.8), max_steps=7)
+    problems = story.story_problems(12, spec, seed=5)
+    policy = story.StoryWorldPolicy(spec, seed=5)
     search = SearchSpec(max_searches=4, screen_samples=8)
     run = asyncio.run(label_locally(problems, Labeller(policy, BoxedVerifier(), Sampling(), 5), search))
     cal = run.calibration

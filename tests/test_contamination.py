@@ -12,7 +12,7 @@ from apsgen.config import DatasetSpec, SimulatedSpec, parse_spec
 from apsgen.data import load_problems
 from apsgen.io.stats import compute_stats
 from apsgen.io.store import OutputStore
-from apsgen.policy.simulated import simulated_problems
+from apsgen.worlds.chain import simulated_problems
 
 PROBLEMS = simulated_problems(n=6, spec=SimulatedSpec(min_steps=3, max_steps=5), seed=11)
 MATH500 = Path(__file__).resolve().parents[2] / "shared" / "data" / "math500.jsonl"

@@ -18,8 +18,8 @@ from apsgen.config import SearchSpec
 from apsgen.io.rows import Provenance, problem_row, step_rows
 from apsgen.label.replay import ProblemReplay
 from apsgen.pipeline import Labeller, label_locally
-from apsgen.policy import storyworld
 from apsgen.policy.base import Sampling
+from apsgen.worlds import story
 
 WHEN = datetime(2026, 12, 7, tzinfo=timezone.utc)
 
@@ -81,10 +81,10 @@ def test_explain_prints_the_chain_that_labelled_a_step(simulated_output: Path, c
 
 @pytest.mark.parametrize("announce", [1.0, 0.0])
 def test_story_world_labels_replay_with_own_probes_and_a_fitted_calibration(announce: float) -> None:
-    spec = storyworld.StoryWorldSpec(recover_mean=0.2, success_rate=(0.3, 0.8), max_steps=7, announce_recovery=announce)
-    problems = storyworld.story_problems(24, spec, seed=7)
+    spec = story.StoryWorldSpec(recover_mean=0.2, success_rate=(0.3, 0.8), max_steps=7, announce_recovery=announce)
+    problems = story.story_problems(24, spec, seed=7)
     search = SearchSpec(max_searches=6, screen_samples=8, calibration_questions=6, calibration_searches=3)
-    labeller = Labeller(storyworld.StoryWorldPolicy(spec, seed=7), BoxedVerifier(), Sampling(), 7)
+    labeller = Labeller(story.StoryWorldPolicy(spec, seed=7), BoxedVerifier(), Sampling(), 7)
     run = asyncio.run(label_locally(problems, labeller, search))
     prov = Provenance("m", None, "h", "{}", json.dumps(search.model_dump(), sort_keys=True), "v", "0", "f" * 16)
     bases, scored, own = set(), 0, 0

@@ -45,7 +45,7 @@ def test_killed_worker_is_replaced_and_every_problem_lands_once(tmp_path, monkey
 
 
 def _problems(n: int):
-    from apsgen.policy.simulated import simulated_problems
+    from apsgen.worlds.chain import simulated_problems
 
     return simulated_problems(n, SimulatedSpec(min_steps=3, max_steps=6, success_rate=(0.5, 0.9)), 0)
 

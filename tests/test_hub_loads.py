@@ -19,7 +19,7 @@ from apsgen.cli.main import main
 from apsgen.config import SimulatedSpec
 from apsgen.hub.folder import build_hub_folder
 from apsgen.io.store import OutputStore
-from apsgen.policy.simulated import simulated_problems
+from apsgen.worlds.chain import simulated_problems
 
 
 def load_every_config(folder: Path) -> dict[str, int]:

@@ -14,13 +14,13 @@ from apsgen.label.evidence import MCStats
 from apsgen.label.probes import OwnRecovery, Probe
 from apsgen.label.rule import RuleParams, SequentialRule, decide, depth_reference, make_rule
 from apsgen.policy.base import Sampling
-from apsgen.policy.simulated import SimulatedPolicy, first_error_offset, simulated_problems
 from apsgen.problem import Problem
 from apsgen.search import run_search
 from apsgen.search.binary_search import locate_first_error
 from apsgen.search.context import SearchContext
 from apsgen.search.selection import Pool
 from apsgen.search.steps import StepSplitter
+from apsgen.worlds.chain import SimulatedPolicy, first_error_offset, simulated_problems
 
 PROBLEM = Problem(id="p1", question="q", answer="7")
 

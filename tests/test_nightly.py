@@ -10,7 +10,7 @@ import pytest
 from apsgen.config import SimulatedSpec, parse_spec
 from apsgen.io.store import OutputStore
 from apsgen.nightly import NightlyError, read_ledger, run_nightly
-from apsgen.policy.simulated import simulated_problems
+from apsgen.worlds.chain import simulated_problems
 
 PROBLEMS = simulated_problems(n=6, spec=SimulatedSpec(min_steps=3, max_steps=5), seed=7)
 

@@ -11,9 +11,9 @@ from search_support import EASY, BoxedVerifier, ScriptedPolicy, search_all
 
 from apsgen.config import SearchSpec, SimulatedSpec
 from apsgen.policy.base import Sampling
-from apsgen.policy.simulated import SimulatedPolicy, score_first_errors, simulated_problems
 from apsgen.problem import Problem
 from apsgen.search import run_search
+from apsgen.worlds.chain import SimulatedPolicy, score_first_errors, simulated_problems
 
 
 

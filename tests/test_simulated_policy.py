@@ -10,7 +10,7 @@ import pytest
 
 from apsgen.config import SimulatedSpec
 from apsgen.policy.base import Policy, Sampling
-from apsgen.policy.simulated import SimulatedPolicy, first_error_offset, first_error_step, plan_for, simulated_problems
+from apsgen.worlds.chain import SimulatedPolicy, first_error_offset, first_error_step, plan_for, simulated_problems
 
 SPEC = SimulatedSpec(min_steps=4, max_steps=10, tokens_per_step=15)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from apsgen.verify import Outcome, Verdict, Verifier, check, equivalent, extract_answer
+from apsgen.verify import Outcome, AnswerCheck, Verifier, check, equivalent, extract_answer
 
 from apsgen.bench.verify_cases import ADVERSARIAL, CASES, INJECTIONS
 
@@ -137,10 +137,10 @@ def test_truncated_no_answer_and_timeout_are_not_wrong(verifier: Verifier) -> No
         ["\\boxed{5}", "\\boxed{5}", "I give up", "\\boxed{6}"], "5", [False, True, False, False]
     )
     assert verdicts == [
-        Verdict(Outcome.CORRECT, "5"),
-        Verdict(Outcome.TRUNCATED, "5"),
-        Verdict(Outcome.NO_ANSWER, None),
-        Verdict(Outcome.WRONG, "6"),
+        AnswerCheck(Outcome.CORRECT, "5"),
+        AnswerCheck(Outcome.TRUNCATED, "5"),
+        AnswerCheck(Outcome.NO_ANSWER, None),
+        AnswerCheck(Outcome.WRONG, "6"),
     ]
     with pytest.raises(ValueError, match="truncated has 1 flags for 2 solutions"):
         verifier.check_batch(["a", "b"], "5", [True])
@@ -236,7 +236,7 @@ def test_timeout_kills_and_replaces_the_worker() -> None:
         started = time.perf_counter()
         verdict = v.check_batch([f"\\boxed{{{SLOW_SUM}}}"], "2")[0]
         elapsed = time.perf_counter() - started
-        assert verdict == Verdict(Outcome.TIMEOUT, SLOW_SUM)
+        assert verdict == AnswerCheck(Outcome.TIMEOUT, SLOW_SUM)
         assert CHECK_TIMEOUT_S <= elapsed < CHECK_TIMEOUT_S + 0.5
         # The replacement answers the next symbolic check; the timeout was cached.
         assert v.check_batch(["\\boxed{\\sin^{2}(x)+\\cos^{2}(x)}"], "1")[0].outcome is Outcome.CORRECT
@@ -295,7 +295,7 @@ def _wait_until_gone(pid: int) -> None:
 
 
 def test_async_checks_never_block_the_loop() -> None:
-    async def scenario() -> tuple[list[Verdict], list[float]]:
+    async def scenario() -> tuple[list[AnswerCheck], list[float]]:
         with Verifier(timeout_s=CHECK_TIMEOUT_S, workers=2) as v:
             ticks: list[float] = []
             stop = asyncio.Event()

@@ -52,7 +52,9 @@ def check_auditor(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Reading:
+    """A person's reading of one sampled path: right, an earlier step wrong, too early, or skipped."""
+
     path_id: str
     kind: str
     answer: str
@@ -97,14 +99,14 @@ def check_answer(candidate: Candidate, answer: str, wrong_step: int | None) -> N
         raise AuditError(f"step {wrong_step + 1} is out of range: the path's wrong step must be one {where} (1 to {limit})")
 
 
-def make_verdict(item: AuditItem, answer: str, wrong_step: int | None, *, auditor: str, sample: Sample,
-                 note: str = "") -> Verdict:
+def make_reading(item: AuditItem, answer: str, wrong_step: int | None, *, auditor: str, sample: Sample,
+                 note: str = "") -> Reading:
     check_answer(item.candidate, answer, wrong_step)
     shown = item.shown()
     shown["question"] = clip(shown["question"])
     shown["steps"] = [clip(s) for s in shown["steps"]]
     shown["after"] = [clip(s) for s in shown["after"]]
-    return Verdict(
+    return Reading(
         path_id=item.path_id, kind=item.kind, answer=answer, auditor=auditor, output_digest=sample.digest,
         seed=sample.seed, at=datetime.now(timezone.utc).isoformat(timespec="seconds"), wrong_step=wrong_step,
         problem_id=item.problem_id, tree_id=item.tree_id, labelled_step=item.candidate.labelled_step,
@@ -126,19 +128,19 @@ class AuditLog:
         names = [i.path.rsplit("/", 1)[-1] for i in self.store.fs.get_file_info(sel) if i.type == pafs.FileType.File]
         return sorted(n[: -len(".jsonl")] for n in names if n.endswith(".jsonl") and _AUDITOR.match(n[: -len(".jsonl")]))
 
-    def read(self, auditor: str) -> list[Verdict]:
+    def read(self, auditor: str) -> list[Reading]:
         """Every whole line of the auditor's file, in order."""
         data = self.store.read_bytes(self._rel(auditor))
         if not data:
             return []
         lines = data.decode("utf-8", errors="replace").split("\n")
-        out: list[Verdict] = []
+        out: list[Reading] = []
         for n, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
                 raw = json.loads(line)
-                out.append(Verdict(**raw))
+                out.append(Reading(**raw))
             except (ValueError, TypeError) as e:
                 if n >= len(lines) - 1:  # the last line, cut off by a crash mid-write
                     log.warning("%s line %d is incomplete and ignored (%s)", self._rel(auditor), n, e)
@@ -146,10 +148,10 @@ class AuditLog:
                 raise AuditError(f"{self.store.path(self._rel(auditor))} line {n} is not a verdict: {e}") from None
         return out
 
-    def read_all(self) -> list[Verdict]:
+    def read_all(self) -> list[Reading]:
         return [v for a in self.auditors() for v in self.read(a)]
 
-    def append(self, verdicts: Iterable[Verdict]) -> int:
+    def append(self, verdicts: Iterable[Reading]) -> int:
         """Add verdicts (all one auditor's) at the end of their file; durable when this returns."""
         verdicts = list(verdicts)
         if not verdicts:
@@ -173,9 +175,9 @@ class AuditLog:
         return len(verdicts)
 
 
-def latest(verdicts: Iterable[Verdict]) -> dict[tuple[str, str], Verdict]:
+def latest(verdicts: Iterable[Reading]) -> dict[tuple[str, str], Reading]:
     """(auditor, path id) -> the last verdict given (filter by output digest first)."""
-    out: dict[tuple[str, str], Verdict] = {}
+    out: dict[tuple[str, str], Reading] = {}
     for v in verdicts:
         out[(v.auditor, v.path_id)] = v
     return out
@@ -190,7 +192,7 @@ def _evidence(item: AuditItem) -> str:
     return f"verdict {step.verdict} by {step.basis or 'rollouts'}; MC {mc}"
 
 
-def export_rows(sample: Sample, answered: dict[str, Verdict]) -> list[dict[str, Any]]:
+def export_rows(sample: Sample, answered: dict[str, Reading]) -> list[dict[str, Any]]:
     rows = []
     for item in sample.items:
         v = answered.get(item.path_id)
@@ -208,7 +210,7 @@ def export_rows(sample: Sample, answered: dict[str, Verdict]) -> list[dict[str, 
     return rows
 
 
-def write_export(path: str, sample: Sample, answered: dict[str, Verdict]) -> int:
+def write_export(path: str, sample: Sample, answered: dict[str, Reading]) -> int:
     """The sample as CSV (`.csv`) or JSON lines (anything else), answers filled in where given."""
     rows = export_rows(sample, answered)
     if path.lower().endswith(".csv"):
@@ -264,10 +266,10 @@ def _step_number(value: Any, n: str, path: str) -> int | None:
     return number - 1
 
 
-def read_import(path: str, sample: Sample, auditor: str) -> tuple[list[Verdict], int]:
+def read_import(path: str, sample: Sample, auditor: str) -> tuple[list[Reading], int]:
     """The verdicts of an import file, every line checked before any is kept: (verdicts, unanswered)."""
     by_id = {item.path_id: item for item in sample.items}
-    verdicts: list[Verdict] = []
+    verdicts: list[Reading] = []
     unanswered = 0
     for n, rec in _records(path):
         pid = str(rec.get("path_id") or "").strip()
@@ -288,7 +290,7 @@ def read_import(path: str, sample: Sample, auditor: str) -> tuple[list[Verdict],
             raise AuditError(f"{path} {n}: path {pid} is not in this sample (seed {sample.seed}, {len(sample.items)} paths); "
                              f"import with the --seed and --sample it was exported with")
         try:
-            verdicts.append(make_verdict(item, answer, _step_number(rec.get("wrong_step"), n, path),
+            verdicts.append(make_reading(item, answer, _step_number(rec.get("wrong_step"), n, path),
                                          auditor=auditor, sample=sample, note=str(rec.get("note") or "")))
         except AuditError as e:
             raise AuditError(f"{path} {n}: {e}") from None

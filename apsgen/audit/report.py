@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from typing import Any
 
-from apsgen.audit.record import AuditLog, Verdict, latest
+from apsgen.audit.record import AuditLog, Reading, latest
 from apsgen.audit.sample import ALL_CORRECT, FIRST_ERROR, output_digest
 from apsgen.io.store import OutputStore
 
@@ -127,7 +127,7 @@ class AuditReport:
         return "\n".join(lines)
 
 
-def _judge_agrees(v: Verdict) -> bool | None:
+def _judge_agrees(v: Reading) -> bool | None:
     j = v.shown.get("judge_first_error")
     if j is None or v.answer == "skip":
         return None
@@ -138,7 +138,7 @@ def _judge_agrees(v: Verdict) -> bool | None:
     return j < 0 or (v.labelled_step is not None and j > v.labelled_step)
 
 
-def _category(v: Verdict) -> str:
+def _category(v: Reading) -> str:
     return f"earlier:{v.wrong_step}" if v.answer == "earlier" else v.answer
 
 
@@ -152,14 +152,14 @@ def _kappa(a: list[str], b: list[str]) -> float | None:
     return None if pe == 1 else (po - pe) / (1 - pe)
 
 
-def build_report(output: str, verdicts: list[Verdict] | None = None, digest: str | None = None) -> AuditReport | None:
+def build_report(output: str, verdicts: list[Reading] | None = None, digest: str | None = None) -> AuditReport | None:
     """The report of the verdicts on the output's current state, or on its latest earlier state
     when none are on the current one; None when nobody has audited the output."""
     verdicts = AuditLog(output).read_all() if verdicts is None else verdicts
     if not verdicts:
         return None
     now = digest or output_digest(OutputStore(output))
-    by_digest: dict[str, list[Verdict]] = {}
+    by_digest: dict[str, list[Reading]] = {}
     for v in verdicts:
         by_digest.setdefault(v.output_digest, []).append(v)
     chosen = now if now in by_digest else max(by_digest, key=lambda d: max(v.at for v in by_digest[d]))
@@ -188,7 +188,7 @@ def build_report(output: str, verdicts: list[Verdict] | None = None, digest: str
         if agrees is not None:
             report.judge.read += 1
             report.judge.right += agrees
-    per_auditor: dict[str, dict[str, Verdict]] = {}
+    per_auditor: dict[str, dict[str, Reading]] = {}
     for (auditor, pid), v in answers.items():
         if v.answer != "skip":
             per_auditor.setdefault(auditor, {})[pid] = v

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
-from apsgen.audit.record import AuditLog, check_answer, clip, make_verdict
+from apsgen.audit.record import AuditLog, check_answer, clip, make_reading
 from apsgen.audit.sample import FIRST_ERROR, AuditError, AuditItem, Sample, Step
 
 MAX_TRIES = 20  # unreadable answers in a row before the session stops (a pipe of garbage ends)
@@ -169,7 +169,7 @@ def run_session(sample: Sample, log: AuditLog, auditor: str, *, stream: TextIO =
         got = _ask(item, keys)
         if got is None:
             return SessionResult(answered, len(todo) - answered, True)
-        log.append([make_verdict(item, got[0], got[1], auditor=auditor, sample=sample)])
+        log.append([make_reading(item, got[0], got[1], auditor=auditor, sample=sample)])
         answered += 1
         if on_answer:
             on_answer()

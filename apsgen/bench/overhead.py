@@ -58,7 +58,7 @@ def _driver_cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
-class _CpuMeter(RunObserver):
+class CpuMeter(RunObserver):
     """Reads the driver's and the workers' CPU counters when the workers are up and when done."""
 
     def __init__(self) -> None:
@@ -95,7 +95,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
     out = tempfile.mkdtemp(prefix="apsgen-bench-overhead-")
     try:
-        meter = _CpuMeter()
+        meter = CpuMeter()
         summary = run_job(
             bench_spec(args, out),
             output=out,

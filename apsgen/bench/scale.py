@@ -59,13 +59,13 @@ def _peak_rss_mib() -> float:
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from apsgen.bench.overhead import _CpuMeter
+    from apsgen.bench.overhead import CpuMeter
     from apsgen.io.store import OutputStore
     from apsgen.runner.driver import run_job
 
     out = args.output or tempfile.mkdtemp(prefix="apsgen-bench-scale-")
     try:
-        meter = _CpuMeter()
+        meter = CpuMeter()
         spec = bench_spec(args, out)
         summary = run_job(spec, output=out, show_progress=False, flush_interval_s=args.flush, observer=meter)
         run_rss = _peak_rss_mib()

@@ -32,10 +32,10 @@ import yaml
 
 from apsgen.config import SearchSpec, SimulatedSpec
 from apsgen.pipeline import Labeller, label_locally
-from apsgen.policy import simulated, storyworld
 from apsgen.policy.base import Sampling
 from apsgen.problem import Problem
 from apsgen.search import ProblemResult
+from apsgen.worlds import chain, story
 
 RULES = ("paper", "threshold", "sequential")
 BASELINE = "per_step_mc"
@@ -60,9 +60,9 @@ class World:
 
 
 def make_world(name: str, recover: float, success: tuple[float, float], hard_step_rate: float) -> World:
-    """`chain`: apsgen.policy.simulated, the world the rule was first written against (one recovery
+    """`chain`: apsgen.worlds.chain, the world the rule was first written against (one recovery
     rate per cell, every step a computation); sorted hardest first. `story`:
-    apsgen.policy.storyworld, built from how real policies fail (recovery that differs by
+    apsgen.worlds.story, built from how real policies fail (recovery that differs by
     question, self-corrections, traps, restatements, several kinds of error); sorted by how often
     the policy recovers on each question, most first. `quiet`: the story world whose recoveries are
     never announced (no "I made a mistake"): only the rollout counts can see them."""
@@ -70,20 +70,20 @@ def make_world(name: str, recover: float, success: tuple[float, float], hard_ste
         spec = realism(recover, success, hard_step_rate)
         return World(
             name, spec,
-            lambda n, seed: simulated.simulated_problems(n, spec, seed=seed),
-            lambda seed: simulated.SimulatedPolicy(spec, seed=seed),
-            lambda q, text: simulated.first_error_offset(q, text, spec),
-            lambda p: -simulated.plan_for(p.question, spec).error_rate,
+            lambda n, seed: chain.simulated_problems(n, spec, seed=seed),
+            lambda seed: chain.SimulatedPolicy(spec, seed=seed),
+            lambda q, text: chain.first_error_offset(q, text, spec),
+            lambda p: -chain.plan_for(p.question, spec).error_rate,
         )
     if name in ("story", "quiet"):
-        sspec = storyworld.StoryWorldSpec(recover_mean=recover, success_rate=success,
+        sspec = story.StoryWorldSpec(recover_mean=recover, success_rate=success,
                                           announce_recovery=1.0 if name == "story" else 0.0)
         return World(
             name, sspec,
-            lambda n, seed: storyworld.story_problems(n, sspec, seed=seed),
-            lambda seed: storyworld.StoryWorldPolicy(sspec, seed=seed),
-            lambda q, text: storyworld.first_error_offset(q, text, sspec),
-            lambda p: -storyworld.recovery_of(p.question, sspec),
+            lambda n, seed: story.story_problems(n, sspec, seed=seed),
+            lambda seed: story.StoryWorldPolicy(sspec, seed=seed),
+            lambda q, text: story.first_error_offset(q, text, sspec),
+            lambda p: -story.recovery_of(p.question, sspec),
         )
     raise ValueError(f"unknown world {name!r}; choose from {', '.join(WORLDS)}")
 

@@ -216,7 +216,7 @@ def _run_apsgen(
     """Outcomes (correct?), per-check latency, CPU seconds (this process + workers), stats."""
     with Verifier(timeout_s=TIMEOUT_S) as verifier:
         verifier.warm_up()
-        pids = verifier._pool.worker_pids() if verifier._pool else []
+        pids = verifier.worker_pids()
         worker_cpu_before = _worker_cpu_seconds(pids)
         cpu_before = time.process_time()
         correct: list[bool] = []
@@ -230,7 +230,7 @@ def _run_apsgen(
             latencies.append(time.perf_counter() - started)
             correct.append(verdict.outcome is Outcome.CORRECT)
         cpu = time.process_time() - cpu_before
-        pids = verifier._pool.worker_pids() if verifier._pool else []
+        pids = verifier.worker_pids()
         cpu += max(0.0, _worker_cpu_seconds(pids) - worker_cpu_before)
         return correct, latencies, cpu, verifier.stats()
 

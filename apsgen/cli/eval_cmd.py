@@ -61,7 +61,7 @@ def register(sub) -> None:
 def _all_simulated(files: list[str]) -> bool:
     from apsgen.config import SimulatedSpec
     from apsgen.eval.processbench import load_items
-    from apsgen.policy.simulated import plan_for
+    from apsgen.worlds.chain import plan_for
 
     try:
         for f in files:

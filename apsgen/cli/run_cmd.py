@@ -27,9 +27,9 @@ def run(args) -> int:
 
     spec = load_spec(args.job, args.overrides)
     if args.dry_run:
-        from apsgen.data import load_problems
+        from apsgen.runner.driver import job_problems
 
-        report = load_problems(spec.dataset, exclude=spec.exclude, simulated=spec.policy.simulated)
+        report = job_problems(spec)
         print(f"job {spec.name}: {report.summary()}; output {args.output or spec.output_dir()}")
         return 0
     from apsgen.runner.driver import run_job

@@ -15,11 +15,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from apsgen.io.export import iter_trees, step_shards
-from apsgen.paths import solution_paths
 from apsgen.io.store import OutputStore
+from apsgen.paths import solution_paths
 
 HIST_BINS = 10
-# Every outcome the verifier can give, in the order a reader scans them (apsgen.verify.verdict).
+# Every outcome the verifier can give, in the order a reader scans them (apsgen.verify.answer_check).
 OUTCOMES = ("correct", "wrong", "no_answer", "truncated", "timeout")
 
 

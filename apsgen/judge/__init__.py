@@ -92,10 +92,10 @@ class SimulatedJudge:
         self.policy_spec = policy_spec  # the simulated policy's (its planted truth); None: defaults
 
     def truth(self, question: str, steps: list[str]) -> int:
-        from apsgen.policy import simulated, storyworld
+        from apsgen.worlds import chain, story
 
         text = "\n\n".join(s.strip() for s in steps)
-        world = storyworld if isinstance(self.policy_spec, storyworld.StoryWorldSpec) else simulated
+        world = story if isinstance(self.policy_spec, story.StoryWorldSpec) else chain
         off = world.first_error_offset(question, text, self.policy_spec)
         if off is None:
             return -1

@@ -12,7 +12,7 @@ def make_policy(spec: PolicySpec, *, seed: int = 0, verbose: bool = False) -> Po
 
         return VLLMPolicy(spec, verbose=verbose)
     if spec.backend == "simulated":
-        from apsgen.policy.simulated import SimulatedPolicy
+        from apsgen.worlds.chain import SimulatedPolicy  # a simulated world, for tests and trying the pipeline
 
         return SimulatedPolicy(spec.simulated, seed=seed)
     if spec.backend == "openai":

@@ -199,7 +199,7 @@ def _open(spec: JobSpec, output: str | None, new_version: bool) -> _OpenJob:
     out = output or spec.output_dir()
     if new_version:
         out = f"{out.rstrip('/')}-{fp[:8]}"
-    report = load_problems(spec.dataset, exclude=spec.exclude, simulated=spec.policy.simulated)
+    report = job_problems(spec)
     log.info("%s", report.summary())
     store = OutputStore(out)
     manifest = store.open_for_job(Manifest(
@@ -215,6 +215,18 @@ def _open(spec: JobSpec, output: str | None, new_version: bool) -> _OpenJob:
     )
     manifest.total_problems = max(manifest.total_problems, len(report.problems))
     return _OpenJob(report, store, manifest, todo, summary, fp, out)
+
+
+def job_problems(spec: JobSpec) -> LoadReport:
+    """The job's problems: its dataset's, or, for `dataset.path: simulated`, a simulated world's."""
+    generated = None
+    if spec.dataset.path == "simulated":
+        from apsgen.worlds import problems_for
+
+        def generated() -> list[Problem]:
+            return problems_for(spec.dataset, spec.policy.simulated)
+
+    return load_problems(spec.dataset, exclude=spec.exclude, generated=generated)
 
 
 def _provenance(spec: JobSpec, info: Any, fp: str) -> Provenance:

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 class Graded(Protocol):
-    """A verifier's answer on one solution (apsgen.verify.Verdict is one)."""
+    """A verifier's answer on one solution (apsgen.verify.AnswerCheck is one)."""
 
     outcome: Any  # an outcome name, or a str enum of one: correct, wrong, no_answer, truncated, timeout
 

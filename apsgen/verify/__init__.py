@@ -11,7 +11,7 @@ from apsgen.verify.extract import extract_answer
 # sentences, equation chains, "and" lists, percentages. (2: closing math blocks, several boxes,
 # six significant digits, e-notation, clock times.)
 __version__ = "3"
-from apsgen.verify.verdict import Outcome, Verdict
+from apsgen.verify.answer_check import Outcome, AnswerCheck
 from apsgen.verify.verifier import Verifier, check, equivalent
 
-__all__ = ["Outcome", "Verdict", "Verifier", "check", "equivalent", "extract_answer"]
+__all__ = ["Outcome", "AnswerCheck", "Verifier", "check", "equivalent", "extract_answer"]

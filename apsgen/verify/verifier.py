@@ -15,14 +15,14 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Protocol
 
+from apsgen.verify.answer_check import Outcome, AnswerCheck
+from apsgen.verify.brackets import split_top_level
 from apsgen.verify.compare import PERCENT, compare_cheap, percent_match
 from apsgen.verify.extract import extract_answer
 from apsgen.verify.guard import refusal_reason
 from apsgen.verify.normalize import normalize
 from apsgen.verify.pool import SymbolicPool, SymbolicResult
-from apsgen.verify.brackets import split_top_level
 from apsgen.verify.structure import shape_of
-from apsgen.verify.verdict import Outcome, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -93,14 +93,14 @@ class Verifier:
 
     def check_batch(
         self, solutions: Sequence[str], gold: str, truncated: Sequence[bool] | None = None
-    ) -> list[Verdict]:
+    ) -> list[AnswerCheck]:
         """Verdicts for `solutions` against `gold`; blocks until every symbolic check is done."""
         pending, futures = self._start_batch(solutions, gold, truncated)
         return self._wait(pending, futures)
 
     async def acheck_batch(
         self, solutions: Sequence[str], gold: str, truncated: Sequence[bool] | None = None
-    ) -> list[Verdict]:
+    ) -> list[AnswerCheck]:
         """`check_batch` for asyncio: cheap paths run inline, symbolic checks are awaited."""
         pending, futures = self._start_batch(solutions, gold, truncated)
         for index, (answer, future) in futures.items():
@@ -108,7 +108,7 @@ class Verifier:
             pending[index] = self._finish(answer, result)
         return pending  # type: ignore[return-value]
 
-    def check_answers(self, answers: Sequence[str], gold: str) -> list[Verdict]:
+    def check_answers(self, answers: Sequence[str], gold: str) -> list[AnswerCheck]:
         """Verdicts for answers already extracted (no `\\boxed{}` search); blocks like check_batch."""
         pending, futures = self._start_answers(list(answers), gold, None)
         return self._wait(pending, futures)
@@ -128,6 +128,11 @@ class Verifier:
         if self._pool is not None:
             counts.update(self._pool.stats())
         return counts
+
+    def worker_pids(self) -> list[int]:
+        """The symbolic pool's worker processes (none before its first symbolic check), for CPU
+        accounting."""
+        return self._pool.worker_pids() if self._pool is not None else []
 
     def close(self) -> None:
         """Stop the worker processes; the Verifier may be used again (a new pool starts)."""
@@ -150,15 +155,15 @@ class Verifier:
     # -- internals ----------------------------------------------------------------------------
 
     def _wait(
-        self, pending: list[Verdict | None], futures: dict[int, tuple[str, Future[SymbolicResult]]]
-    ) -> list[Verdict]:
+        self, pending: list[AnswerCheck | None], futures: dict[int, tuple[str, Future[SymbolicResult]]]
+    ) -> list[AnswerCheck]:
         for index, (answer, future) in futures.items():
             pending[index] = self._finish(answer, future.result())
         return pending  # type: ignore[return-value]
 
     def _start_batch(
         self, solutions: Sequence[str], gold: str, truncated: Sequence[bool] | None
-    ) -> tuple[list[Verdict | None], dict[int, tuple[str, Future[SymbolicResult]]]]:
+    ) -> tuple[list[AnswerCheck | None], dict[int, tuple[str, Future[SymbolicResult]]]]:
         if truncated is not None and len(truncated) != len(solutions):
             raise ValueError(
                 f"truncated has {len(truncated)} flags for {len(solutions)} solutions"
@@ -178,15 +183,15 @@ class Verifier:
 
     def _start_answers(
         self, answers: list[str | None], gold: str, truncated: Sequence[bool] | None
-    ) -> tuple[list[Verdict | None], dict[int, tuple[str, Future[SymbolicResult]]]]:
+    ) -> tuple[list[AnswerCheck | None], dict[int, tuple[str, Future[SymbolicResult]]]]:
         gold_norm = normalize(gold)
-        verdicts: list[Verdict | None] = []
+        verdicts: list[AnswerCheck | None] = []
         futures: dict[int, tuple[str, Future[SymbolicResult]]] = {}
         for index, answer in enumerate(answers):
             if truncated is not None and truncated[index]:
-                verdicts.append(self._count(Verdict(Outcome.TRUNCATED, answer)))
+                verdicts.append(self._count(AnswerCheck(Outcome.TRUNCATED, answer)))
             elif answer is None:
-                verdicts.append(self._count(Verdict(Outcome.NO_ANSWER, None)))
+                verdicts.append(self._count(AnswerCheck(Outcome.NO_ANSWER, None)))
             else:
                 decided = self._decide(gold, gold_norm, answer, normalize(answer))
                 if isinstance(decided, Future):
@@ -266,16 +271,16 @@ class Verifier:
             if len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
 
-    def _finish(self, answer: str, result: SymbolicResult) -> Verdict:
+    def _finish(self, answer: str, result: SymbolicResult) -> AnswerCheck:
         if result is True:
             outcome = Outcome.CORRECT
         elif result is False:
             outcome = Outcome.WRONG
         else:
             outcome = Outcome.TIMEOUT
-        return self._count(Verdict(outcome, answer))
+        return self._count(AnswerCheck(outcome, answer))
 
-    def _count(self, verdict: Verdict) -> Verdict:
+    def _count(self, verdict: AnswerCheck) -> AnswerCheck:
         with self._lock:
             self._stats[verdict.outcome.value] += 1
         return verdict
@@ -306,15 +311,15 @@ def _default_verifier() -> Verifier:
 
 def check(
     solution: str, gold: str, *, truncated: bool = False, last_number_fallback: bool = False
-) -> Verdict:
-    """Verdict for one solution, using a process-wide Verifier (its cache and pool)."""
+) -> AnswerCheck:
+    """AnswerCheck for one solution, using a process-wide Verifier (its cache and pool)."""
     verifier = _default_verifier()
     # The fallback changes extraction only, so one shared Verifier (and pool) serves both.
     answer = extract_answer(solution, last_number_fallback=last_number_fallback)
     if truncated:
-        return Verdict(Outcome.TRUNCATED, answer)
+        return AnswerCheck(Outcome.TRUNCATED, answer)
     if answer is None:
-        return Verdict(Outcome.NO_ANSWER, None)
+        return AnswerCheck(Outcome.NO_ANSWER, None)
     return verifier.check_answers([answer], gold)[0]
 
 

@@ -1,4 +1,4 @@
-"""The result of checking one sampled solution against the gold answer."""
+"""What checking one sampled solution against the gold answer gives: an outcome and the answer read."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ class Outcome(str, enum.Enum):
 
 
 @dataclass(frozen=True)
-class Verdict:
+class AnswerCheck:
+    """One sampled solution checked against the gold answer: the outcome and the answer read."""
+
     outcome: Outcome
     answer: str | None  # the extracted answer, verbatim; None when there was none

@@ -15,15 +15,15 @@ from (question, prefix), so any process can serve any problem. Everything is see
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import random
 import re
 from dataclasses import dataclass
 
 from apsgen.config import SimulatedSpec
-from apsgen.policy.base import Generation, Sample, Sampling
+from apsgen.policy.base import Sample
 from apsgen.problem import Problem
+from apsgen.worlds.base import WorldPolicy
 
 _OPS = {"add": "+", "subtract": "-", "multiply by": "×"}
 _QUESTION_OP = re.compile(r"(add|subtract|multiply by) (\d+)")
@@ -176,44 +176,13 @@ def first_error_step(question: str, text: str, spec: SimulatedSpec | None = None
     return None
 
 
-class SimulatedPolicy:
-    """Implements `Policy`; a token is a whitespace-separated word."""
+class SimulatedPolicy(WorldPolicy[Plan]):
+    """The chain world's policy: a token is a whitespace-separated word."""
 
     name = "simulated"
-    revision: str | None = None
 
-    def __init__(self, spec: SimulatedSpec, seed: int = 0) -> None:
-        self.spec = spec
-        self.seed = seed
-        self._plans: dict[str, Plan] = {}
-        self._unseeded_calls = 0
-        self.n_calls = 0
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    async def close(self) -> None:
-        return None
-
-    def plan(self, question: str) -> Plan:
-        plan = self._plans.get(question)
-        if plan is None:
-            plan = self._plans[question] = plan_for(question, self.spec)
-        return plan
-
-    async def generate(self, question: str, prefix: str, n: int, sampling: Sampling) -> Generation:
-        self.n_calls += 1
-        if self.spec.latency_s > 0:
-            await asyncio.sleep(self.spec.latency_s)
-        plan = self.plan(question)
-        if sampling.seed is None:
-            self._unseeded_calls += 1
-            key: object = ("unseeded", self._unseeded_calls)
-        else:
-            key = sampling.seed
-        rng = random.Random(f"{self.seed}\x1f{key}\x1f{question}\x1f{prefix}")
-        samples = [self._sample(plan, prefix, rng, sampling.max_tokens) for _ in range(n)]
-        return Generation(samples, prompt_tokens=self.count_tokens(question) + self.count_tokens(prefix))
+    def plan_for(self, question: str) -> Plan:
+        return plan_for(question, self.spec)
 
     def _sample(self, plan: Plan, prefix: str, rng: random.Random, max_tokens: int) -> Sample:
         spec = self.spec

@@ -1,6 +1,6 @@
 """A second simulated world, built from how real policies fail rather than from the label rule's model.
 
-`apsgen.policy.simulated` plants exactly what the sequential rule assumes: one recovery rate per
+`apsgen.worlds.chain` plants exactly what the sequential rule assumes: one recovery rate per
 cell, a value curve that falls geometrically with the steps left, every step a computation.
 This world breaks each of those assumptions the way small real models do:
 
@@ -30,14 +30,14 @@ Steps are paragraphs; prefixes are expected to end at a paragraph (delimiter ste
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import random
 import re
 from dataclasses import dataclass
 
-from apsgen.policy.base import Generation, Sample, Sampling
+from apsgen.policy.base import Sample
 from apsgen.problem import Problem
+from apsgen.worlds.base import WorldPolicy
 
 _NAMES = ("Ada", "Bo", "Chen", "Dara", "Eli", "Farah", "Gus", "Hana")
 _UNITS = ("crates", "jars", "boxes", "bags", "bottles", "packs")
@@ -197,42 +197,13 @@ def recovery_of(question: str, spec: StoryWorldSpec) -> float:
     return plan_for(question, spec).recover
 
 
-class StoryWorldPolicy:
-    """Implements `Policy` for story-world questions; a token is a whitespace-separated word."""
+class StoryWorldPolicy(WorldPolicy[StoryPlan]):
+    """The story world's policy: a token is a whitespace-separated word."""
 
     name = "storyworld"
-    revision: str | None = None
 
-    def __init__(self, spec: StoryWorldSpec, seed: int = 0) -> None:
-        self.spec, self.seed = spec, seed
-        self._plans: dict[str, StoryPlan] = {}
-        self.n_calls = 0
-        self._unseeded = 0
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    async def close(self) -> None:
-        return None
-
-    def plan(self, question: str) -> StoryPlan:
-        plan = self._plans.get(question)
-        if plan is None:
-            plan = self._plans[question] = plan_for(question, self.spec)
-        return plan
-
-    async def generate(self, question: str, prefix: str, n: int, sampling: Sampling) -> Generation:
-        self.n_calls += 1
-        await asyncio.sleep(0)
-        plan = self.plan(question)
-        if sampling.seed is None:
-            self._unseeded += 1
-            key: object = ("unseeded", self._unseeded)
-        else:
-            key = sampling.seed
-        rng = random.Random(f"{self.seed}\x1f{key}\x1f{question}\x1f{prefix}")
-        samples = [self._sample(plan, prefix, rng, sampling.max_tokens) for _ in range(n)]
-        return Generation(samples, prompt_tokens=self.count_tokens(question) + self.count_tokens(prefix))
+    def plan_for(self, question: str) -> StoryPlan:
+        return plan_for(question, self.spec)
 
     def _state(self, plan: StoryPlan, prefix: str) -> tuple[int, int, bool, int]:
         """(operations done, current value, off track, steps since the last trap) after `prefix`."""
