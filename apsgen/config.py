@@ -284,6 +284,15 @@ class SearchSpec(_Strict):
         "prefixes); how often they still end right is the question's own recovery, judged with the job's "
         "calibration as its prior. 0: every question is judged by the calibration alone.",
     )
+    planted_probes: int = Field(
+        4,
+        ge=0,
+        description="sequential rule with step checks: where a question's screening shows fewer than "
+        "own_recovery_probes prefixes wrong by a false equation, make up to this many more wrong on purpose "
+        "from its own right solutions (a misread number, the equation kept true: apsgen.label.text.planting) "
+        "and give each k fresh rollouts: the question's recovery measured where its text shows nothing. "
+        "0: only the prefixes the policy itself got wrong visibly.",
+    )
     step_checks: bool = Field(
         True,
         description="Read each step's own text before asking rollouts: a step stating a false equation between "

@@ -25,8 +25,12 @@ Outputs written before verdicts were stored fall back to MC > 0.5.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from apsgen.problem import Problem
+    from apsgen.search.result import ProblemResult
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,13 @@ class SolutionPath:
     @property
     def end_node(self) -> int:
         return self.segments[-1].node_id
+
+
+def result_rows(problem: Problem, result: ProblemResult) -> list[dict[str, Any]]:
+    """A search result's states as step rows (what a path reader needs of them), before they are
+    stored: for the judge stage and the benchmarks, which read a result's paths in memory."""
+    return [{**asdict(s), "question": problem.question, "problem_id": problem.id, "dataset": problem.dataset}
+            for s in result.steps]
 
 
 def full_text(row: dict[str, Any]) -> str:

@@ -205,3 +205,44 @@ def test_a_job_too_small_for_a_sample_is_not_calibrated_at_all() -> None:
     cal = run.calibration
     assert cal is not None and cal.source == "prior" and "sample of 3" in cal.reason
     assert run.calibration_results == [] and len(run.results) == 12
+
+
+SILENT = story.StoryWorldSpec(recover_mean=0.3, success_rate=(0.2, 0.6), error_kinds=(0.0, 0.35, 0.25, 0.25, 0.15),
+                              front_load=3.0, carry_rate=0.2, announce_recovery=0.0)
+
+
+def test_the_silent_world_never_shows_an_error_in_its_text() -> None:
+    # How strong policies fail: a misread number, the wrong operation, a miscopied count, a day's
+    # event ignored. No wrong step states a false equation or retracts, and a recovery is silent.
+    from apsgen.label.text import text_error
+
+    problems = story.story_problems(30, SILENT, seed=4)
+    policy = story.StoryWorldPolicy(SILENT, seed=4)
+    kinds = {"carry": 0, "skip": 0, "compute": 0}
+    hidden = 0
+    for p in problems:
+        for s in asyncio.run(policy.generate(p.question, "", 8, Sampling(seed=2))).samples:
+            assert all(text_error(para) is None for para in s.text.split("\n\n")), s.text
+            off = story.first_error_offset(p.question, s.text, SILENT)
+            if off is None:
+                continue
+            para = s.text[s.text.rfind("\n\n", 0, off) + 2 if "\n\n" in s.text[:off] else 0:].split("\n\n")[0]
+            kinds["carry" if para.startswith("So far") else "skip" if "still has" in para else "compute"] += 1
+            hidden += s.text.rstrip().endswith(f"\\boxed{{{p.answer}}} {story.plan_for(p.question, SILENT).unit} at the end.")
+    assert all(v > 0 for v in kinds.values()), kinds
+    assert hidden > 0  # some wrong paths still reach the right answer, silently
+
+
+def test_a_planted_error_is_read_by_the_world_as_wrong() -> None:
+    # The search plants an error in a correct step; the world must take the planted count as the
+    # running one (off track) and the truth must call it the first error.
+    from apsgen.label.text.planting import plant_error
+
+    p = story.story_problems(1, SILENT, seed=6)[0]
+    plan = story.plan_for(p.question, SILENT)
+    op, a = plan.ops[0]
+    sign = {"+": "+", "-": "-", "×": "×"}[op]
+    step = f"After the change, {plan.name} has {plan.start} {sign} {a} = {plan.values[0]} {plan.unit}.\n\n"
+    planted = plant_error(step)
+    assert planted is not None and story.first_error_offset(p.question, planted, SILENT) is not None
+    assert story.first_error_offset(p.question, step, SILENT) is None

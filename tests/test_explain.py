@@ -54,7 +54,8 @@ def test_a_tampered_label_is_caught(simulated_output: Path, tmp_path: Path, caps
     basis = table.column("verdict_basis").to_pylist()
     i = next(j for j, (v, b) in enumerate(zip(verdicts, basis)) if v == "correct" and b == "rollouts")
     verdicts[i] = "wrong"
-    pq.write_table(table.set_column(table.schema.get_field_index("verdict"), "verdict", pa.array(verdicts)), shard)
+    i_col = table.schema.get_field_index("verdict")
+    pq.write_table(table.set_column(i_col, table.schema.field(i_col), pa.array(verdicts, pa.string())), shard)
     assert main(["explain", str(copy), "--verify"]) == 1
     out = capsys.readouterr()
     assert "1 differ" in out.out and "stored wrong" in out.err

@@ -183,10 +183,48 @@ def test_a_question_shows_its_own_recovery_before_its_search() -> None:
     probed = [s for s in seen.steps if s.step_text.startswith(("2 + 2", "3 + 3"))]
     assert [(s.verdict, s.verdict_basis, s.n_correct, s.n_rollouts) for s in probed] == [("wrong", "arithmetic", 4, 8)] * 2
     assert json.loads(seen.label_rule)["own_recovery"] == {"probes": 2, "successes": 8, "graded": 16}
-    # Wrong prefixes here do as well as correct ones: the rule decides nothing by rollouts rather
-    # than pass over "X.", and a refill whose searches locate nothing new ends the question.
+    # Wrong prefixes here do as well as correct ones: rollouts cannot tell them apart, so the
+    # question is not searched at all rather than pass over "X." (and pays for nothing more).
     assert not after_x(seen)
-    assert seen.stop_reason == "empty_pool" and [n for p, n in calls if p == ""] == [8, 8]
+    assert seen.stop_reason == "undecidable" and seen.n_searches == 0 and [n for p, n in calls if p == ""] == [8]
+
+
+def _planted_world(recovers: bool):  # type: ignore[no-untyped-def]
+    """Screening: right solutions whose first step computes, wrong ones through "X." (no text check
+    sees it). From the step made wrong on purpose (any equation but the right one) the policy ends
+    right half the time (`recovers`) or never."""
+    solutions = ["S 2 + 3 = 5.\n\nB.\n\nC.\n\n\\boxed{1}", "S 2 + 3 = 5.\n\nX.\n\nC.\n\n\\boxed{2}",
+                 "T 1 + 4 = 5.\n\nB.\n\nC.\n\n\\boxed{1}", "T 1 + 4 = 5.\n\nX.\n\nC.\n\n\\boxed{2}"]
+
+    def cont(prefix: str, i: int) -> str:
+        if prefix == "":
+            return solutions[i % 4]
+        if "=" in prefix and "= 5." not in prefix:  # the planted prefix
+            return "B.\n\nC.\n\n\\boxed{1}" if recovers and i % 2 else "B.\n\nC.\n\n\\boxed{2}"
+        return "C.\n\n\\boxed{2}" if "X" in prefix else "B.\n\nC.\n\n\\boxed{1}"
+
+    return ScriptedPolicy(cont)
+
+
+def test_where_the_text_shows_no_error_the_question_measures_its_recovery_on_a_planted_one() -> None:
+    for recovers in (True, False):
+        policy = _planted_world(recovers)
+        search = SearchSpec(screen_samples=8, max_searches=4)
+        r = asyncio.run(run_search(Problem("p", "q", "1"), policy, BoxedVerifier(), search, Sampling(), seed=0))
+        probes = r.own_recovery.probes if r.own_recovery else ()
+        # One probe per right solution, at its computing step made wrong: a misread operand, the
+        # equation kept true; k fresh rollouts there, and no row (the policy never wrote it).
+        assert [(p.because, p.graded) for p in probes] == [("planted", 8)] * 2
+        for probe in probes:
+            assert "= 5." not in probe.planted and " + " in probe.planted
+            assert any(prefix.startswith(probe.planted) for prefix, _ in policy.calls)
+            assert not any(probe.planted in s.prefix + s.step_text for s in r.steps)
+            assert probe.successes == (4 if recovers else 0)
+        # Where a planted error ends right half the time, a right answer is too likely to have come
+        # through a wrong step: none is stored as an all-good path; where it never does, they are.
+        all_good = [s for s in r.steps if s.label_source == "correct_solution"]
+        assert r.allgood is not None and (r.allgood["risk"] > 0.05) is recovers
+        assert bool(all_good) is not recovers
 
 
 def test_invalid_rollouts_wrong_or_excluded() -> None:

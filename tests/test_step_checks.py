@@ -318,3 +318,41 @@ def test_without_step_checks_the_recovery_hides_the_misreading() -> None:
     result = run(step_checks=False, policy=recovering, k=8)
     assert all(s.n_correct_flawed == 0 for s in result.steps)
     assert "She gets 8 more, so 12 + 8 = 20." not in {s.step_text.strip() for s in result.steps if s.is_first_error}
+
+
+# -- planting: a correct step made wrong on purpose, the way a strong policy errs ------------------
+
+from apsgen.label.text.planting import misread, plant_error  # noqa: E402
+
+PLANTED = [
+    # a true equation: its operand misread and the result following from it (still a true equation)
+    "After buying 14 more, Ada has 23 + 14 = 37 crates.",
+    "So there are 4 \\times 6 = 24 eggs.",
+    "He has 3 + 5 = 8.",
+    # no equation: its last number miscopied
+    "So far, Ada has 37 crates.",
+    "The answer is 12.",
+]
+NOT_PLANTED = ["Let me keep going.", "Price 12.50 now", "10% off", "3,000 apples", "x" * (MAX_CHARS + 1) + " 1 + 1 = 2"]
+
+
+@pytest.mark.parametrize("step", PLANTED)
+def test_a_planted_step_is_wrong_and_shows_no_false_equation(step: str) -> None:
+    planted = plant_error(step)
+    assert planted is not None and planted != step
+    assert false_equation(planted) is None  # invisible to the checks, as a strong policy's errors are
+    assert plant_error(step) == planted  # the same step is always planted the same way
+    if misread(step) is not None:
+        assert planted == misread(step)
+
+
+@pytest.mark.parametrize("step", NOT_PLANTED)
+def test_a_step_without_a_whole_number_to_change_is_not_planted(step: str) -> None:
+    assert plant_error(step) is None
+
+
+def test_planting_reads_garbage_in_linear_time() -> None:
+    t0 = time.perf_counter()
+    for garbage in ("1 + " * 5_000, "1 = " * 5_000, "9" * 19_000, "\\times 2 " * 2_000):
+        plant_error(garbage[:MAX_CHARS])
+    assert time.perf_counter() - t0 < 2.0

@@ -42,7 +42,7 @@ BASELINE = "per_step_mc"
 RECOVER = (0.0, 0.02, 0.1, 0.25)
 SUCCESS = ((0.05, 0.5), (0.5, 0.95))
 KS = (8, 16)
-WORLDS = ("chain", "story", "quiet")
+WORLDS = ("chain", "story", "quiet", "silent")
 ORDERS = ("shuffled", "sorted")
 
 
@@ -59,13 +59,23 @@ class World:
     order_key: Callable[[Problem], float]
 
 
+# The silent world: how strong policies fail on competition math (ProcessBench's human labels: first
+# errors early, a sixth of erroneous MATH solutions still ending right). No wrong step is a false
+# equation (a misread number, the wrong operation, a miscopied running count, a day's event
+# ignored), the first two computations err three times as often (setup), the running count is
+# restated now and then, and every recovery is silent: the path just goes on from the right count.
+SILENT: dict[str, Any] = {"error_kinds": (0.0, 0.35, 0.25, 0.25, 0.15), "front_load": 3.0, "carry_rate": 0.2,
+                          "announce_recovery": 0.0}
+
+
 def make_world(name: str, recover: float, success: tuple[float, float], hard_step_rate: float) -> World:
     """`chain`: apsgen.worlds.chain, the world the rule was first written against (one recovery
     rate per cell, every step a computation); sorted hardest first. `story`:
     apsgen.worlds.story, built from how real policies fail (recovery that differs by
     question, self-corrections, traps, restatements, several kinds of error); sorted by how often
     the policy recovers on each question, most first. `quiet`: the story world whose recoveries are
-    never announced (no "I made a mistake"): only the rollout counts can see them."""
+    never announced (no "I made a mistake"): only the rollout counts can see them. `silent`: the
+    story world as strong policies fail (see SILENT): nothing in a wrong step's text shows it."""
     if name == "chain":
         spec = realism(recover, success, hard_step_rate)
         return World(
@@ -75,9 +85,9 @@ def make_world(name: str, recover: float, success: tuple[float, float], hard_ste
             lambda q, text: chain.first_error_offset(q, text, spec),
             lambda p: -chain.plan_for(p.question, spec).error_rate,
         )
-    if name in ("story", "quiet"):
+    if name in ("story", "quiet", "silent"):
         sspec = story.StoryWorldSpec(recover_mean=recover, success_rate=success,
-                                          announce_recovery=1.0 if name == "story" else 0.0)
+                                     **(SILENT if name == "silent" else {"announce_recovery": 1.0 if name == "story" else 0.0}))
         return World(
             name, sspec,
             lambda n, seed: story.story_problems(n, sspec, seed=seed),
@@ -97,7 +107,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rules", default=",".join((*RULES, BASELINE)), help="label rules to run, and per_step_mc")
     parser.add_argument("--world", default="chain,story",
                         help="simulated worlds: chain (the rule's own model), story (built apart from it), quiet (story "
-                        "whose recoveries are never announced); default chain,story")
+                        "whose recoveries are never announced), silent (no wrong step shows in its text, recoveries "
+                        "silent); default chain,story")
     parser.add_argument("--order", default=",".join(ORDERS),
                         help="question order: shuffled, sorted (by difficulty or recovery, as curated datasets are)")
     parser.add_argument("--hard-step-rate", type=float, default=0.05, help="share of hard steps (default 0.05)")
@@ -155,11 +166,14 @@ def score(problems: list[Problem], results: list[ProblemResult], world: World) -
             "problems located right searches tokens zero_search "
             "right_root located_root right_pool located_pool searches_root "
             "truth_correct said_wrong truth_wrong said_correct undecided_states "
-            "judged_located located_kept right_kept just_wrong_correct just_wrong_rollouts"
+            "judged_located located_kept right_kept just_wrong_correct just_wrong_rollouts "
+            "called_correct called_correct_right allgood_paths allgood_flawless"
         ).split(),
         0,
     )
     c["problems"] = len(problems)
+    from apsgen.paths import result_rows, solution_paths
+
     for problem, result in zip(problems, results, strict=True):
         c["tokens"] += result.generated_tokens
         c["searches"] += result.n_searches
@@ -194,6 +208,15 @@ def score(problems: list[Problem], results: list[ProblemResult], world: World) -
             else:
                 c["truth_wrong"] += 1
                 c["said_correct"] += s.verdict == "correct"
+            if s.verdict == "correct":  # a positive label a PRM trains on
+                c["called_correct"] += 1
+                c["called_correct_right"] += off is None
+        # Paths stored as all-good (every step +): flawless when no step of the whole path is wrong.
+        for path in solution_paths(result_rows(problem, result)):
+            if path.correct:
+                text = "".join(seg.text for seg in path.segments)
+                c["allgood_paths"] += 1
+                c["allgood_flawless"] += world.first_error_offset(problem.question, text) is None
     return c
 
 
@@ -210,6 +233,10 @@ def figures(c: dict[str, Any]) -> dict[str, Any]:
         "zero_search_questions": c["zero_search"],
         "false_wrong_rate": _ratio(c["said_wrong"], c["truth_correct"]),
         "false_correct_rate": _ratio(c["said_correct"], c["truth_wrong"]),
+        # Positive labels: states called correct that are, and paths stored as all-good that are flawless.
+        "correct_precision": _ratio(c["called_correct_right"], c["called_correct"]),
+        "allgood_precision": _ratio(c["allgood_flawless"], c["allgood_paths"]),
+        "allgood_per_question": _ratio(c["allgood_paths"], c["problems"]),
         "undecided_states": c["undecided_states"],
         "wrong_prefix_success": _ratio(c["just_wrong_correct"], c["just_wrong_rollouts"]),
         "consensus": {
@@ -340,10 +367,12 @@ def format_tables(report: dict[str, Any]) -> str:
         f"hard steps {s['hard_step_rate']}, max_searches {s['max_searches']}, {s['wall_s']} s; "
         f"default rule: {report['default_rule']}",
         "precision = located first errors at the planted step; recall = right / searches; "
-        "tok/right = generated tokens per correctly located first error; cons prec / kept = precision of the "
-        f"first errors a simulated judge (accuracy {s['judge_accuracy']}) agreed with, and the share it kept",
+        "tok/right = generated tokens per correctly located first error; +prec = states called correct that are; "
+        "AG prec = paths stored as all-good that are flawless, AG/q = such paths per question; cons prec / kept = "
+        f"precision of the first errors a simulated judge (accuracy {s['judge_accuracy']}) agreed with, and the share it kept",
         f"{'world':>5} {'order':>8} {'recover':>7} {'success':>9} {'k':>3} {'rule':>11} {'precision':>9} {'recall':>6} {'right/q':>7} "
-        f"{'tok/right':>9} {'vs psmc':>7} {'recov':>5} {'0-search':>8} {'F-wrong':>7} {'F-corr':>7} {'root prec':>9} {'pool prec':>9} {'cons prec':>9} {'kept':>5}",
+        f"{'tok/right':>9} {'vs psmc':>7} {'recov':>5} {'+prec':>5} {'AG prec':>7} {'AG/q':>4} {'0-search':>8} {'F-wrong':>7} {'F-corr':>7} "
+        f"{'root prec':>9} {'pool prec':>9} {'cons prec':>9} {'kept':>5}",
     ]
     def key(c: dict[str, Any]) -> tuple:
         return (c["world"], c["order"], c["recover"], tuple(c["success"]), c["k"])
@@ -355,7 +384,9 @@ def format_tables(report: dict[str, Any]) -> str:
         lines.append(
             f"{c['world']:>5} {c['order']:>8} {c['recover']:>7} {c['success'][0]:>4}-{c['success'][1]:<4} {c['k']:>3} {c['rule']:>11} "
             f"{_f(c['precision'], '.3f'):>9} {_f(c['recall'], '.3f'):>6} {_f(c['correct_per_question'], '.1f'):>7} "
-            f"{_f(c['tokens_per_correct'], ',.0f'):>9} {_f(speedup, '.2f'):>7} {_f(c['wrong_prefix_success'], '.3f'):>5} {c['zero_search_questions']:>8} "
+            f"{_f(c['tokens_per_correct'], ',.0f'):>9} {_f(speedup, '.2f'):>7} {_f(c['wrong_prefix_success'], '.3f'):>5} "
+            f"{_f(c['correct_precision'], '.3f'):>5} {_f(c['allgood_precision'], '.3f'):>7} {_f(c['allgood_per_question'], '.1f'):>4} "
+            f"{c['zero_search_questions']:>8} "
             f"{_f(c['false_wrong_rate'], '.3f'):>7} {_f(c['false_correct_rate'], '.3f'):>7} "
             f"{_f(c['root']['precision'], '.3f'):>9} {_f(c['pool']['precision'], '.3f'):>9} "
             f"{_f(c['consensus']['precision'], '.3f'):>9} {_f(c['consensus']['kept'], '.2f'):>5}"

@@ -58,6 +58,14 @@ def run(args) -> int:  # type: ignore[no-untyped-def]
         print(f"problem {args.problem_id}: {' '.join(problem['question'].split())[:200]}")
         print(f"gold answer {problem['gold_answer']}; {problem['status']}"
               f"{' (' + problem['skip_reason'] + ')' if problem.get('skip_reason') else ''}; rule {replay.name or 'none'}")
+        if replay.own is not None and replay.own.probes:
+            g = replay.own.probes
+            print(f"own recovery: {len(g)} probes, {sum(p.successes for p in g)} of {sum(p.graded for p in g)} graded "
+                  f"rollouts right at prefixes wrong by " + ", ".join(sorted({p.because for p in g})))
+            for p in g:
+                if p.planted:
+                    print(f"  planted: {' '.join(p.planted.split())[:160]!r} ({p.successes} of {p.graded} right)")
+        print(replay.replay_allgood()[1][0])
         nodes = [args.node] if args.node is not None else sorted(replay.steps)
         try:
             for node in nodes:
@@ -76,6 +84,10 @@ def run(args) -> int:  # type: ignore[no-untyped-def]
         except ReplayError as e:
             mismatches.append(f"{pid}: {e}")
             continue
+        ok, why = replay.replay_allgood()
+        counts["all-good decision"] += 1
+        if not ok:
+            mismatches.append(f"{pid}: all-good paths: {why[0]}")
         for node in sorted(replay.steps):
             r = replay.replay(node)
             counts[r.stored.basis] += 1

@@ -123,6 +123,8 @@ def label_inputs(result: ProblemResult) -> str | None:
     inputs: dict[str, Any] = {"calibration": (rule.get("calibration") or {}).get("digest")}
     if result.own_recovery is not None:
         inputs["own_recovery"] = result.own_recovery.as_list()
+    if result.allgood is not None:
+        inputs["allgood"] = result.allgood
     return json.dumps(inputs, sort_keys=True)
 
 

@@ -12,23 +12,17 @@ whether it agrees are stored on the path's last state; the problem row counts th
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict
-from typing import Any
 
-from apsgen.paths import labelled_paths
 from apsgen.judge import Judge
+from apsgen.paths import labelled_paths, result_rows
 from apsgen.problem import Problem
 from apsgen.search.result import ProblemResult
 
 
 def judged_paths(problem: Problem, result: ProblemResult) -> list[tuple[int, int, list[str]]]:
     """(end node id, located first wrong step or -1, step texts) per labelled path."""
-    rows: list[dict[str, Any]] = [
-        {**asdict(s), "question": problem.question, "problem_id": problem.id, "dataset": problem.dataset}
-        for s in result.steps
-    ]
     out: list[tuple[int, int, list[str]]] = []
-    for _, segments in labelled_paths(rows):
+    for _, segments in labelled_paths(result_rows(problem, result)):
         located = next((i for i, (_, good) in enumerate(segments) if not good), -1)
         out.append((segments[-1][0].node_id, located, [seg.text.strip() for seg, _ in segments]))
     return out

@@ -8,9 +8,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-# What makes a probed prefix wrong: its own text ("arithmetic": it states a false equation),
-# or the search located it as a first error ("located"; chosen because it rarely succeeded).
-WrongBecause = Literal["arithmetic", "located"]
+# What makes a probed prefix wrong: its own text ("arithmetic": it states a false equation), an
+# error planted in one of the policy's correct steps ("planted": apsgen.label.text.planting), or the
+# search located it as a first error ("located"; chosen because it rarely succeeded).
+WrongBecause = Literal["arithmetic", "planted", "located"]
 
 
 @dataclass(frozen=True)
@@ -20,8 +21,9 @@ class Probe:
     successes: int  # clean successes (a right answer through a step that shows an error is none)
     graded: int  # rollouts whose final answer the verifier could judge
     reference: float  # the expected value of a correct prefix at the probed prefix's depth
-    node_id: int | None = None  # the probed state, a row of the output
+    node_id: int | None = None  # the probed state, a row of the output (None: a planted prefix, no row)
     because: WrongBecause = "arithmetic"
+    planted: str | None = None  # a planted prefix's changed step (the policy never wrote it)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -29,13 +31,13 @@ class Probe:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Probe:
         return cls(int(d["successes"]), int(d["graded"]), float(d["reference"]), d.get("node_id"),
-                   d.get("because", "arithmetic"))
+                   d.get("because", "arithmetic"), d.get("planted"))
 
 
 @dataclass(frozen=True)
 class OwnRecovery:
     """What one question shows of its own recovery before its search: fresh rollouts at prefixes
-    that are wrong by their text (with room left to recover). Whether such a prefix still ends
+    that are wrong by their text, or made wrong on purpose (with room left to recover). Whether such a prefix still ends
     right is the question's recovery, seen without the label rule having chosen the prefix (a
     located first error was chosen *because* it rarely succeeded). The rule takes it as evidence
     about the question's rate, with the job's distribution as the prior."""

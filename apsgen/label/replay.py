@@ -21,7 +21,7 @@ from apsgen.label.calibration import Calibration
 from apsgen.label.decision import Decision
 from apsgen.label.evidence import MCStats
 from apsgen.label.probes import OwnRecovery
-from apsgen.label.rule import PaperRule, RuleParams, ThresholdRule, decide, hypotheses, wrong_mean
+from apsgen.label.rule import PaperRule, RuleParams, ThresholdRule, allgood_risk, decide, hypotheses, wrong_mean
 from apsgen.label.text import restates_question, text_error
 
 TEXT_BASES = ("arithmetic", "retraction")
@@ -93,6 +93,7 @@ class ProblemReplay:
         self.step_checks = bool(search.get("step_checks", True))
         inputs = json.loads(problem["label_inputs"]) if problem.get("label_inputs") else {}
         self.own = OwnRecovery.from_list(inputs["own_recovery"]) if "own_recovery" in inputs else None
+        self.allgood: dict[str, Any] | None = inputs.get("allgood")
         self.name = self.rule.get("rule", "")
         self.calibration: Calibration | None = None
         self.params: RuleParams | None = None
@@ -211,6 +212,22 @@ class ProblemReplay:
             chain.append(f"decision: undecided ({d.more} more rollouts would be needed; the budget to "
                          f"k_max {self.params.k_max} could not settle it with a fair chance)")
         return d
+
+    def replay_allgood(self) -> tuple[bool, list[str]]:
+        """Whether the stored all-good paths are as the rule allows (none where a right answer too
+        likely came through a wrong step), and the chain that says so."""
+        stored = sum(r.get("label_source") == "correct_solution" for r in self.steps.values())
+        if self.name != "sequential" or self.allgood is None:
+            return True, [f"{stored} right-answer solutions stored as all-good paths (no risk recorded)"]
+        assert self.params is not None and self.calibration is not None
+        risk = allgood_risk(self.allgood.get("root_value"), self.calibration, self.own)
+        allowed = risk is not None and risk <= self.params.allgood_max_risk
+        same = risk is not None and math.isclose(risk, float(self.allgood["risk"]), rel_tol=1e-9, abs_tol=1e-12)
+        chain = [f"all-good paths: the chance a right answer came through a wrong step is {risk:.4g} "
+                 f"(root value {self.allgood.get('root_value')}; at most {self.params.allgood_max_risk:g} allowed): "
+                 f"{'stored' if allowed else 'none stored'}; {stored} stored"] if risk is not None else \
+                ["all-good paths: no root value, none stored"]
+        return same and (allowed or stored == 0), chain
 
     # -- explain ---------------------------------------------------------------------------------
 

@@ -91,6 +91,16 @@ class LabelRule:
         """Wrong rollouts one non-root state may put in the pool (None: no limit)."""
         return self.search.pool_max_per_state
 
+    def stores_allgood(self, root_value: float | None, own: OwnRecovery | None = None) -> tuple[bool, float | None]:
+        """(may the question's right-answer solutions be stored as all-good paths, the risk that
+        decided it): always, for the paper's rules."""
+        return True, None
+
+    def undecidable(self, root_value: float | None, own: OwnRecovery | None = None) -> bool:
+        """Can rollouts not tell this question's wrong prefixes from its correct ones? Never, for
+        the paper's rules."""
+        return False
+
 
 
 class ThresholdRule(LabelRule):
@@ -191,6 +201,12 @@ class RuleParams:
     # A question's own-recovery probes are prefixes with at least this many steps after them on
     # their solution (room to recover).
     probe_min_room: int = 2
+    # A question's right-answer solutions are stored as all-good paths only where the chance that
+    # one reached its answer through a wrong step (`allgood_risk`) is at most this.
+    allgood_max_risk: float = 0.05
+    # A question whose own probes say its wrong prefixes succeed at least this share as often as
+    # correct ones (at the root's value) is not searched: rollouts cannot tell its prefixes apart.
+    undecidable_share: float = 0.5
 
     @classmethod
     def from_search(cls, search: SearchSpec) -> RuleParams:
@@ -320,6 +336,28 @@ def _chance_to_decide(c: int, n: int, more: int, reference: float, calibration: 
     return total
 
 
+def allgood_risk(root_value: float | None, calibration: Calibration, own: OwnRecovery | None = None) -> float | None:
+    """The chance that a solution which reached the right answer went through a wrong step.
+
+    A solution either has no wrong step (and ends right) or goes wrong somewhere and still ends right
+    at the rate s a just-wrong prefix does: the root's value p = (1 - e) + e s gives the share e of
+    solutions with an error, and P(wrong step | right answer) = e s / p = s (1 - p) / (p (1 - s)).
+    s is the question's own probes' clean success rate (Jeffreys-smoothed) where it has some, else
+    the job's recovery distribution's mean (taken at a mid-solution reference, p ** 0.5, under the
+    relative model). None when nothing is known (no root value)."""
+    if root_value is None or root_value <= 0:
+        return None
+    p = min(root_value, 1.0)
+    graded = own.graded() if own is not None else ()
+    if graded:
+        s = (sum(x.successes for x in graded) + 0.5) / (sum(x.graded for x in graded) + 1.0)
+    else:
+        scale = p**0.5 if calibration.recovery_model == "relative" else 1.0
+        s = calibration.recovery_mean * scale
+    s = min(s, 1 - 1e-9)
+    return s * (1 - p) / (p * (1 - s))
+
+
 def decide(evidence: MCStats, reference: float | None, calibration: Calibration, params: RuleParams,
            own: OwnRecovery | None = None) -> Decision:
     """The sequential rule as a function of what it is given: the same inputs, the same verdict.
@@ -402,6 +440,17 @@ class SequentialRule(LabelRule):
 
     def decide(self, mc: MCStats, reference: float | None, own: OwnRecovery | None = None) -> Decision:
         return decide(mc, reference, self.calibration, self.rule_params, own)
+
+    def undecidable(self, root_value: float | None, own: OwnRecovery | None = None) -> bool:
+        # Only on the question's own evidence: the job's distribution alone never rules a question out.
+        if root_value is None or own is None or not own.graded():
+            return False
+        _, q1, _, _ = hypotheses(root_value, self.calibration, self.rule_params)
+        return wrong_mean(root_value, self.calibration, self.rule_params, own) >= self.rule_params.undecidable_share * q1
+
+    def stores_allgood(self, root_value: float | None, own: OwnRecovery | None = None) -> tuple[bool, float | None]:
+        risk = allgood_risk(root_value, self.calibration, own)
+        return risk is not None and risk <= self.rule_params.allgood_max_risk, risk
 
     def admits(self, mc: MCStats, reference: float | None, own: OwnRecovery | None = None) -> bool:
         # Stricter than the decision: a state whose wrong rollouts seed searches must be correct

@@ -78,6 +78,9 @@ class SearchContext:
         # What the question showed of its own recovery (apsgen.search.own_recovery): an input of
         # every verdict, fixed before the first one.
         self.own_recovery: OwnRecovery | None = None
+        # Why its right answers were (not) stored as all-good paths: the risk and the root value it came from.
+        self.allgood_risk: float | None = None
+        self.allgood_root: float | None = None
         self._decided = False
         self.cost = Cost()
         self._calls = 0

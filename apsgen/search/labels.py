@@ -52,9 +52,16 @@ def stored_states(ctx: SearchContext) -> list[State]:
 
 
 def add_correct_solutions(ctx: SearchContext, rollouts: list[Rollout], splitter: StepSplitter) -> int:
-    """Put up to `search.correct_paths` distinct correct solutions into the tree as steps;
+    """Put up to `search.correct_paths` distinct correct solutions into the tree as steps, where the
+    rule lets the question store any (`LabelRule.stores_allgood`: not where a right answer too
+    likely came through a wrong step);
     each one's last state carries its verdict (MC 1). Costs no rollout. Returns how many. A right
     answer reached through a false equation is no all-good path (the search looks at it instead)."""
+    root = ctx.dag.root.mc
+    ctx.allgood_root = root.clean_value if root is not None else None
+    allowed, ctx.allgood_risk = ctx.rule.stores_allgood(ctx.allgood_root, ctx.own_recovery)
+    if not allowed:
+        return 0  # too likely to hold a wrong step that reached the right answer: no positive path
     added: set[str] = set()
     for rollout in rollouts:
         if len(added) == ctx.search.correct_paths:
@@ -81,6 +88,8 @@ def fill_cost(result: ProblemResult, ctx: SearchContext) -> ProblemResult:
     result.outcomes = dict(sorted(c.outcomes.items()))
     result.label_rule = ctx.describe_rule()
     result.own_recovery = ctx.own_recovery
+    if ctx.allgood_risk is not None:
+        result.allgood = {"root_value": ctx.allgood_root, "risk": ctx.allgood_risk}
     return result
 
 

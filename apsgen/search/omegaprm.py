@@ -49,8 +49,13 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
     else:
         root_rollouts = await ctx.sample(root, search.k)
         root.mc = MCStats.from_rollouts(root_rollouts, search.invalid_rollouts)
+    stop: str | None = None
     if wants_own_recovery(ctx):
-        await probe_own_recovery(ctx, screening.rollouts, splitter)  # before any label: it sets the rule
+        own = await probe_own_recovery(ctx, screening.rollouts, splitter)  # before any label: a rule input
+        if search.located_probes and own.graded():
+            stop = "probed"  # a calibration search (`located_probes`) is for the question's recovery: it has it
+        elif ctx.rule.undecidable(root.mc.clean_value, own):
+            stop = "undecidable"  # its wrong prefixes end right about as often as its correct ones: no label
     pool = Pool(search, ctx.rule, ctx.admits)
     pool.offer(root_rollouts)
 
@@ -76,10 +81,9 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
 
     first_searches = certain_errors(screening.rollouts)
 
-    stop = "empty_pool"
     refills = 0
     located_at_refill = -1  # a refill must lead to a new first error before the next one
-    while True:
+    while stop is None:
         if n_searches >= search.max_searches:
             stop = "max_searches"
             break
@@ -125,7 +129,7 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
         n_undecided_searches=undecided,
         searches_from_root=searches_from_root,
         first_error_origin=origin,
-        stop_reason=stop,
+        stop_reason=stop or "empty_pool",
         chunk_tokens=splitter.chunk_tokens if search.step_mode == "tokens" else None,
         screen_samples=screening.stats.n_rollouts,
         screen_correct=screening.stats.n_correct,

@@ -14,11 +14,12 @@ from __future__ import annotations
 from apsgen.label.decision import by_text, settle
 from apsgen.label.evidence import MCStats
 from apsgen.label.probes import OwnRecovery, Probe
-from apsgen.label.text import text_error
+from apsgen.label.text import restates_question, text_error
+from apsgen.label.text.planting import misread, plant_error
 from apsgen.search.binary_search import reference_for, rollout_path
 from apsgen.search.context import SearchContext
 from apsgen.search.steps import StepSplitter
-from apsgen.search.tree import Rollout
+from apsgen.search.tree import Rollout, State
 
 
 def wants_own_recovery(ctx: SearchContext) -> bool:
@@ -54,13 +55,47 @@ def slip_ends(rollouts: list[Rollout], splitter: StepSplitter, limit: int, min_r
     return found
 
 
+def planting_sites(rollouts: list[Rollout], splitter: StepSplitter, limit: int, min_room: int,
+                   question: str) -> list[tuple[Rollout, int, str]]:
+    """Up to `limit` (rollout, step index, that step with an error planted): in distinct solutions
+    that reached the right answer without a step that shows an error (their steps are right, so a
+    changed one is wrong), the first step that computes (a true equation between whole numbers,
+    misread) with `min_room` steps after it, else the first that states a number and does not only
+    restate the question (miscopied): a step the rest of the solution builds on. Linear in the
+    texts."""
+    found: list[tuple[Rollout, int, str]] = []
+    seen: set[str] = set()
+    for r in rollouts:
+        if len(found) >= limit:
+            break
+        if not (r.is_correct and r.adds_text) or r.flawed or r.full_text in seen:
+            continue
+        seen.add(r.full_text)
+        start = len(r.state.prefix)
+        ends = [*splitter.boundaries(r.full_text, start), len(r.full_text)]
+        steps = [r.full_text[b:e] for b, e in zip([start, *ends[:-1]], ends)][: max(0, len(ends) - min_room)]
+        if any(text_error(step) is not None for step in steps):
+            continue  # a right answer through a shown error: its steps are not the policy's right ones
+        sites = [(i, p) for i, step in enumerate(steps) if (p := misread(step)) is not None]
+        if not sites:
+            sites = [(i, p) for i, step in enumerate(steps) if not restates_question(question, step)
+                     and (p := plant_error(step)) is not None]
+        if sites:  # the one nearest the middle of the solution: room to recover, a value well measured
+            middle = (len(ends) - 1) / 2
+            found.append((r, *min(sites, key=lambda site: (abs(site[0] - middle), site[0]))))
+    return found
+
+
 async def probe_own_recovery(ctx: SearchContext, rollouts: list[Rollout], splitter: StepSplitter) -> OwnRecovery:
-    """Fresh rollouts at the question's first prefixes that are wrong by a false equation (see the
-    module doc); the rule then judges the question against them (`SearchContext.know_own_recovery`)."""
+    """Fresh rollouts at the question's first prefixes that are wrong by a false equation and,
+    where those are fewer than `own_recovery_probes`, at prefixes made wrong on purpose (up to
+    `planted_probes`: see the module doc); the rule then judges the question against them
+    (`SearchContext.know_own_recovery`)."""
     probes: list[Probe] = []
+    search = ctx.search
     min_room = ctx.rule.rule_params.probe_min_room  # type: ignore[attr-defined]  # the sequential rule's
-    for rollout, index in slip_ends(rollouts, splitter, ctx.search.own_recovery_probes, min_room):
-        if not ctx.can_afford(ctx.search.k):
+    for rollout, index in slip_ends(rollouts, splitter, search.own_recovery_probes, min_room):
+        if not ctx.can_afford(search.k):
             break
         path = rollout_path(ctx, rollout, splitter)
         state = path[index]
@@ -68,10 +103,25 @@ async def probe_own_recovery(ctx: SearchContext, rollouts: list[Rollout], splitt
         if reference is None:
             continue
         if state.mc is None:
-            state.mc = MCStats.from_rollouts(await ctx.sample(state, ctx.search.k), ctx.search.invalid_rollouts)
+            state.mc = MCStats.from_rollouts(await ctx.sample(state, search.k), search.invalid_rollouts)
         settle(state, by_text("arithmetic"))
         c, n = state.mc.graded
         probes.append(Probe(c, n, reference, state.node_id, "arithmetic"))
+    wanted = min(search.planted_probes, search.own_recovery_probes - len(probes))
+    for rollout, index, planted in planting_sites(rollouts, splitter, wanted, min_room, ctx.problem.question):
+        if not ctx.can_afford(search.k):
+            break
+        path = rollout_path(ctx, rollout, splitter)
+        original = path[index]
+        reference = reference_for(ctx, original, path)
+        if reference is None:
+            continue
+        # Not a state of the tree: the policy never wrote it, so it is no row of the output; its
+        # text is recorded with the probe.
+        wrong = State(node_id=-1, prefix=original.prefix[: original.step_start] + planted,
+                      parent=original.parent, step_start=original.step_start, depth=original.depth)
+        c, n = MCStats.from_rollouts(await ctx.sample(wrong, search.k), search.invalid_rollouts).graded
+        probes.append(Probe(c, n, reference, None, "planted", planted[:300]))
     own = OwnRecovery(tuple(probes))
     ctx.know_own_recovery(own)
     return own

@@ -80,6 +80,9 @@ class ProblemResult:
     # stored for replay), and, where a search was asked for them (`search.located_probes`: the
     # calibration's fallback, not stored), fresh rollouts at located first errors.
     own_recovery: OwnRecovery | None = None
+    # Sequential rule: the chance a right answer came through a wrong step, and the root value it
+    # was computed from (apsgen.label.rule.allgood_risk): whether right answers became all-good paths.
+    allgood: dict[str, float | None] | None = None
     located_probes: list[LocatedProbe] = field(default_factory=list)
     error: str | None = None  # why a failed search stopped (its labels so far are kept)
     solution_source: str = "sampled"  # sampled by the policy, or given by the dataset (annotate mode)

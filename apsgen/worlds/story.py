@@ -46,6 +46,8 @@ _Q_START = re.compile(r"starts the week with (\d+) (\w+)")
 _Q_OP = re.compile(r"On day \d+, \w+ (buys (\d+) more|gives away (\d+)|sees the number of \w+ (double|triple))")
 _COMPUTE = re.compile(r"(-?\d+) ([+\-×]) (\d+) = (-?\d+)")
 _CORRECTION = re.compile(r"correct count so far is (-?\d+)")
+_CARRY = re.compile(r"^So far, \w+ has (-?\d+) \w+\.")
+_SKIP = re.compile(r"^On day \d+, \w+ still has (-?\d+) \w+\.")
 _FILLER = ("Let me keep going.", "Now the next day.", "I will track the total carefully.")
 _RAMBLE = (
     "Hmm, this number seems large, but let us continue anyway.",
@@ -73,6 +75,13 @@ class StoryWorldSpec:
     unparseable_rate: float = 0.02
     empty_rate: float = 0.01
     announce_recovery: float = 1.0  # share of recoveries written as a retraction; the rest are silent
+    # Kinds of wrong step, as weights: an arithmetic slip (a false equation), a misread number (a
+    # true equation on the wrong operand), the wrong operation, a miscopied running count (stated
+    # without an equation, then computed on), a day's event ignored ("still has"). The story world
+    # draws the first three; the silent world never a false equation.
+    error_kinds: tuple[float, float, float, float, float] = (0.45, 0.30, 0.25, 0.0, 0.0)
+    front_load: float = 1.0  # the first FRONT_STEPS computations err this many times as often (setup errors)
+    carry_rate: float = 0.0  # chance the running count is stated after a computation ("So far, ...")
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,35 @@ class StoryPlan:
 def _unit(*parts: object) -> float:
     h = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
     return int.from_bytes(h, "big") / 2**64
+
+
+FRONT_STEPS = 2
+_KINDS = ("slip", "misread", "operation", "carry", "skip")
+
+
+def _base_rate(success: float, n: int, front_load: float) -> float:
+    """The per-step error rate r with which a solution of n computations, the first FRONT_STEPS
+    erring at front_load x r, is flawless with probability `success`."""
+    m = min(FRONT_STEPS, n)
+    lo, hi = 0.0, 1.0 / max(1.0, front_load)
+    for _ in range(60):
+        r = (lo + hi) / 2
+        if (1 - front_load * r) ** m * (1 - r) ** (n - m) > success:
+            lo = r
+        else:
+            hi = r
+    return (lo + hi) / 2
+
+
+def _kind(u: float, weights: tuple[float, ...]) -> str:
+    """The kind of wrong step a uniform draw `u` picks by cumulative weight."""
+    total = sum(weights)
+    acc = 0.0
+    for kind, w in zip(_KINDS, weights):
+        acc += w / total
+        if u < acc:
+            return kind
+    return next(k for k, w in zip(reversed(_KINDS), reversed(weights)) if w > 0)
 
 
 def _apply(op: str, v: int, a: int) -> int:
@@ -119,7 +157,7 @@ def plan_for(question: str, spec: StoryWorldSpec) -> StoryPlan:
         values.append(v)
     lo, hi = spec.success_rate
     success = lo + _unit("success", question) * (hi - lo)
-    rate = 1.0 - success ** (1.0 / len(ops))
+    rate = 1.0 - success ** (1.0 / len(ops)) if spec.front_load == 1.0 else _base_rate(success, len(ops), spec.front_load)
     rng = random.Random(f"recover\x1f{question}")
     mean = spec.recover_mean
     recover = 0.0 if mean <= 0 else min(0.9, rng.betavariate(mean * spec.recover_concentration,
@@ -158,7 +196,7 @@ def story_problems(n: int, spec: StoryWorldSpec, seed: int) -> list[Problem]:
 @dataclass
 class _Para:
     start: int
-    kind: str  # compute | correction | other
+    kind: str  # compute | skip (a day's step) | carry (the running count restated) | correction | other
     result: int | None
     result_offset: int | None
 
@@ -174,21 +212,30 @@ def _paragraphs(text: str) -> list[_Para]:
         c = _CORRECTION.search(s)
         if c is not None:
             out.append(_Para(para.start(), "correction", int(c.group(1)), None))
+            continue
+        for kind, pattern in (("skip", _SKIP), ("carry", _CARRY)):
+            found = pattern.search(s)
+            if found is not None:
+                out.append(_Para(para.start(), kind, int(found.group(1)), para.start() + found.start(1)))
+                break
         else:
             out.append(_Para(para.start(), "other", None, None))
     return out
 
 
 def first_error_offset(question: str, text: str, spec: StoryWorldSpec | None = None) -> int | None:
-    """Offset of the first computed result that differs from its operation's reference value."""
+    """Offset of the first stated count that differs from its reference value: a day's result
+    (computed, or a day's event ignored) or the running count restated. Corrections (announced)
+    and restatements of the question are never errors."""
     plan = plan_for(question, spec or StoryWorldSpec())
     j = 0
     for p in _paragraphs(text):
-        if p.kind != "compute":
-            continue
-        if j >= plan.n_steps or p.result != plan.values[j]:
+        if p.kind in ("compute", "skip"):
+            if j >= plan.n_steps or p.result != plan.values[j]:
+                return p.result_offset
+            j += 1
+        elif p.kind == "carry" and p.result != (plan.values[j - 1] if j else plan.start):
             return p.result_offset
-        j += 1
     return None
 
 
@@ -209,13 +256,13 @@ class StoryWorldPolicy(WorldPolicy[StoryPlan]):
         """(operations done, current value, off track, steps since the last trap) after `prefix`."""
         done, value, since_trap = 0, plan.start, 99
         for p in _paragraphs(prefix):
-            if p.kind == "compute" and p.result is not None:
+            if p.kind in ("compute", "skip") and p.result is not None:
                 if done < plan.n_steps and p.result == plan.values[done] and plan.traps[done]:
                     since_trap = 0
                 else:
                     since_trap += 1
                 done, value = done + 1, p.result
-            elif p.kind == "correction" and p.result is not None:
+            elif p.kind in ("correction", "carry") and p.result is not None:
                 value = p.result
         off = value != (plan.values[done - 1] if done else plan.start)
         return done, value, off, since_trap
@@ -237,6 +284,8 @@ class StoryWorldPolicy(WorldPolicy[StoryPlan]):
                 # no draw when every recovery is announced, so the default world's samples stay as they were
                 if s.announce_recovery >= 1 or rng.random() < s.announce_recovery:
                     paras.append(f"Wait, I made a mistake earlier. The correct count so far is {value} {plan.unit}.")
+                elif s.carry_rate > 0 and rng.random() < 0.5:  # silently: the right count, stated as if known
+                    paras.append(f"So far, {plan.name} has {value} {plan.unit}.")
             if rng.random() < s.restate_rate:
                 what = (f"buys {a} more {plan.unit}" if op == "+" else f"gives away {a} {plan.unit}" if op == "-"
                         else f"sees the number of {plan.unit} {'double' if a == 2 else 'triple'}")
@@ -244,28 +293,40 @@ class StoryWorldPolicy(WorldPolicy[StoryPlan]):
             if rng.random() < s.filler_rate:
                 paras.append(rng.choice(_FILLER))
             err = plan.error_rate * (s.trap_factor if since_trap < 2 else 1.0)
-            shown_a, shown_op = a, op
+            err *= s.front_load if j < FRONT_STEPS else 1.0
+            shown_a, shown_op, skipped = a, op, False
             if not off and rng.random() < min(0.6, err):
-                kind = rng.random()
-                if kind < 0.45:  # arithmetic slip: the equation itself is wrong
+                kind = _kind(rng.random(), s.error_kinds)
+                if kind == "slip":  # arithmetic slip: the equation itself is wrong
                     r = _apply(op, value, a) + rng.choice([-1, 1]) * rng.randint(1, 9)
-                elif kind < 0.75:  # a misread number: a true equation on the wrong operand
+                elif kind == "misread":  # a misread number: a true equation on the wrong operand
                     shown_a = a + rng.choice([-1, 1]) * rng.randint(1, 5) if op != "×" else 5 - a
                     shown_a = max(1, shown_a)
                     r = _apply(op, value, shown_a)
-                else:  # the wrong operation
+                elif kind == "operation":  # the wrong operation
                     shown_op = "+" if op != "+" else "×"
                     shown_a = a if shown_op != "×" else 2
                     r = _apply(shown_op, value, shown_a)
+                elif kind == "carry":  # the running count miscopied, then computed on: every equation holds
+                    value = max(0, value + rng.choice([-1, 1]) * rng.randint(1, 9)) or value + 1
+                    paras.append(f"So far, {plan.name} has {value} {plan.unit}.")
+                    r = _apply(op, value, a)
+                else:  # the day's event ignored: a misread condition, no equation at all
+                    r, skipped = value, True
                 if r != plan.values[j] and rng.random() < plan.recover:
                     recover_at = rng.randint(j + 1, plan.n_steps) if j + 1 < plan.n_steps else None
             else:
                 r = _apply(op, value, a)
             right = r == plan.values[j]
             since_trap = 0 if right and plan.traps[j] and not off else since_trap + 1
-            verb = {"+": f"buying {shown_a} more", "-": f"giving away {shown_a}", "×": "the change"}[shown_op]
-            paras.append(f"After {verb}, {plan.name} has {value} {shown_op} {shown_a} = {r} {plan.unit}.")
+            if skipped:
+                paras.append(f"On day {j + 1}, {plan.name} still has {r} {plan.unit}.")
+            else:
+                verb = {"+": f"buying {shown_a} more", "-": f"giving away {shown_a}", "×": "the change"}[shown_op]
+                paras.append(f"After {verb}, {plan.name} has {value} {shown_op} {shown_a} = {r} {plan.unit}.")
             value, off = r, not right
+            if s.carry_rate > 0 and rng.random() < s.carry_rate:
+                paras.append(f"So far, {plan.name} has {value} {plan.unit}.")
             if off and rng.random() < s.ramble_rate:
                 paras.append(rng.choice(_RAMBLE))
         if rng.random() < s.unparseable_rate:
