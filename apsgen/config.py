@@ -1,17 +1,26 @@
-"""The job spec: a typed, validated model of `jobs/*.yaml`, whose defaults are the paper's.
+"""The job spec: a typed, validated model of `jobs/*.yaml`.
 
-Reads YAML and applies `--set a.b=value` overrides; does no other I/O.
+The settings that shape labels have a section each: `search` (the tree search: OmegaPRM's
+parameters, the paper's defaults), `steps` (how solutions split, whether a step's text is read),
+`label` (the rule, a tagged union: `sequential`, the default, `threshold` or `paper`, each with its
+own parameters) and `calibration`; `Labelling` bundles them for the search. An older spec that kept
+them all under `search` is migrated with a warning naming each moved key. Reads YAML and applies
+`--set a.b=value` overrides; does no other I/O.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import logging
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+log = logging.getLogger(__name__)
 
 
 class SpecError(ValueError):
@@ -45,7 +54,7 @@ class DatasetSpec(_Strict):
     solution_column: str | None = Field(
         None,
         description="search.mode annotate: a column holding each row's solution as text, split into steps by "
-        "the job's step rule (search.step_mode).",
+        "the job's step rule (steps).",
     )
     limit: int | None = Field(None, ge=1)
     shuffle: bool = False
@@ -180,8 +189,10 @@ class SamplingSpec(_Strict):
 
 
 class SearchSpec(_Strict):
-    """OmegaPRM parameters: the search's are those of Luo et al. 2024 (arXiv 2406.06592); the label rule's
-    default is the sequential test, which `apsgen bench search` shows is right far more often."""
+    """The tree search: OmegaPRM's parameters are those of Luo et al. 2024 (arXiv 2406.06592);
+    `skip_located` and `refill_pool` are apsgen's and on by default (the paper's search has
+    neither: `apsgen bench search` measures both); `correct_paths` and `located_probes` say what
+    the search keeps and probes."""
 
     mode: Literal["omegaprm", "per_step_mc", "annotate"] = Field(
         "omegaprm",
@@ -227,16 +238,51 @@ class SearchSpec(_Strict):
         "them) and the correct prefix before each k fresh rollouts, where the question has no own-recovery probes. "
         "The calibration stage sets it; a job has no use for it.",
     )
-    step_mode: Literal["delimiter", "tokens"] = "delimiter"
-    step_delimiter: str = Field(r"\n\s*\n", description="Regex between steps in delimiter mode.")
-    steps_per_solution: int = Field(16, ge=1, description="tokens mode: a step is mean solution length / this.")
-    label_rule: Literal["sequential", "paper", "threshold"] = Field(
-        "sequential",
-        description="What decides that a prefix is still correct, wrong or undecided, for the binary search, "
-        "the pool, the per-step baseline and the stored verdict. `sequential` (default): a sequential test "
-        "that draws more rollouts on undecided prefixes (up to k_max) and leaves a probe undecided rather "
-        "than guess; `paper`: MC > 0 (Luo et al. 2024); `threshold`: MC > mc_threshold.",
+    pool_max_per_state: int = Field(
+        16,
+        ge=1,
+        description="Wrong rollouts one non-root state may put in the pool: a state that is wrong after all "
+        "cannot fill the pool with searches for an error that lies before it.",
     )
+    invalid_rollouts: Literal["wrong", "exclude"] = Field(
+        "wrong", description="Truncated or unparseable rollouts count as wrong, or leave the MC denominator."
+    )
+
+
+class StepsSpec(_Strict):
+    """How a solution is split into steps, and whether a step's own text is read before rollouts."""
+
+    mode: Literal["delimiter", "tokens"] = Field(
+        "delimiter", description="delimiter: steps are the text between `delimiter` matches; tokens: chunks of "
+        "mean solution length / per_solution tokens (the paper's).")
+    delimiter: str = Field(r"\n\s*\n", description="Regex between steps in delimiter mode.")
+    per_solution: int = Field(16, ge=1, description="tokens mode: a step is mean solution length / this.")
+    checks: bool = Field(
+        True,
+        description="Read each step's own text before asking rollouts: a step stating a false equation between "
+        "plain numbers ('50 - 18 = 12') or retracting an earlier one is wrong with certainty, so is every prefix "
+        "through it, and a correct answer reached through it is no all-good path; a step that only restates the "
+        "question's facts cannot be a first error (apsgen.label.text; measured by `apsgen bench checks`).",
+    )
+
+    @field_validator("delimiter")
+    @classmethod
+    def _regex_compiles(cls, v: str) -> str:
+        import re
+
+        try:
+            re.compile(v)
+        except re.error as e:
+            raise ValueError(f"steps.delimiter {v!r} is not a valid regex: {e}") from e
+        return v
+
+
+class SequentialLabelSpec(_Strict):
+    """The sequential rule (the default): a sequential probability ratio test per prefix, against the
+    job's calibrated recovery distribution and each question's own recovery (docs/labels.md)."""
+
+    rule: Literal["sequential"] = "sequential"
+
     k_max: int = Field(
         32,
         ge=1,
@@ -249,56 +295,6 @@ class SearchSpec(_Strict):
         le=1,
         description="sequential rule: a correct prefix succeeds at least this fraction of the reference value "
         "(a correct prefix's expected value at its depth).",
-    )
-    recovery_prior: float = Field(
-        0.1,
-        gt=0,
-        lt=1,
-        description="sequential rule: the share of a correct prefix's chance of success that a prefix which went "
-        "wrong keeps (it recovers, then must still finish right), assumed by the calibration searches and kept "
-        "when calibration learns too little.",
-    )
-    recovery_prior_weight: float = Field(
-        8.0,
-        gt=0,
-        description="sequential rule: the concentration of the prior recovery distribution, Beta(prior x w, "
-        "(1 - prior) x w): how many rollouts of a prefix it is worth.",
-    )
-    calibration_questions: int = Field(
-        32,
-        ge=0,
-        description="sequential rule: before labelling, the job searches this many of its questions, at most a "
-        "quarter of them (a seeded random sample by problem id, never by input order) and measures the policy's recovery distribution "
-        "across them; every question is then labelled against it. 0: no calibration, the prior is used.",
-    )
-    calibration_searches: int = Field(
-        20,
-        ge=1,
-        description="sequential rule: most searches per calibration question (their labels are not kept).",
-    )
-    own_recovery_probes: int = Field(
-        4,
-        ge=0,
-        description="sequential rule with step checks: before its search, each question's first screening "
-        "solutions that state a false equation give that wrong prefix k fresh rollouts (at most this many "
-        "prefixes); how often they still end right is the question's own recovery, judged with the job's "
-        "calibration as its prior. 0: every question is judged by the calibration alone.",
-    )
-    planted_probes: int = Field(
-        4,
-        ge=0,
-        description="sequential rule with step checks: where a question's screening shows fewer than "
-        "own_recovery_probes prefixes wrong by a false equation, make up to this many more wrong on purpose "
-        "from its own right solutions (a misread number, the equation kept true: apsgen.label.text.planting) "
-        "and give each k fresh rollouts: the question's recovery measured where its text shows nothing. "
-        "0: only the prefixes the policy itself got wrong visibly.",
-    )
-    step_checks: bool = Field(
-        True,
-        description="Read each step's own text before asking rollouts: a step stating a false equation between "
-        "plain numbers ('50 - 18 = 12') is wrong with certainty, so is every prefix through it, and a correct "
-        "answer reached through it is no all-good path; a step that only restates the question's facts cannot be "
-        "a first error (apsgen.label.text).",
     )
     recovery_margin: float = Field(
         1.5,
@@ -326,12 +322,30 @@ class SearchSpec(_Strict):
         description="sequential rule: a non-root state's wrong rollouts join the pool only with this many times "
         "the evidence a 'correct' verdict needs (searches started there inherit any doubt about it).",
     )
-    pool_max_per_state: int = Field(
-        16,
-        ge=1,
-        description="Wrong rollouts one non-root state may put in the pool: a state that is wrong after all "
-        "cannot fill the pool with searches for an error that lies before it.",
+    own_recovery_probes: int = Field(
+        4,
+        ge=0,
+        description="sequential rule with step checks: before its search, each question's first screening "
+        "solutions that state a false equation give that wrong prefix k fresh rollouts (at most this many "
+        "prefixes); how often they still end right is the question's own recovery, judged with the job's "
+        "calibration as its prior. 0: every question is judged by the calibration alone.",
     )
+    planted_probes: int = Field(
+        8,
+        ge=0,
+        description="sequential rule with step checks: where a question's screening shows fewer than "
+        "own_recovery_probes prefixes wrong by a false equation, make more wrong on purpose from its own right "
+        "solutions (a misread number, the equation kept true: apsgen.label.text.planting), to this many probes in "
+        "all, each given k fresh rollouts: the question's recovery measured where its text shows nothing. "
+        "0: only the prefixes the policy itself got wrong visibly.",
+    )
+
+
+class ThresholdLabelSpec(_Strict):
+    """MC > mc_threshold is correct (a hand-set threshold on the rollouts alone)."""
+
+    rule: Literal["threshold"] = "threshold"
+
     mc_threshold: float = Field(
         0.0,
         ge=0,
@@ -345,26 +359,124 @@ class SearchSpec(_Strict):
         description="threshold rule: a non-root state's wrong rollouts join the pool only when MC(s) > this "
         "(and > mc_threshold); the root is never floored.",
     )
-    invalid_rollouts: Literal["wrong", "exclude"] = Field(
-        "wrong", description="Truncated or unparseable rollouts count as wrong, or leave the MC denominator."
+
+
+class PaperLabelSpec(_Strict):
+    """Luo et al. 2024: MC > 0 is correct; nothing else bounds the pool."""
+
+    rule: Literal["paper"] = "paper"
+
+
+LabelSpec = Annotated[SequentialLabelSpec | ThresholdLabelSpec | PaperLabelSpec, Field(discriminator="rule")]
+
+
+class CalibrationSpec(_Strict):
+    """The sequential rule's calibration: the job's recovery distribution, measured on a seeded sample
+    of its questions before labelling (`apsgen calibrate`), and the prior kept when it says too little."""
+
+    questions: int = Field(
+        32,
+        ge=0,
+        description="Questions searched to calibrate, at most a quarter of the job (a seeded random sample by "
+        "problem id, never by input order); every question is then labelled against it. 0: no calibration, "
+        "the prior is used.",
+    )
+    searches: int = Field(20, ge=1, description="Most searches per calibration question (their labels are not kept).")
+    prior: float = Field(
+        0.1,
+        gt=0,
+        lt=1,
+        description="The share of a correct prefix's chance of success that a prefix which went wrong keeps (it "
+        "recovers, then must still finish right), assumed by the calibration searches and kept when calibration "
+        "learns too little.",
+    )
+    prior_weight: float = Field(
+        8.0,
+        gt=0,
+        description="The concentration of the prior recovery distribution, Beta(prior x w, (1 - prior) x w): how "
+        "many rollouts of a prefix it is worth.",
     )
 
+
+# Keys that moved out of `search` when the label settings got sections of their own: an old job
+# file is migrated with a warning naming each (`migrate`), and so is a flat `Labelling.of(...)`.
+MOVED: dict[str, str] = {
+    "step_mode": "steps.mode", "step_delimiter": "steps.delimiter", "steps_per_solution": "steps.per_solution",
+    "step_checks": "steps.checks", "label_rule": "label.rule", "k_max": "label.k_max",
+    "correct_ratio": "label.correct_ratio", "recovery_margin": "label.recovery_margin",
+    "false_correct_rate": "label.false_correct_rate", "false_wrong_rate": "label.false_wrong_rate",
+    "pool_evidence": "label.pool_evidence", "own_recovery_probes": "label.own_recovery_probes",
+    "planted_probes": "label.planted_probes", "mc_threshold": "label.mc_threshold", "pool_min_mc": "label.pool_min_mc",
+    "recovery_prior": "calibration.prior", "recovery_prior_weight": "calibration.prior_weight",
+    "calibration_questions": "calibration.questions", "calibration_searches": "calibration.searches",
+}
+SECTIONS = ("search", "steps", "label", "calibration")
+
+
+def migrate(raw: dict[str, Any]) -> list[str]:
+    """Move the keys of an older job spec's `search` section to where they live now, in place;
+    the moves made, as 'search.k_max -> label.k_max'. A key set in both places is an error."""
+    search = raw.get("search")
+    moves: list[str] = []
+    if not isinstance(search, dict):
+        return moves
+    for old in [k for k in search if k in MOVED]:
+        section, key = MOVED[old].split(".")
+        target = raw.setdefault(section, {})
+        if not isinstance(target, dict):
+            raise SpecError(f"{section!r} is not a section (it is {target!r})")
+        if key in target:
+            raise SpecError(f"search.{old} moved to {section}.{key}, and both are set: keep {section}.{key}")
+        target[key] = search.pop(old)
+        moves.append(f"search.{old} -> {section}.{key}")
+    return moves
+
+
+def _default_rule(raw: Any) -> Any:
+    """A `label` section without a rule is the sequential rule's (the default)."""
+    if isinstance(raw, dict) and "rule" not in raw:
+        return {**raw, "rule": "sequential"}
+    return raw
+
+
+class Labelling(_Strict):
+    """Every setting that shapes a label: the search, the steps, the rule, the calibration. What the
+    search and the label engine take (`JobSpec.labelling()`); the rule's numbers are built from it
+    in one place (`apsgen.label.rule.RuleParams.from_settings`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    search: SearchSpec = Field(default_factory=SearchSpec)
+    steps: StepsSpec = Field(default_factory=StepsSpec)
+    label: LabelSpec = Field(default_factory=SequentialLabelSpec)
+    calibration: CalibrationSpec = Field(default_factory=CalibrationSpec)
+
+    @field_validator("label", mode="before")
+    @classmethod
+    def _rule_default(cls, v: Any) -> Any:
+        return _default_rule(v)
+
     @model_validator(mode="after")
-    def _k_max_covers_k(self) -> SearchSpec:
-        if self.k_max < self.k:
-            raise ValueError(f"k_max {self.k_max} < k {self.k}: a prefix gets at least k rollouts")
+    def _k_max_covers_k(self) -> Labelling:
+        k_max = getattr(self.label, "k_max", None)
+        if k_max is not None and k_max < self.search.k:
+            raise ValueError(f"label.k_max {k_max} < search.k {self.search.k}: a prefix gets at least k rollouts")
         return self
 
-    @field_validator("step_delimiter")
-    @classmethod
-    def _regex_compiles(cls, v: str) -> str:
-        import re
+    @property
+    def sequential(self) -> bool:
+        return self.label.rule == "sequential"
 
-        try:
-            re.compile(v)
-        except re.error as e:
-            raise ValueError(f"step_delimiter {v!r} is not a valid regex: {e}") from e
-        return v
+    @classmethod
+    def of(cls, **flat: Any) -> Labelling:
+        """Built from flat keys, each found in its section (`k=4, step_checks=False, k_max=16,
+        calibration_questions=0`): the old single `search` section's names, for scripts and tests."""
+        raw: dict[str, Any] = {"search": dict(flat)}
+        migrate(raw)
+        return cls.model_validate(raw)
+
+    def with_search(self, **changes: Any) -> Labelling:
+        return self.model_copy(update={"search": self.search.model_copy(update=changes)})
 
 
 class VerifySpec(_Strict):
@@ -464,6 +576,9 @@ class JobSpec(_Strict):
     policy: PolicySpec = Field(default_factory=PolicySpec)
     sampling: SamplingSpec = Field(default_factory=SamplingSpec)
     search: SearchSpec = Field(default_factory=SearchSpec)
+    steps: StepsSpec = Field(default_factory=StepsSpec)
+    label: LabelSpec = Field(default_factory=SequentialLabelSpec)
+    calibration: CalibrationSpec = Field(default_factory=CalibrationSpec)
     verify: VerifySpec = Field(default_factory=VerifySpec)
     runner: RunnerSpec = Field(default_factory=RunnerSpec)
     hub: HubSpec = Field(default_factory=HubSpec)
@@ -477,6 +592,7 @@ class JobSpec(_Strict):
         sim = self.policy.simulated
         if sim.min_steps > sim.max_steps:
             raise ValueError(f"policy.simulated.min_steps {sim.min_steps} > max_steps {sim.max_steps}")
+        self.labelling()  # the sections' joint checks (label.k_max >= search.k)
         given = self.dataset.solution_source
         if self.search.mode == "annotate" and given is None:
             raise ValueError(
@@ -489,6 +605,15 @@ class JobSpec(_Strict):
                 f"(search.mode is {self.search.mode!r})"
             )
         return self
+
+    @field_validator("label", mode="before")
+    @classmethod
+    def _rule_default(cls, v: Any) -> Any:
+        return _default_rule(v)
+
+    def labelling(self) -> Labelling:
+        """The settings that shape a label, as the search and the label engine take them."""
+        return Labelling(search=self.search, steps=self.steps, label=self.label, calibration=self.calibration)
 
     def output_dir(self) -> str:
         return self.output or f"out/{self.name}"
@@ -522,10 +647,18 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 def _describe(err: ValidationError, source: str, raw: dict[str, Any]) -> str:
     lines = [f"invalid job spec {source}:"]
+    rules = ("sequential", "threshold", "paper")
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        parts = [str(p) for p in e["loc"]]
+        rule = parts[1] if parts[:1] == ["label"] and len(parts) > 2 and parts[1] in rules else None
+        if rule is not None:
+            parts = [parts[0], *parts[2:]]  # the union's tag is not a key the user wrote
+        loc = ".".join(parts) or "(top level)"
         if e["type"] == "extra_forbidden":
-            lines.append(f"  unknown key {loc!r} (value {e['input']!r})")
+            where = f" (not a setting of the {rule} rule)" if rule else ""
+            lines.append(f"  unknown key {loc!r} (value {e['input']!r}){where}")
+        elif not parts:
+            lines.append(f"  {e['msg']}")
         else:
             lines.append(f"  {loc} = {e.get('input')!r}: {e['msg']}")
     return "\n".join(lines)
@@ -535,6 +668,10 @@ def parse_spec(raw: dict[str, Any], source: str = "<dict>", overrides: list[str]
     if not isinstance(raw, dict):
         raise SpecError(f"invalid job spec {source}: expected a mapping at the top level, got {type(raw).__name__}")
     raw = apply_overrides(copy.deepcopy(raw), overrides or [])
+    moves = migrate(raw)
+    if moves:
+        log.warning("job spec %s: settings moved out of `search` (migrated; write them there): %s", source,
+                    "; ".join(moves))
     try:
         return JobSpec.model_validate(raw)
     except ValidationError as e:

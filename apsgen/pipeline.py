@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from apsgen.config import SearchSpec
+from apsgen.config import Labelling
 from apsgen.label.calibration import (
     Calibration,
     calibration_sample,
@@ -35,11 +35,11 @@ from apsgen.search import ProblemResult, Verifier, run_search
 
 @dataclass(frozen=True)
 class LabelSettings:
-    """What one run of the pipeline is asked to do: the search's settings, and whether the judge
-    stage runs after it (a job's problems: yes; the calibration sample, whose labels are not kept:
-    no)."""
+    """What one run of the pipeline is asked to do: the settings that shape its labels, and whether
+    the judge stage runs after it (a job's problems: yes; the calibration sample, whose labels are
+    not kept: no)."""
 
-    search: SearchSpec
+    labelling: Labelling
     judged: bool = True
 
 
@@ -60,7 +60,7 @@ class Labeller:
         """Label one problem: its search against `calibration`, then the judge stage."""
         from apsgen.judge.consensus import judge_result
 
-        result = await run_search(problem, self.policy, self.verifier, settings.search, self.sampling,
+        result = await run_search(problem, self.policy, self.verifier, settings.labelling, self.sampling,
                                   seed=self.seed, calibration=calibration)
         if settings.judged:
             result = await judge_result(self.judge, problem, result)
@@ -78,18 +78,18 @@ class CalibrationPlan:
     ready: Calibration | None = None
     needed: bool = True
 
-    def fit(self, results: Sequence[ProblemResult | None], search: SearchSpec) -> Calibration:
-        return fit_from_results(results, search)
+    def fit(self, results: Sequence[ProblemResult | None], labelling: Labelling) -> Calibration:
+        return fit_from_results(results, labelling.calibration)
 
 
-def plan_calibration(problems: Sequence[Problem], search: SearchSpec, seed: int) -> CalibrationPlan:
+def plan_calibration(problems: Sequence[Problem], labelling: Labelling, seed: int) -> CalibrationPlan:
     """What calibrating these problems takes (see `apsgen.label.calibration`)."""
-    if not needs_calibration(search):
+    if not needs_calibration(labelling):
         return CalibrationPlan(needed=False)
-    sample = calibration_sample(problems, sample_size(len(problems), search), seed)
+    sample = calibration_sample(problems, sample_size(len(problems), labelling.calibration), seed)
     if (reason := too_small(len(problems), len(sample))) is not None:
-        return CalibrationPlan(ready=Calibration.prior(search, reason))
-    return CalibrationPlan(sample=sample, settings=LabelSettings(calibration_search(search), judged=False))
+        return CalibrationPlan(ready=Calibration.prior(labelling.calibration, reason))
+    return CalibrationPlan(sample=sample, settings=LabelSettings(calibration_search(labelling), judged=False))
 
 
 @dataclass
@@ -105,7 +105,7 @@ class LocalRun:
 async def label_locally(
     problems: Sequence[Problem],
     labeller: Labeller,
-    search: SearchSpec,
+    labelling: Labelling,
     *,
     concurrency: int | None = None,
     on_error: Callable[[Problem, Exception], None] | None = None,
@@ -130,15 +130,15 @@ async def label_locally(
             return None
 
     async def labelled(problem: Problem, calibration: Calibration | None) -> ProblemResult | None:
-        result = await one(problem, LabelSettings(search), calibration)
+        result = await one(problem, LabelSettings(labelling), calibration)
         if on_done is not None:
             on_done(problem, result)
         return result
 
-    plan = plan_calibration(problems, search, labeller.seed)
+    plan = plan_calibration(problems, labelling, labeller.seed)
     calibration, sampled = plan.ready, []
     if plan.settings is not None:
         sampled = list(await asyncio.gather(*(one(p, plan.settings, None) for p in plan.sample)))
-        calibration = plan.fit(sampled, search)
+        calibration = plan.fit(sampled, labelling)
     results = list(await asyncio.gather(*(labelled(p, calibration) for p in problems)))
     return LocalRun(results, calibration, sampled)

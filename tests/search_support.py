@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import asyncio
 
-from apsgen.config import SearchSpec, SimulatedSpec
+from apsgen.config import Labelling, SimulatedSpec
 from apsgen.policy.base import Generation, Sample, Sampling
 from apsgen.search import run_search
 from apsgen.worlds.chain import SimulatedPolicy, simulated_problems
@@ -69,7 +69,7 @@ class ScriptedPolicy:
 EASY = SimulatedSpec(min_steps=4, max_steps=8, success_rate=(0.6, 0.9), recover_rate=0.0, tokens_per_step=12)
 
 
-def search_all(spec: SimulatedSpec, search: SearchSpec, n: int = 8, seed: int = 0):  # type: ignore[no-untyped-def]
+def search_all(spec: SimulatedSpec, search: Labelling, n: int = 8, seed: int = 0):  # type: ignore[no-untyped-def]
     problems = simulated_problems(n, spec, seed=3)
     policy = SimulatedPolicy(spec, seed=0)
 

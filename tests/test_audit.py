@@ -25,7 +25,8 @@ JOB = {
                "simulated": {"min_steps": 3, "max_steps": 8, "success_rate": [0.4, 0.9], "recover_rate": 0.1}},
     # Step checks off: every simulated wrong step is a false equation they would catch, and the
     # truth auditor must meet both kinds of mislabel.
-    "search": {"k": 4, "screen_samples": 8, "max_searches": 6, "step_checks": False},
+    "search": {"k": 4, "screen_samples": 8, "max_searches": 6},
+    "steps": {"checks": False},
     "runner": {"shard_rows": 60},  # several shards: the sample must not depend on how rows are split
 }
 

@@ -10,7 +10,7 @@ import random
 import pytest
 from search_support import BoxedVerifier
 
-from apsgen.config import SearchSpec
+from apsgen.config import CalibrationSpec, Labelling
 from apsgen.label.calibration import PARAMS, Calibration, calibration_sample, fit_calibration
 from apsgen.label.probes import LocatedProbe, OwnRecovery, Probe
 from apsgen.pipeline import Labeller, label_locally
@@ -50,7 +50,7 @@ def test_the_sample_is_drawn_by_problem_id_whatever_the_order() -> None:
 
 
 def test_a_common_recovery_rate_is_measured_and_read_as_narrow() -> None:
-    cal = fit_calibration(_probes([0.1] * 24), SearchSpec())
+    cal = fit_calibration(_probes([0.1] * 24), CalibrationSpec())
     assert cal.source == "calibrated" and cal.recovery_model == "absolute"
     assert 0.07 < cal.recovery_mean < 0.13
     assert cal.recovery_concentration > 40  # the questions agree
@@ -58,15 +58,15 @@ def test_a_common_recovery_rate_is_measured_and_read_as_narrow() -> None:
 
 def test_recovery_that_differs_between_questions_is_read_as_wide() -> None:
     rates = [0.0] * 16 + [0.4] * 4 + [0.05] * 4  # most never recover, a few often
-    cal = fit_calibration(_probes(rates), SearchSpec())
+    cal = fit_calibration(_probes(rates), CalibrationSpec())
     assert cal.source == "calibrated"
     assert cal.recovery_concentration < 10
-    narrow = fit_calibration(_probes([0.08] * 24), SearchSpec())
+    narrow = fit_calibration(_probes([0.08] * 24), CalibrationSpec())
     assert cal.recovery_concentration < narrow.recovery_concentration
 
 
 def test_recovery_proportional_to_the_reference_is_read_as_relative() -> None:
-    cal = fit_calibration(_probes([0.2] * 24, relative=True, per_q=6), SearchSpec())
+    cal = fit_calibration(_probes([0.2] * 24, relative=True, per_q=6), CalibrationSpec())
     assert cal.recovery_model == "relative" and 0.12 < cal.recovery_mean < 0.3
 
 
@@ -81,37 +81,37 @@ def test_the_fit_prefers_probes_the_rule_did_not_choose() -> None:
     located = [[LocatedProbe(p, Probe(0, 0, p.reference)) for p in ps] for ps in _probes([0.0] * 8, per_q=4)]
     both = [SimpleNamespace(own_recovery=OwnRecovery(tuple(o)), located_probes=[], status="searched") for o in own]
     both += [SimpleNamespace(own_recovery=None, located_probes=lo, status="searched") for lo in located]
-    cal = fit_from_results(both, SearchSpec())
+    cal = fit_from_results(both, CalibrationSpec())
     assert 0.12 < cal.recovery_mean < 0.3 and cal.sampled == 16 and cal.informative == 8
     assert "false equation" in cal.estimator["method"]
     # Too few questions with a false equation: every question's probes, whichever it has.
     few = both[:MIN_QUESTIONS - 1] + both[8:]
-    cal = fit_from_results(few, SearchSpec())
+    cal = fit_from_results(few, CalibrationSpec())
     assert cal.informative == MIN_QUESTIONS - 1 + 8 and "located first errors" in cal.estimator["method"]
     assert cal.recovery_mean < 0.12
 
 
 def test_too_small_a_sample_keeps_the_prior_and_says_why() -> None:
-    search = SearchSpec()
-    cal = fit_calibration(_probes([0.1] * (MIN_QUESTIONS - 1)) + [[], []], search)
-    assert cal.source == "prior" and cal.recovery_mean == search.recovery_prior
+    spec = CalibrationSpec()
+    cal = fit_calibration(_probes([0.1] * (MIN_QUESTIONS - 1)) + [[], []], spec)
+    assert cal.source == "prior" and cal.recovery_mean == spec.prior
     assert f"only {MIN_QUESTIONS - 1} of {MIN_QUESTIONS + 1} sampled questions" in cal.reason
     assert "prior" in cal.render()
 
 
 def test_the_artifact_round_trips_and_its_digest_tracks_the_distribution() -> None:
-    cal = fit_calibration(_probes([0.1] * 12), SearchSpec())
+    cal = fit_calibration(_probes([0.1] * 12), CalibrationSpec())
     back = Calibration.from_json(cal.to_json())
     assert back == cal and back.digest() == cal.digest()
     assert json.loads(cal.to_json())["digest"] == cal.digest()
-    other = fit_calibration(_probes([0.2] * 12), SearchSpec())
+    other = fit_calibration(_probes([0.2] * 12), CalibrationSpec())
     assert other.digest() != cal.digest()
 
 
 def _story_search(problems, order_key=None, seed: int = 5):
     spec = story.StoryWorldSpec(recover_mean=0.1, success_rate=(0.3, 0.8), max_steps=7)
     policy = story.StoryWorldPolicy(spec, seed=seed)
-    search = SearchSpec(max_searches=6, screen_samples=8, calibration_questions=8, calibration_searches=4)
+    search = Labelling.of(max_searches=6, screen_samples=8, calibration_questions=8, calibration_searches=4)
 
     ordered = sorted(problems, key=order_key) if order_key else problems
     run = asyncio.run(label_locally(ordered, Labeller(policy, BoxedVerifier(), Sampling(), seed), search))
@@ -200,7 +200,7 @@ def test_a_job_too_small_for_a_sample_is_not_calibrated_at_all() -> None:
     spec = story.StoryWorldSpec(recover_mean=0.1, success_rate=(0.3, 0.8), max_steps=7)
     problems = story.story_problems(12, spec, seed=5)
     policy = story.StoryWorldPolicy(spec, seed=5)
-    search = SearchSpec(max_searches=4, screen_samples=8)
+    search = Labelling.of(max_searches=4, screen_samples=8)
     run = asyncio.run(label_locally(problems, Labeller(policy, BoxedVerifier(), Sampling(), 5), search))
     cal = run.calibration
     assert cal is not None and cal.source == "prior" and "sample of 3" in cal.reason

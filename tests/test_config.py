@@ -16,7 +16,7 @@ def test_defaults_are_the_papers():
     assert (s.alpha, s.beta, s.length_scale, s.c_puct, s.k, s.max_searches, s.screen_samples) == (
         0.5, 0.9, 500, 0.125, 8, 100, 32,
     )
-    assert s.step_mode == "delimiter" and s.invalid_rollouts == "wrong"
+    assert spec.steps.mode == "delimiter" and s.invalid_rollouts == "wrong"
     assert spec.output_dir() == "out/x"
 
 
@@ -52,7 +52,7 @@ def test_bad_override_and_missing_file(tmp_path: Path):
         parse_spec({"name": "x", "dataset": {"path": "d"}}, overrides=["search.k"])
     with pytest.raises(SpecError, match="not found"):
         load_spec(tmp_path / "nope.yaml")
-    with pytest.raises(SpecError, match="step_delimiter"):
+    with pytest.raises(SpecError, match="steps.delimiter"):
         parse_spec({"name": "x", "dataset": {"path": "d"}, "search": {"step_delimiter": "("}})
 
 
@@ -74,3 +74,33 @@ def test_every_shipped_job_validates():
 def test_json_schema_file_is_fresh():
     current = (REPO / "schemas" / "job.schema.json").read_text()
     assert current == schema_text(), "schemas/job.schema.json is stale: run `apsgen schema --write`"
+
+
+def test_label_settings_have_sections_and_an_old_spec_is_migrated_naming_each_move(caplog) -> None:  # type: ignore[no-untyped-def]
+    import logging
+
+    old = {"name": "old", "dataset": {"path": "simulated"},
+           "search": {"k": 4, "k_max": 16, "step_checks": False, "label_rule": "sequential", "calibration_questions": 0}}
+    with caplog.at_level(logging.WARNING, logger="apsgen.config"):
+        spec = parse_spec(old, "old.yaml")
+    assert (spec.search.k, spec.label.k_max, spec.steps.checks, spec.calibration.questions) == (4, 16, False, 0)
+    moved = caplog.text
+    for move in ("search.k_max -> label.k_max", "search.step_checks -> steps.checks",
+                 "search.label_rule -> label.rule", "search.calibration_questions -> calibration.questions"):
+        assert move in moved
+    # written both ways, the old key is refused rather than guessed
+    with pytest.raises(SpecError, match="search.k_max moved to label.k_max, and both are set"):
+        parse_spec({**old, "label": {"k_max": 8}})
+    # --set on an old name is migrated too
+    threshold = {**old, "search": {"k": 4, "label_rule": "threshold"}}
+    assert parse_spec(threshold, overrides=["search.mc_threshold=0.2"]).label.mc_threshold == 0.2
+
+
+def test_the_rule_is_a_tagged_union_with_its_own_settings() -> None:
+    base = {"name": "x", "dataset": {"path": "simulated"}}
+    assert parse_spec(base).label.rule == "sequential"
+    assert parse_spec({**base, "label": {"rule": "paper"}}).label.rule == "paper"
+    with pytest.raises(SpecError, match="unknown key 'label.k_max' .*not a setting of the paper rule"):
+        parse_spec({**base, "label": {"rule": "paper", "k_max": 8}})
+    with pytest.raises(SpecError, match="label.k_max 4 < search.k 8"):
+        parse_spec({**base, "label": {"k_max": 4}})

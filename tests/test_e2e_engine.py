@@ -52,7 +52,7 @@ def test_engine_run_writes_labelled_parquet(demo_run):
         assert r["mc_value"] is None or 0.0 <= r["mc_value"] <= 1.0
         if r["label_source"] == "rollouts":
             # k first, then top-ups (one request each) up to k_max when the label rule asked for more
-            assert spec.search.k <= r["n_rollouts"] <= spec.search.k_max
+            assert spec.search.k <= r["n_rollouts"] <= spec.label.k_max
             assert r["verdict"] in ("correct", "wrong", "undecided")
             assert r["mc_value"] == pytest.approx(r["n_correct"] / r["n_rollouts"])
         assert (r["prefix"] + r["step_text"])[r["char_start"]:r["char_end"]] == r["step_text"]

@@ -14,7 +14,7 @@ from driver_support import _spec
 from search_support import BoxedVerifier
 
 from apsgen.cli.main import main
-from apsgen.config import SearchSpec
+from apsgen.config import Labelling
 from apsgen.io.rows import Provenance, problem_row, step_rows
 from apsgen.label.replay import ProblemReplay
 from apsgen.pipeline import Labeller, label_locally
@@ -84,7 +84,7 @@ def test_explain_prints_the_chain_that_labelled_a_step(simulated_output: Path, c
 def test_story_world_labels_replay_with_own_probes_and_a_fitted_calibration(announce: float) -> None:
     spec = story.StoryWorldSpec(recover_mean=0.2, success_rate=(0.3, 0.8), max_steps=7, announce_recovery=announce)
     problems = story.story_problems(24, spec, seed=7)
-    search = SearchSpec(max_searches=6, screen_samples=8, calibration_questions=6, calibration_searches=3)
+    search = Labelling.of(max_searches=6, screen_samples=8, calibration_questions=6, calibration_searches=3)
     labeller = Labeller(story.StoryWorldPolicy(spec, seed=7), BoxedVerifier(), Sampling(), 7)
     run = asyncio.run(label_locally(problems, labeller, search))
     prov = Provenance("m", None, "h", "{}", json.dumps(search.model_dump(), sort_keys=True), "v", "0", "f" * 16)

@@ -131,7 +131,7 @@ def test_a_job_is_calibrated_once_and_every_row_resumed_or_not_is_judged_against
 
     def spec(out):
         s = _spec(out, limit=24)
-        s.search.calibration_questions = 6
+        s.calibration.questions = 6
         return s
 
     whole = tmp_path / "whole"

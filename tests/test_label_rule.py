@@ -8,7 +8,7 @@ import json
 import pytest
 from search_support import BoxedVerifier, ScriptedPolicy
 
-from apsgen.config import SearchSpec, SimulatedSpec
+from apsgen.config import CalibrationSpec, Labelling, SimulatedSpec
 from apsgen.label.calibration import Calibration
 from apsgen.label.evidence import MCStats
 from apsgen.label.probes import OwnRecovery, Probe
@@ -33,8 +33,8 @@ NEVER = Calibration(0.0005, 256.0, "calibrated", recovery_model="absolute")  # w
 RARE = Calibration(0.02, 64.0, "calibrated", recovery_model="absolute")
 OFTEN = Calibration(0.15, 64.0, "calibrated", recovery_model="absolute")  # one in six, on every question
 WIDE = Calibration(0.05, 1.5, "calibrated", recovery_model="absolute")  # rare on most questions, common on some
-PRIOR = Calibration.prior(SearchSpec())
-PARAMS = RuleParams.from_search(SearchSpec())
+PRIOR = Calibration.prior(CalibrationSpec())
+PARAMS = RuleParams.from_settings(Labelling())
 
 # (successes, graded, reference, calibration) -> verdict, and for "undecided" whether it asks for more.
 # Read as a reviewer would: one right completion in 8 from a prefix worth 0.8 shows the prefix is still
@@ -143,7 +143,7 @@ def test_the_verdict_rises_with_successes_whatever_the_distribution() -> None:
 
 
 def test_the_rule_holds_no_state_and_records_every_number_it_uses() -> None:
-    rule = SequentialRule(SearchSpec(), RARE)
+    rule = SequentialRule(Labelling.of(), RARE)
     first = [rule.decide(stats(c, 8 - c), 0.6) for c in range(9)]
     for c in range(9):  # deciding in any order, any number of times, changes nothing
         rule.decide(stats(8 - c, c), 0.3)
@@ -153,13 +153,13 @@ def test_the_rule_holds_no_state_and_records_every_number_it_uses() -> None:
     assert described["calibration"]["digest"] == RARE.digest()
     assert RARE.digest() != OFTEN.digest()
     # A question's own probes are an input like the others, and recorded with its labels.
-    own = json.loads(SequentialRule(SearchSpec(), RARE).describe(RECOVERS))["own_recovery"]
+    own = json.loads(SequentialRule(Labelling.of(), RARE).describe(RECOVERS))["own_recovery"]
     assert own == {"probes": 2, "successes": 9, "graded": 16}
 
 
 @pytest.mark.parametrize("rule", ["paper", "threshold", "sequential"])
 def test_all_truncated_evidence_is_undecided_never_a_confident_wrong(rule: str) -> None:
-    decided = make_rule(SearchSpec(label_rule=rule)).decide(stats(0, 0, truncated=8), 0.5)
+    decided = make_rule(Labelling.of(label_rule=rule)).decide(stats(0, 0, truncated=8), 0.5)
     assert decided.verdict == "undecided"
 
 
@@ -178,7 +178,7 @@ def test_probe_whose_rollouts_were_all_truncated_ends_the_search_undecided() -> 
     # Every continuation of a non-empty prefix runs out of tokens: no evidence about any prefix.
     policy = ScriptedPolicy(lambda prefix, i: "Step x ok. \\boxed{7}", truncated_fn=lambda prefix, i: prefix != "")
     for rule in ("paper", "sequential"):
-        ctx = SearchContext(PROBLEM, policy, BoxedVerifier(), SearchSpec(label_rule=rule), Sampling(), seed=0)
+        ctx = SearchContext(PROBLEM, policy, BoxedVerifier(), Labelling.of(label_rule=rule), Sampling(), seed=0)
         ctx.dag.root.mc = stats(4, 4)
         rollout = ctx.dag.add_rollout(ctx.dag.root, steps(8, 5, "9"), 30, "wrong")
         located = asyncio.run(locate_first_error(ctx, rollout, StepSplitter("delimiter"), Pool(ctx.search, ctx.rule)))
@@ -190,7 +190,7 @@ def test_probe_whose_rollouts_were_all_truncated_ends_the_search_undecided() -> 
 def test_empty_continuation_never_marks_its_start_as_the_first_error() -> None:
     # A prefix that already holds a (wrong) final answer: the policy adds nothing, and the full
     # text is graded wrong. Before, its start state was labelled the first error.
-    ctx = SearchContext(PROBLEM, ScriptedPolicy(lambda p, i: ""), BoxedVerifier(), SearchSpec(), Sampling(), seed=0)
+    ctx = SearchContext(PROBLEM, ScriptedPolicy(lambda p, i: ""), BoxedVerifier(), Labelling.of(), Sampling(), seed=0)
     ctx.dag.root.mc = stats(4, 4)
     start = ctx.dag.state_for("Step 1 ok.\n\nStep 2 BAD. \\boxed{9}", ctx.dag.root, 0)
     start.mc = stats(7, 1)
@@ -209,7 +209,7 @@ def test_a_continuation_that_starts_with_a_blank_line_makes_no_whitespace_step()
     assert len(pieces) == 2 and all(p.strip() for p in pieces)
 
 
-def run_simulated(spec: SimulatedSpec, search: SearchSpec, n: int = 12):  # type: ignore[no-untyped-def]
+def run_simulated(spec: SimulatedSpec, search: Labelling, n: int = 12):  # type: ignore[no-untyped-def]
     problems = simulated_problems(n, spec, seed=4)
     policy = SimulatedPolicy(spec, seed=4)
 
@@ -221,7 +221,7 @@ def run_simulated(spec: SimulatedSpec, search: SearchSpec, n: int = 12):  # type
 
 def test_empty_and_blank_started_completions_leave_labels_right() -> None:
     spec = SimulatedSpec(min_steps=4, max_steps=8, success_rate=(0.5, 0.9), recover_rate=0.0, empty_rate=0.2, blank_start_rate=0.5)
-    problems, results = run_simulated(spec, SearchSpec(max_searches=20, screen_samples=16))
+    problems, results = run_simulated(spec, Labelling.of(max_searches=20, screen_samples=16))
     located = [(p, s) for p, r in zip(problems, results) for s in r.steps if s.is_first_error]
     assert len(located) >= 20
     for problem, s in located:
@@ -233,7 +233,7 @@ def test_empty_and_blank_started_completions_leave_labels_right() -> None:
 
 def test_a_question_whose_only_failures_are_truncations_is_not_called_all_correct() -> None:
     policy = ScriptedPolicy(lambda prefix, i: "A.\n\nB. \\boxed{7}", truncated_fn=lambda prefix, i: i % 2 == 0)
-    r = asyncio.run(run_search(PROBLEM, policy, BoxedVerifier(), SearchSpec(screen_samples=8), Sampling(), seed=0))
+    r = asyncio.run(run_search(PROBLEM, policy, BoxedVerifier(), Labelling.of(screen_samples=8), Sampling(), seed=0))
     assert r.status == "skipped" and r.skip_reason == "only_invalid_failures"
 
 
@@ -254,7 +254,7 @@ class FailingPolicy(ScriptedPolicy):
 
 def test_a_failed_problem_keeps_the_labels_it_paid_for_and_says_why() -> None:
     problem = simulated_problems(1, SimulatedSpec(min_steps=6, max_steps=6, success_rate=(0.5, 0.5)), seed=0)[0]
-    r = asyncio.run(run_search(problem, FailingPolicy(ok_calls=5), BoxedVerifier(), SearchSpec(screen_samples=16), Sampling(), seed=0))
+    r = asyncio.run(run_search(problem, FailingPolicy(ok_calls=5), BoxedVerifier(), Labelling.of(screen_samples=16), Sampling(), seed=0))
     assert r.status == "failed" and r.stop_reason == "error"
     assert "policy returned garbage on call 5" in (r.error or "")
     assert r.steps and r.n_rollouts >= 16 + 8  # screening and at least one probe were kept

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 from search_support import EASY, BoxedVerifier, ScriptedPolicy, search_all
 
-from apsgen.config import SearchSpec, SimulatedSpec
+from apsgen.config import Labelling, SimulatedSpec
 from apsgen.policy.base import Sampling
 from apsgen.problem import Problem
 from apsgen.search import run_search
@@ -24,7 +24,7 @@ def located_accuracy(problems, results, spec: SimulatedSpec) -> tuple[int, int]:
 @pytest.mark.parametrize("mode", ["omegaprm", "per_step_mc"])
 @pytest.mark.parametrize("step_mode", ["delimiter", "tokens"])
 def test_planted_first_errors_are_found_on_easy_settings(mode: str, step_mode: str) -> None:
-    search = SearchSpec(mode=mode, step_mode=step_mode, max_searches=10, screen_samples=16)
+    search = Labelling.of(mode=mode, step_mode=step_mode, max_searches=10, screen_samples=16)
     problems, results = search_all(EASY, search)
     located, right = located_accuracy(problems, results, EASY)
     assert located >= 10
@@ -36,7 +36,7 @@ def test_planted_first_errors_are_found_on_easy_settings(mode: str, step_mode: s
 
 
 def test_labels_carry_offsets_counts_and_parents() -> None:
-    _, results = search_all(EASY, SearchSpec(max_searches=5, screen_samples=16), n=4)
+    _, results = search_all(EASY, Labelling.of(max_searches=5, screen_samples=16), n=4)
     r = next(r for r in results if r.status == "searched")
     assert r.root_mc_source == "screening" and r.root_n_rollouts == 16
     ids = {s.node_id for s in r.steps}
@@ -55,7 +55,7 @@ def test_labels_carry_offsets_counts_and_parents() -> None:
 
 
 def test_same_seed_same_labels_even_when_run_concurrently() -> None:
-    search = SearchSpec(max_searches=8, screen_samples=16)
+    search = Labelling.of(max_searches=8, screen_samples=16)
     _, a = search_all(EASY, search, n=6, seed=1)
     _, b = search_all(EASY, search, n=6, seed=1)
     _, c = search_all(EASY, search, n=6, seed=2)
@@ -72,7 +72,7 @@ def test_skipped_questions_say_why() -> None:
 
     def reasons(spec: SimulatedSpec) -> set[str | None]:
         policy = SimulatedPolicy(spec, seed=0)
-        rs = [asyncio.run(run_search(p, policy, BoxedVerifier(), SearchSpec(screen_samples=8), Sampling(), seed=0)) for p in problems]
+        rs = [asyncio.run(run_search(p, policy, BoxedVerifier(), Labelling.of(screen_samples=8), Sampling(), seed=0)) for p in problems]
         assert all(r.status == "skipped" and r.steps == [] and r.n_policy_calls == 1 for r in rs)
         return {r.skip_reason for r in rs}
 
@@ -83,17 +83,17 @@ def test_skipped_questions_say_why() -> None:
 
 def test_root_estimated_fresh_when_asked() -> None:
     # Without refills (which add k fresh rollouts each, tested below) the root holds exactly its k.
-    search = SearchSpec(max_searches=3, screen_samples=16, root_from_screening=False, refill_pool=False)
+    search = Labelling.of(max_searches=3, screen_samples=16, root_from_screening=False, refill_pool=False)
     _, results = search_all(EASY, search, n=4)
     searched = [r for r in results if r.status == "searched"]
     assert searched and all(r.root_mc_source == "fresh" and r.root_n_rollouts == 8 for r in searched)
 
 
 def test_stops_at_the_search_limit_and_the_rollout_budget() -> None:
-    _, results = search_all(EASY, SearchSpec(max_searches=2, screen_samples=16), n=4)
+    _, results = search_all(EASY, Labelling.of(max_searches=2, screen_samples=16), n=4)
     assert all(r.n_searches <= 2 for r in results)
     assert any(r.stop_reason == "max_searches" for r in results)
-    _, results = search_all(EASY, SearchSpec(rollout_budget=40, screen_samples=16), n=4)
+    _, results = search_all(EASY, Labelling.of(rollout_budget=40, screen_samples=16), n=4)
     searched = [r for r in results if r.status == "searched"]
     assert all(r.n_rollouts <= 40 for r in results)
     assert searched and all(r.stop_reason in ("rollout_budget", "empty_pool") for r in searched)
@@ -107,7 +107,7 @@ def test_identical_prefixes_are_estimated_once() -> None:
         return " \\boxed{1}" if prefix.count("\n\n") < 2 else " \\boxed{2}"
 
     policy = ScriptedPolicy(cont)
-    search = SearchSpec(screen_samples=8, refill_pool=False, skip_located=False)
+    search = Labelling.of(screen_samples=8, refill_pool=False, skip_located=False)
     r = asyncio.run(run_search(Problem("p", "q", "1"), policy, BoxedVerifier(), search, Sampling(), seed=0))
     prefixes = Counter(p for p, _ in policy.calls)
     assert prefixes and max(prefixes.values()) == 1
@@ -116,7 +116,7 @@ def test_identical_prefixes_are_estimated_once() -> None:
     # By default a wrong solution through a first error already located is not searched again, and a
     # dry pool is refilled from the question once: the refill found nothing new, so the search ends.
     policy = ScriptedPolicy(cont)
-    r = asyncio.run(run_search(Problem("p", "q", "1"), policy, BoxedVerifier(), SearchSpec(screen_samples=8), Sampling(), seed=0))
+    r = asyncio.run(run_search(Problem("p", "q", "1"), policy, BoxedVerifier(), Labelling.of(screen_samples=8), Sampling(), seed=0))
     assert r.n_searches == 1 and r.n_first_errors == 1 and r.stop_reason == "empty_pool"
     assert [n for p, n in policy.calls if p == ""] == [8, 8]
 
@@ -137,7 +137,7 @@ def test_a_dry_pool_is_refilled_from_the_question_until_a_draw_adds_nothing() ->
     def run(**kw) -> tuple:  # type: ignore[no-untyped-def,type-arg]
         draws["n"] = 0
         policy = ScriptedPolicy(cont)
-        search = SearchSpec(screen_samples=8, step_checks=False, **kw)
+        search = Labelling.of(screen_samples=8, step_checks=False, **kw)
         return asyncio.run(run_search(Problem("p", "q", "1"), policy, BoxedVerifier(), search, Sampling(), seed=0)), policy
 
     dry, _ = run(refill_pool=False)
@@ -165,7 +165,7 @@ def test_a_question_shows_its_own_recovery_before_its_search() -> None:
 
     def run(probes: int):  # type: ignore[no-untyped-def]
         policy = ScriptedPolicy(cont)
-        search = SearchSpec(screen_samples=8, own_recovery_probes=probes)
+        search = Labelling.of(screen_samples=8, own_recovery_probes=probes)
         r = asyncio.run(run_search(Problem("p", "q", "1"), policy, BoxedVerifier(), search, Sampling(), seed=0))
         return r, policy.calls
 
@@ -209,7 +209,7 @@ def _planted_world(recovers: bool):  # type: ignore[no-untyped-def]
 def test_where_the_text_shows_no_error_the_question_measures_its_recovery_on_a_planted_one() -> None:
     for recovers in (True, False):
         policy = _planted_world(recovers)
-        search = SearchSpec(screen_samples=8, max_searches=4)
+        search = Labelling.of(screen_samples=8, max_searches=4)
         r = asyncio.run(run_search(Problem("p", "q", "1"), policy, BoxedVerifier(), search, Sampling(), seed=0))
         probes = r.own_recovery.probes if r.own_recovery else ()
         # One probe per right solution, at its computing step made wrong: a misread operand, the
@@ -236,7 +236,7 @@ def test_invalid_rollouts_wrong_or_excluded() -> None:
 
     def first_label(invalid: str):  # type: ignore[no-untyped-def]
         r = asyncio.run(
-            run_search(Problem("p", "q", "1"), ScriptedPolicy(cont), BoxedVerifier(), SearchSpec(screen_samples=8, invalid_rollouts=invalid), Sampling(), seed=0)
+            run_search(Problem("p", "q", "1"), ScriptedPolicy(cont), BoxedVerifier(), Labelling.of(screen_samples=8, invalid_rollouts=invalid), Sampling(), seed=0)
         )
         return next(s for s in r.steps if s.label_source == "rollouts")
 
@@ -246,7 +246,7 @@ def test_invalid_rollouts_wrong_or_excluded() -> None:
 
 
 def test_per_step_mc_labels_every_step_of_wrong_solutions() -> None:
-    _, results = search_all(EASY, SearchSpec(mode="per_step_mc", screen_samples=16), n=4)
+    _, results = search_all(EASY, Labelling.of(mode="per_step_mc", screen_samples=16), n=4)
     r = next(r for r in results if r.status == "searched")
     assert r.n_searches == 16 - r.screen_correct  # every wrong screening solution
     assert r.n_first_errors >= 1
@@ -264,7 +264,7 @@ def test_label_rules_under_recovery() -> None:
     spec = EASY.model_copy(update={"recover_rate": 0.1})
     precision = {}
     for rule, extra in (("paper", {}), ("threshold", {"mc_threshold": 0.125, "pool_min_mc": 0.375}), ("sequential", {})):
-        search = SearchSpec(label_rule=rule, max_searches=30, screen_samples=16, step_checks=False, **extra)
+        search = Labelling.of(label_rule=rule, max_searches=30, screen_samples=16, step_checks=False, **extra)
         problems, results = search_all(spec, search, n=8)
         located, right = located_accuracy(problems, results, spec)
         assert located >= 20, rule

@@ -6,7 +6,7 @@ import asyncio
 
 from search_support import BoxedVerifier, ScriptedPolicy
 
-from apsgen.config import SearchSpec
+from apsgen.config import Labelling
 from apsgen.label.evidence import MCStats
 from apsgen.policy.base import Sampling
 from apsgen.problem import Problem
@@ -40,7 +40,7 @@ def world(recover_every: int = 0):  # type: ignore[no-untyped-def]
 
 def run_locate(text: str, policy: ScriptedPolicy, **spec: object):  # type: ignore[no-untyped-def]
     # The paper's rule unless a test says otherwise: these tests pin its faithful behaviour.
-    ctx = SearchContext(PROBLEM, policy, BoxedVerifier(), SearchSpec(**{"label_rule": "paper", **spec}), Sampling(), seed=0)
+    ctx = SearchContext(PROBLEM, policy, BoxedVerifier(), Labelling.of(**{"label_rule": "paper", **spec}), Sampling(), seed=0)
     root = ctx.dag.root
     root.mc = MCStats(n_rollouts=8, n_correct=4, n_wrong=4)
     rollout = ctx.dag.add_rollout(root, text, len(text.split()), "wrong")
@@ -82,7 +82,7 @@ def test_one_step_solution_needs_no_probe() -> None:
 
 def test_answer_correct_but_process_wrong_rollout() -> None:
     # A recovered rollout is graded correct, so it never enters the pool to be searched...
-    ctx = SearchContext(PROBLEM, world(), BoxedVerifier(), SearchSpec(label_rule="paper"), Sampling(), seed=0)
+    ctx = SearchContext(PROBLEM, world(), BoxedVerifier(), Labelling.of(label_rule="paper"), Sampling(), seed=0)
     ctx.dag.root.mc = MCStats(n_rollouts=8, n_correct=4, n_wrong=4)
     recovered = ctx.dag.add_rollout(ctx.dag.root, solution(6, {2}, "7"), 20, "correct")
     pool = Pool(ctx.search, ctx.rule)
@@ -105,7 +105,7 @@ def test_probe_rollouts_join_the_pool_only_from_uncertain_states() -> None:
             return "\\boxed{9}"
         return "Step x. \\boxed{7}" if i % 2 else "Step y.\n\nStep z. \\boxed{9}"
 
-    ctx = SearchContext(PROBLEM, ScriptedPolicy(cont), BoxedVerifier(), SearchSpec(label_rule="paper"), Sampling(), seed=0)
+    ctx = SearchContext(PROBLEM, ScriptedPolicy(cont), BoxedVerifier(), Labelling.of(label_rule="paper"), Sampling(), seed=0)
     ctx.dag.root.mc = MCStats(n_rollouts=8, n_correct=4, n_wrong=4)
     rollout = ctx.dag.add_rollout(ctx.dag.root, solution(8, {7}, "9"), 30, "wrong")
     pool = Pool(ctx.search, ctx.rule)

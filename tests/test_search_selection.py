@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from apsgen.config import SearchSpec
+from apsgen.config import Labelling
 from apsgen.label.evidence import MCStats
 from apsgen.label.rule import make_rule
 from apsgen.search.selection import Pool, q_value, u_value
@@ -15,8 +15,8 @@ from apsgen.search.tree import PrefixDAG
 
 def paper_pool(**spec: object) -> Pool:
     """A pool under the paper's rule unless `label_rule` says otherwise (its selection is the paper's)."""
-    search = SearchSpec(**{"label_rule": "paper", **spec})  # type: ignore[arg-type]
-    return Pool(search, make_rule(search))
+    search = Labelling.of(**{"label_rule": "paper", **spec})  # type: ignore[arg-type]
+    return Pool(search.search, make_rule(search))
 
 
 def test_q_value_hand_computed() -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from search_support import BoxedVerifier, ScriptedPolicy
 
-from apsgen.config import SearchSpec
+from apsgen.config import Labelling
 from apsgen.label.text import MAX_CHARS, continuation_error, false_equation, restates_question, retracts, text_error
 from apsgen.policy.base import Sampling
 from apsgen.problem import Problem
@@ -258,7 +258,7 @@ def continue_fn(prefix: str, i: int) -> str:
 
 def run(step_checks: bool, policy=continue_fn, k: int = 4):  # type: ignore[no-untyped-def]
     problem = Problem(id="sara", question=QUESTION, answer="19", dataset="t", row=0)
-    search = SearchSpec(k=k, k_max=16, screen_samples=8, max_searches=8, step_checks=step_checks, calibration_questions=0)
+    search = Labelling.of(k=k, k_max=16, screen_samples=8, max_searches=8, step_checks=step_checks, calibration_questions=0)
     return asyncio.run(run_search(problem, ScriptedPolicy(policy), BoxedVerifier(), search, Sampling(), seed=0))
 
 

@@ -163,7 +163,7 @@ def test_submit_status_logs_stop_and_resubmit(head, tmp_path, capsys, monkeypatc
     args = ["submit", "jobs/simulated.yaml", "--address", head, "--extras", "", "--submission-id", sid,
             "--output", str(out), "--set", "dataset.limit=24", "--set", "policy.simulated.latency_s=0.3",
             "--set", "runner.max_concurrent_trees=4", "--set", "search.max_searches=3",
-                "--set", "search.calibration_questions=0"]
+                "--set", "calibration.questions=0"]
 
     code, printed = _cli(*args, capsys=capsys)
     assert code == 0 and f"submitted {sid}" in printed

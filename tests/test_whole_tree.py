@@ -6,7 +6,7 @@ from __future__ import annotations
 from known_output import WHEN
 from search_support import EASY, search_all
 
-from apsgen.config import SearchSpec
+from apsgen.config import Labelling
 from apsgen.io.rows import Provenance, step_rows
 from apsgen.paths import solution_paths, tree_parents
 
@@ -14,7 +14,7 @@ PROV = Provenance("simulated", None, "h", "{}", "{}", "v", "0.1.0", "f" * 16)
 
 
 def _trees():
-    problems, results = search_all(EASY, SearchSpec(max_searches=6, screen_samples=16), n=6)
+    problems, results = search_all(EASY, Labelling.of(max_searches=6, screen_samples=16), n=6)
     return [step_rows(p, r, PROV, WHEN) for p, r in zip(problems, results) if r.status == "searched"]
 
 
@@ -33,7 +33,7 @@ def test_every_state_has_a_row_and_every_parent_is_a_row():
                 unestimated += 1
                 assert r["mc_value"] is None and r["n_rollouts"] == 0
         correct_ends = [r for r in rows if r["label_source"] == "correct_solution"]
-        assert 1 <= len(correct_ends) <= SearchSpec().correct_paths
+        assert 1 <= len(correct_ends) <= Labelling().search.correct_paths
         assert all(r["mc_value"] == 1.0 for r in correct_ends)
     assert unestimated > 0, "the binary search leaves states without an estimate; they must be stored"
 

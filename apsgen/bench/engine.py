@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import json
 import logging
 import os
 import shutil
@@ -27,6 +26,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from apsgen.bench.common import measured
 from apsgen.runner.driver import RunObserver
 
 TARGET_RATIO = 0.95
@@ -203,10 +203,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.getLogger("apsgen").setLevel(logging.WARNING)
-    r = measure(args)
-    if args.json:
-        print(json.dumps(r))
+    r = measured(args, measure)
+    if r is None:
         return 0
     print(f"apsgen bench engine: {r['job']} ({r['model']}), {r['problems']} problems, "
           f"{r['requests']} requests, {r['rollouts']} rollouts")

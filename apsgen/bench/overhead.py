@@ -11,14 +11,13 @@ one CPU core keeps a GPU fed at 2,000 rollouts/s.
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import resource
 import shutil
 import tempfile
 import time
 from typing import Any
 
+from apsgen.bench.common import measured, simulated_spec
 from apsgen.runner.driver import RunObserver
 
 TARGET_CPU_MS_PER_ROLLOUT = 0.5
@@ -33,24 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def bench_spec(args: argparse.Namespace, output: str):
-    from apsgen.config import parse_spec
-
-    return parse_spec(
-        {
-            "name": "bench-overhead",
-            "dataset": {"path": "simulated", "limit": args.problems},
-            "policy": {
-                "backend": "simulated",
-                "model": "simulated",
-                "simulated": {"min_steps": 4, "max_steps": 16, "success_rate": [0.5, 0.95]},
-            },
-            "search": {"k": args.k, "screen_samples": 32, "max_searches": args.max_searches},
-            "runner": {"num_workers": args.workers, "max_concurrent_trees": args.trees},
-            "output": output,
-        },
-        "bench overhead",
-    )
+def bench_spec(args: argparse.Namespace, output: str):  # type: ignore[no-untyped-def]
+    return simulated_spec("bench-overhead", args.problems, output,
+                          {"min_steps": 4, "max_steps": 16, "success_rate": [0.5, 0.95]}, args.workers, args.trees,
+                          search={"k": args.k, "screen_samples": 32, "max_searches": args.max_searches})
 
 
 def _driver_cpu_s() -> float:
@@ -128,10 +113,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.getLogger("apsgen").setLevel(logging.WARNING)
-    r = measure(args)
-    if args.json:
-        print(json.dumps(r))
+    r = measured(args, measure)
+    if r is None:
         return 0
     ok = r["cpu_ms_per_rollout"] is not None and r["cpu_ms_per_rollout"] <= TARGET_CPU_MS_PER_ROLLOUT
     print(f"apsgen bench overhead: {r['problems']} simulated problems, {r['workers']} worker(s) x "

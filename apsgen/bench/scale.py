@@ -12,13 +12,13 @@ everything is already done (load the dataset, open the output, read the done ids
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import resource
 import shutil
 import tempfile
 import time
 from typing import Any
+
+from apsgen.bench.common import measured, simulated_spec
 
 TARGETS = {"driver_cpu_ms_per_rollout": 0.05, "driver_peak_rss_mib": 2048, "resume_s": 30.0}
 
@@ -34,24 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def bench_spec(args: argparse.Namespace, output: str):  # type: ignore[no-untyped-def]
-    from apsgen.config import parse_spec
-
-    return parse_spec(
-        {
-            "name": "bench-scale",
-            "dataset": {"path": "simulated", "limit": args.problems},
-            "policy": {
-                "backend": "simulated",
-                "model": "simulated",
-                "simulated": {"min_steps": 3, "max_steps": 6, "success_rate": [0.5, 0.95],
-                              "tokens_per_step": 8, "latency_s": args.latency},
-            },
-            "search": {"k": 4, "k_max": 8, "screen_samples": 4, "max_searches": 1},
-            "runner": {"num_workers": args.workers, "max_concurrent_trees": args.trees},
-            "output": output,
-        },
-        "bench scale",
-    )
+    return simulated_spec("bench-scale", args.problems, output,
+                          {"min_steps": 3, "max_steps": 6, "success_rate": [0.5, 0.95], "tokens_per_step": 8,
+                           "latency_s": args.latency}, args.workers, args.trees,
+                          search={"k": 4, "screen_samples": 4, "max_searches": 1}, label={"k_max": 8})
 
 
 def _peak_rss_mib() -> float:
@@ -102,10 +88,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.getLogger("apsgen").setLevel(logging.WARNING)
-    r = measure(args)
-    if args.json:
-        print(json.dumps(r, sort_keys=True))
+    r = measured(args, measure)
+    if r is None:
         return 0
     print(f"apsgen bench scale: {r['problems']} simulated problems, {r['workers']} workers sharing this machine")
     print(f"  rollouts           {r['rollouts']} in {r['wall_s']} s: {r['rollouts_per_s']} rollouts/s")

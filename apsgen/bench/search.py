@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from apsgen.config import SearchSpec, SimulatedSpec
+from apsgen.config import Labelling, PaperLabelSpec, SequentialLabelSpec, SimulatedSpec, ThresholdLabelSpec, migrate
 from apsgen.pipeline import Labeller, label_locally
 from apsgen.policy.base import Sampling
 from apsgen.problem import Problem
@@ -143,20 +143,32 @@ def realism(recover: float, success: tuple[float, float], hard_step_rate: float)
     )
 
 
-def rule_spec(rule: str, k: int, args: argparse.Namespace) -> SearchSpec:
-    common = {"k": k, "k_max": max(32, 4 * k), "max_searches": args.max_searches, "screen_samples": args.screen_samples}
+def rule_spec(rule: str, k: int, args: argparse.Namespace) -> Labelling:
+    """A rule's settings in a cell: the job defaults, k, the bench's search size, and `--set`
+    overrides (`label.k_max=48`, or a key by its old flat name, `k_max=48`) for the label rules."""
+    common: dict[str, Any] = {"k": k, "max_searches": args.max_searches, "screen_samples": args.screen_samples}
     if rule == BASELINE:  # Math-Shepherd: every step's MC, hard estimation (MC = 0 is wrong)
-        return SearchSpec(mode="per_step_mc", label_rule="paper", step_checks=False, **common)
-    if rule != SearchSpec().label_rule:  # the paper's and the threshold rule as published: MC alone,
+        return Labelling.of(mode="per_step_mc", label_rule="paper", step_checks=False, **common)
+    if rule != Labelling().label.rule:  # the paper's and the threshold rule as published: MC alone,
         # and a search that ends when its pool runs dry, counting every selection
         common.update(step_checks=False, refill_pool=False, skip_located=False)
+    else:
+        common["k_max"] = max(32, 4 * k)
     if rule == "threshold":  # the former opt-in guard: one lucky rollout in k is not enough
         common.update(mc_threshold=1 / k, pool_min_mc=3 / k)
-    raw = {"label_rule": rule, **common}
-    for item in args.overrides:
+    raw: dict[str, Any] = {"search": {"label_rule": rule, **common}}
+    migrate(raw)
+    for item in args.overrides:  # after the defaults, so they win
         key, _, value = item.partition("=")
-        raw[key] = yaml.safe_load(value)
-    return SearchSpec(**raw)
+        section, _, name = key.rpartition(".")
+        one: dict[str, Any] = {section or "search": {name: yaml.safe_load(value)}}
+        migrate(one)
+        for sec, values in one.items():
+            raw.setdefault(sec, {}).update(values)
+    # A label setting applies to the rules that have it (`--set k_max=48` to the sequential rule only).
+    fields = {"sequential": SequentialLabelSpec, "threshold": ThresholdLabelSpec, "paper": PaperLabelSpec}[rule].model_fields
+    raw["label"] = {k: v for k, v in raw.get("label", {}).items() if k in fields}
+    return Labelling.model_validate(raw)
 
 
 def score(problems: list[Problem], results: list[ProblemResult], world: World) -> dict[str, Any]:
@@ -332,7 +344,7 @@ def parse_grid(args: argparse.Namespace) -> list[tuple[float, tuple[float, float
 def run(args: argparse.Namespace) -> int:
     seeds = [int(x) for x in str(args.seeds).split(",")]
     grid = parse_grid(args)
-    default_rule = SearchSpec().label_rule
+    default_rule = Labelling().label.rule
     t0 = time.perf_counter()
     if args.jobs > 1:
         with ProcessPoolExecutor(max_workers=args.jobs) as ex:

@@ -38,11 +38,12 @@ import json
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from apsgen.config import JobSpec, SearchSpec
+from apsgen.config import JobSpec
 from apsgen.data import given_steps
 from apsgen.problem import Problem, join_steps, normalise_text, problem_id
 from apsgen.search.result import ProblemResult
@@ -78,14 +79,20 @@ class Prediction:
 
 
 @dataclass
-class SubsetScore:
+class SubsetF1:
+    """One file's figures as ProcessBench gives them, for annotate's labels and for a PRM alike."""
+
     name: str
     n_items: int
     n_erroneous: int
     n_correct: int
     acc_erroneous: float
     acc_correct: float
-    f1: float | None  # None: withheld (see `withheld`)
+    f1: float | None  # None: no figure (withheld, or nothing scored)
+
+
+@dataclass
+class SubsetScore(SubsetF1):
     decided: float
     rollouts_per_item: float
     tokens_per_item: float
@@ -132,12 +139,12 @@ class Coverage:
         return {**self.__dict__, "share_erroneous": self.share_erroneous}
 
 
-def _mean_f1(subsets: list[SubsetScore]) -> float | None:
+def _mean_f1(subsets: Sequence[SubsetF1]) -> float | None:
     scored = [s.f1 for s in subsets if s.f1 is not None]
     return sum(scored) / len(scored) if scored else None
 
 
-def _mean_line(subsets: list[SubsetScore], elapsed_s: float) -> str:
+def _mean_line(subsets: Sequence[SubsetF1], elapsed_s: float) -> str:
     mean = _mean_f1(subsets)
     scored = sum(s.f1 is not None for s in subsets)
     held = len(subsets) - scored
@@ -394,8 +401,13 @@ def accuracies(preds: list[Prediction]) -> tuple[float, float, float]:
     ok = [p for p in preds if p.item.label == -1]
     acc_err = sum(p.located == p.item.label for p in err) / len(err) if err else 0.0
     acc_ok = sum(p.located == -1 for p in ok) / len(ok) if ok else 0.0
-    f1 = 2 * acc_err * acc_ok / (acc_err + acc_ok) if acc_err + acc_ok > 0 else 0.0
-    return acc_err, acc_ok, f1
+    return acc_err, acc_ok, harmonic_f1(acc_err, acc_ok)
+
+
+def harmonic_f1(acc_erroneous: float, acc_correct: float) -> float:
+    """ProcessBench's F1: the harmonic mean of the two accuracies (0 where both are 0)."""
+    total = acc_erroneous + acc_correct
+    return 2 * acc_erroneous * acc_correct / total if total > 0 else 0.0
 
 
 def score(
@@ -459,7 +471,7 @@ async def annotate_items(
         start = getattr(policy, "start", None)
         if start is not None:
             await start()
-        run = await label_locally(problems, Labeller(policy, verifier, sampling, spec.seed, judge), spec.search,
+        run = await label_locally(problems, Labeller(policy, verifier, sampling, spec.seed, judge), spec.labelling(),
                                   concurrency=concurrency, on_error=failed,
                                   on_done=(lambda p, r: progress()) if progress is not None else None)
         if run.calibration is not None:

@@ -11,3 +11,9 @@
 Nothing here samples, schedules or stores: the search (`apsgen.search`) gathers the evidence, the
 executors (`apsgen.pipeline`, `apsgen.runner`) run it, `apsgen.io` writes it.
 """
+
+# The label engine's version, part of every job's settings fingerprint: bump it when the code that
+# decides a label would decide differently on the same evidence (a text check reads more or less, a
+# rule's formula changes), so an output made by the older code is never resumed into by the newer.
+# 2: text checks read prose and LaTeX math apart; own recovery at planted errors; all-good risk.
+LABEL_ENGINE = 2

@@ -5,13 +5,13 @@ is mostly the policy's habit, and it differs from question to question. One ques
 cannot always tell a correct prefix of low value from a wrong one that recovers, so the label rule
 judges every question against the job's *distribution* of recovery rates, measured here:
 
-1. A seeded random sample of the job's questions (`search.calibration_questions`, at most a quarter
+1. A seeded random sample of the job's questions (`calibration.questions`, at most a quarter
    of the job, drawn by hashing
    each problem id with the job seed: never by input order, so a dataset sorted by source or
    difficulty gives the same sample as a shuffled one) is searched with the prior
-   (`search.recovery_prior`), at most `search.calibration_searches` searches each.
+   (`calibration.prior`), at most `calibration.searches` searches each.
 2. Each sampled question's own-recovery probes (`OwnRecovery`: k fresh rollouts at up to
-   `search.own_recovery_probes` prefixes that are wrong by a false equation, drawn before its
+   `label.own_recovery_probes` prefixes that are wrong by their text or made wrong on purpose, drawn before its
    search) measure how often a prefix that has gone wrong still ends right, without the rule having
    chosen the prefix. Where fewer than `min_questions` sampled questions have such prefixes (a policy
    that never writes a false equation, step checks off), a question without them has up to
@@ -44,7 +44,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from apsgen.config import SearchSpec
+from apsgen.config import CalibrationSpec, Labelling
 from apsgen.label.probes import LocatedProbe, Probe
 from apsgen.problem import Problem
 
@@ -99,8 +99,8 @@ class Calibration:
     cost: dict[str, float] = field(default_factory=dict)  # rollouts, tokens, wall and idle time
 
     @classmethod
-    def prior(cls, search: SearchSpec, reason: str = "no calibration") -> Calibration:
-        return cls(search.recovery_prior, search.recovery_prior_weight, "prior", reason=reason)
+    def prior(cls, spec: CalibrationSpec, reason: str = "no calibration") -> Calibration:
+        return cls(spec.prior, spec.prior_weight, "prior", reason=reason)
 
     def summary(self) -> dict[str, Any]:
         """What every row's label rule records: the distribution, where it came from, the digest."""
@@ -149,10 +149,10 @@ def calibration_sample(problems: Sequence[Problem], size: int, seed: int) -> lis
     return sorted(problems, key=key)[:size]
 
 
-def sample_size(n_problems: int, search: SearchSpec) -> int:
-    """`calibration_questions`, but never more than a quarter of the job: a small job is not paid
+def sample_size(n_problems: int, spec: CalibrationSpec) -> int:
+    """`calibration.questions`, but never more than a quarter of the job: a small job is not paid
     for twice (its sample may then be too small to say anything, and the prior is kept)."""
-    return min(search.calibration_questions, n_problems // PARAMS.sample_share)
+    return min(spec.questions, n_problems // PARAMS.sample_share)
 
 
 def too_small(n_problems: int, size: int) -> str | None:
@@ -163,15 +163,16 @@ def too_small(n_problems: int, size: int) -> str | None:
             f"of the job; at least {PARAMS.min_questions} needed): the prior is kept")
 
 
-def calibration_search(search: SearchSpec) -> SearchSpec:
+def calibration_search(settings: Labelling) -> Labelling:
     """The settings the calibration searches run with: the job's, fewer searches per question, and
     fresh rollouts at located first errors where a question has no own-recovery probes."""
-    return search.model_copy(update={"max_searches": min(search.max_searches, search.calibration_searches),
-                                     "located_probes": PARAMS.located_probes})
+    search = settings.search
+    return settings.with_search(max_searches=min(search.max_searches, settings.calibration.searches),
+                                located_probes=PARAMS.located_probes)
 
 
-def needs_calibration(search: SearchSpec) -> bool:
-    return search.label_rule == "sequential" and search.mode != "per_step_mc" and search.calibration_questions > 0
+def needs_calibration(settings: Labelling) -> bool:
+    return settings.sequential and settings.search.mode != "per_step_mc" and settings.calibration.questions > 0
 
 
 def _log_beta(a: float, b: float) -> float:
@@ -220,7 +221,7 @@ def _recovery_fit(probes: list[tuple[int, int, int, float]], relative: bool,
 QuestionProbes = Sequence[Probe | LocatedProbe]
 
 
-def fit_calibration(probes: Sequence[QuestionProbes], search: SearchSpec,
+def fit_calibration(probes: Sequence[QuestionProbes], spec: CalibrationSpec,
                     method: str = "located first errors") -> Calibration:
     """The job's recovery distribution from the sampled questions' fresh probes (one list per
     question: own probes, or located first errors with the prefix before each): a Beta of rho
@@ -252,7 +253,7 @@ def fit_calibration(probes: Sequence[QuestionProbes], search: SearchSpec,
     if len(useful) < PARAMS.min_questions:
         reason = (f"only {len(useful)} of {len(probes)} sampled questions had first errors to probe "
                   f"(at least {PARAMS.min_questions} needed): the prior is kept")
-        return Calibration(search.recovery_prior, search.recovery_prior_weight, "prior", reason=reason, **common)
+        return Calibration(spec.prior, spec.prior_weight, "prior", reason=reason, **common)
     keep = set(useful)
     kept = [x for x in flat if x[0] in keep]
     fits = {model: _recovery_fit(kept, model == "relative") for model in ("relative", "absolute")}
@@ -262,7 +263,7 @@ def fit_calibration(probes: Sequence[QuestionProbes], search: SearchSpec,
     return Calibration(mean, kappa, "calibrated", recovery_model=model, **common)
 
 
-def fit_from_results(results: Iterable[Any], search: SearchSpec) -> Calibration:
+def fit_from_results(results: Iterable[Any], spec: CalibrationSpec) -> Calibration:
     """`fit_calibration` over the calibration sample's results (None for a question that failed).
 
     Fitted on the questions' own-recovery probes (prefixes wrong by a false equation, chosen before
@@ -274,6 +275,6 @@ def fit_from_results(results: Iterable[Any], search: SearchSpec) -> Calibration:
     done = [r for r in results if r is not None]
     own = [r.own_recovery.graded() if r.own_recovery is not None and r.status == "searched" else () for r in done]
     if sum(sum(p.graded for p in ps) >= PARAMS.min_wrong_rollouts for ps in own) >= PARAMS.min_questions:
-        return fit_calibration(own, search, "prefixes wrong by a false equation")
-    return fit_calibration([ps or tuple(r.located_probes) for ps, r in zip(own, done)], search,
+        return fit_calibration(own, spec, "prefixes wrong by a false equation or made wrong on purpose")
+    return fit_calibration([ps or tuple(r.located_probes) for ps, r in zip(own, done)], spec,
                            "prefixes wrong by a false equation, else located first errors")

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from apsgen.config import SearchSpec
+from apsgen.config import CalibrationSpec, Labelling
 from apsgen.label.calibration import Calibration
 from apsgen.label.decision import Decision
 from apsgen.label.evidence import MCStats
@@ -59,9 +59,11 @@ def _calibration_for(summary: dict[str, Any] | None, search: dict[str, Any],
     digest = summary.get("digest")
     if stored is not None and stored.digest() == digest:
         return stored
-    defaults = SearchSpec()
-    prior = Calibration(float(search.get("recovery_prior", defaults.recovery_prior)),
-                        float(search.get("recovery_prior_weight", defaults.recovery_prior_weight)), "prior")
+    cal = search.get("calibration") or {}
+    defaults = CalibrationSpec()
+    prior = Calibration(float(cal.get("prior", search.get("recovery_prior", defaults.prior))),
+                        float(cal.get("prior_weight", search.get("recovery_prior_weight", defaults.prior_weight))),
+                        "prior")
     if prior.digest() == digest:
         return prior
     raise ReplayError(f"no calibration with digest {digest} in this output (calibration.json holds "
@@ -88,9 +90,11 @@ class ProblemReplay:
         self.steps = {int(s["node_id"]): s for s in steps}
         rule_json = problem.get("label_rule") or (steps[0].get("label_rule") if steps else "") or "{}"
         self.rule: dict[str, Any] = json.loads(rule_json)
+        # The job's label settings: nested (search, steps, label, calibration), or an older output's flat search.
         search = json.loads(steps[0]["search_params"]) if steps and steps[0].get("search_params") else {}
-        self.invalid = search.get("invalid_rollouts", "wrong")
-        self.step_checks = bool(search.get("step_checks", True))
+        nested = search.get("search") if isinstance(search.get("search"), dict) else None
+        self.invalid = (nested or search).get("invalid_rollouts", "wrong")
+        self.step_checks = bool((search.get("steps") or {}).get("checks", search.get("step_checks", True)))
         inputs = json.loads(problem["label_inputs"]) if problem.get("label_inputs") else {}
         self.own = OwnRecovery.from_list(inputs["own_recovery"]) if "own_recovery" in inputs else None
         self.allgood: dict[str, Any] | None = inputs.get("allgood")
@@ -102,10 +106,10 @@ class ProblemReplay:
             self.params = RuleParams(**{k: v for k, v in self.rule.items() if k in known})
             self.calibration = _calibration_for(self.rule.get("calibration"), search, calibration)
         elif self.name == "threshold":
-            self.threshold = ThresholdRule(SearchSpec(mc_threshold=self.rule.get("mc_threshold", 0.0),
-                                                      pool_min_mc=self.rule.get("pool_min_mc", 0.0)))
+            self.threshold = ThresholdRule(Labelling.of(label_rule="threshold", mc_threshold=self.rule.get("mc_threshold", 0.0),
+                                                        pool_min_mc=self.rule.get("pool_min_mc", 0.0)))
         elif self.name == "paper":
-            self.threshold = PaperRule(SearchSpec())
+            self.threshold = PaperRule(Labelling.of(label_rule="paper"))
         elif steps:
             raise ReplayError(f"unknown label rule {self.name!r} in problem {problem.get('problem_id')}")
 

@@ -5,11 +5,11 @@ Given the rollout counts of a state (its `MCStats`) and a reference value, a rul
 binary search, the pool's admission test, the per-step MC baseline, the stored verdict and the
 exports all ask this object, so a label means the same thing everywhere.
 
-Rules (`search.label_rule`):
+Rules (`label.rule`):
 
 - `paper`: MC > 0 is correct, MC = 0 wrong (Luo et al. 2024). One lucky rollout from a prefix that
   already went wrong makes it "correct", so this rule gets worse as searches grow.
-- `threshold`: MC > `search.mc_threshold` is correct.
+- `threshold`: MC > `label.mc_threshold` is correct.
 - `sequential` (default): a sequential probability ratio test, `decide(evidence, reference,
   calibration, params)`, a pure function: the same inputs always give the same verdict, whatever
   order probes finish in and whichever questions came first. "Correct": the prefix succeeds like
@@ -47,7 +47,7 @@ import math
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
-from apsgen.config import SearchSpec
+from apsgen.config import Labelling
 from apsgen.label.calibration import Calibration
 from apsgen.label.decision import Decision
 from apsgen.label.evidence import MCStats
@@ -65,8 +65,8 @@ class LabelRule:
 
     name = "base"
 
-    def __init__(self, search: SearchSpec) -> None:
-        self.search = search
+    def __init__(self, settings: Labelling) -> None:
+        self.settings = settings
 
     def params(self) -> dict[str, float | int | str]:
         return {}
@@ -89,7 +89,7 @@ class LabelRule:
 
     def max_per_state(self) -> int | None:
         """Wrong rollouts one non-root state may put in the pool (None: no limit)."""
-        return self.search.pool_max_per_state
+        return self.settings.search.pool_max_per_state
 
     def stores_allgood(self, root_value: float | None, own: OwnRecovery | None = None) -> tuple[bool, float | None]:
         """(may the question's right-answer solutions be stored as all-good paths, the risk that
@@ -110,13 +110,15 @@ class ThresholdRule(LabelRule):
     name = "threshold"
 
     def threshold(self) -> float:
-        return self.search.mc_threshold
+        return self.settings.label.mc_threshold  # type: ignore[union-attr]  # the threshold rule's
 
     def pool_floor(self) -> float:
-        return max(self.search.mc_threshold, self.search.pool_min_mc)
+        label = self.settings.label
+        return max(label.mc_threshold, label.pool_min_mc)  # type: ignore[union-attr]
 
     def params(self) -> dict[str, float | int | str]:
-        return {"mc_threshold": self.search.mc_threshold, "pool_min_mc": self.search.pool_min_mc}
+        label = self.settings.label
+        return {"mc_threshold": label.mc_threshold, "pool_min_mc": label.pool_min_mc}  # type: ignore[union-attr]
 
     def decide(self, mc: MCStats, reference: float | None, own: OwnRecovery | None = None) -> Decision:
         _, n = graded(mc)
@@ -160,8 +162,9 @@ def _log_beta(a: float, b: float) -> float:
 class RuleParams:
     """Every number the sequential rule uses, frozen: `describe()` and the fingerprint hold all of it.
 
-    The first seven come from the job's `search` settings; the rest are fixed by the design and
-    recorded so a stored label says exactly what decided it."""
+    The first seven come from the job's settings (`search.k` and the `label` section, built in
+    `from_settings`); the rest are fixed by the design and recorded so a stored label says exactly
+    what decided it (docs/labels.md has the formulas and every field)."""
 
     k: int = 8
     k_max: int = 32
@@ -209,15 +212,18 @@ class RuleParams:
     undecidable_share: float = 0.5
 
     @classmethod
-    def from_search(cls, search: SearchSpec) -> RuleParams:
+    def from_settings(cls, settings: Labelling) -> RuleParams:
+        """The one place the rule's numbers are built from the job's settings."""
+        label = settings.label
+        assert label.rule == "sequential", label
         return cls(
-            k=search.k,
-            k_max=search.k_max,
-            correct_ratio=search.correct_ratio,
-            recovery_margin=search.recovery_margin,
-            false_correct_rate=search.false_correct_rate,
-            false_wrong_rate=search.false_wrong_rate,
-            pool_evidence=search.pool_evidence,
+            k=settings.search.k,
+            k_max=label.k_max,
+            correct_ratio=label.correct_ratio,
+            recovery_margin=label.recovery_margin,
+            false_correct_rate=label.false_correct_rate,
+            false_wrong_rate=label.false_wrong_rate,
+            pool_evidence=label.pool_evidence,
         )
 
     def bounds(self) -> tuple[float, float]:
@@ -417,10 +423,10 @@ class SequentialRule(LabelRule):
 
     name = "sequential"
 
-    def __init__(self, search: SearchSpec, calibration: Calibration | None = None) -> None:
-        super().__init__(search)
-        self.rule_params = RuleParams.from_search(search)
-        self.calibration = calibration if calibration is not None else Calibration.prior(search)
+    def __init__(self, settings: Labelling, calibration: Calibration | None = None) -> None:
+        super().__init__(settings)
+        self.rule_params = RuleParams.from_settings(settings)
+        self.calibration = calibration if calibration is not None else Calibration.prior(settings.calibration)
 
     def params(self) -> dict[str, float | int | str]:
         return dict(asdict(self.rule_params))
@@ -463,12 +469,12 @@ class SequentialRule(LabelRule):
 RULES: dict[str, type[LabelRule]] = {r.name: r for r in (PaperRule, ThresholdRule, SequentialRule)}
 
 
-def make_rule(search: SearchSpec, calibration: Calibration | None = None) -> LabelRule:
+def make_rule(settings: Labelling, calibration: Calibration | None = None) -> LabelRule:
     """The job's label rule; the sequential one judges against `calibration` (None: the prior).
     What a question showed of its own recovery is an argument of each call (`decide(..., own)`)."""
-    if search.label_rule == "sequential":
-        return SequentialRule(search, calibration)
-    return RULES[search.label_rule](search)
+    if settings.label.rule == "sequential":
+        return SequentialRule(settings, calibration)
+    return RULES[settings.label.rule](settings)
 
 
 def depth_reference(root_value: float | None, depth: int, n_steps: int) -> float | None:

@@ -8,8 +8,8 @@ question has no own-recovery probes); the fitted `Calibration` is written beside
 so every row of an output is labelled against the same calibration; one that was made for other
 settings (copied from another job's output, say) is refused, naming what differs.
 
-Cost on a cluster: the stage runs `calibration_questions` searches (at most
-`calibration_searches` searches each), spread over every worker's slots; the slots left idle
+Cost on a cluster: the stage runs `calibration.questions` searches (at most
+`calibration.searches` searches each), spread over every worker's slots; the slots left idle
 while the last of them finish are measured and stored in the artifact (`cost.idle_share`).
 """
 
@@ -63,7 +63,7 @@ def check_matches(calibration: Calibration, spec: JobSpec) -> None:
 def load_calibration(store: OutputStore, spec: JobSpec) -> Calibration | None:
     """The output's calibration, checked against the job; None when there is none yet (or the
     job's label rule needs none)."""
-    if not needs_calibration(spec.search):
+    if not needs_calibration(spec.labelling()):
         return None
     raw = store.read_bytes(FILE)
     if raw is None:
@@ -103,7 +103,7 @@ def run_calibration(spec: JobSpec, pool: Any, problems: list[Problem], fingerpri
     calibration's settings), then the fit (not written)."""
     import dataclasses
 
-    plan = plan_calibration(problems, spec.search, spec.seed)
+    plan = plan_calibration(problems, spec.labelling(), spec.seed)
     if plan.settings is None:
         assert plan.ready is not None  # needs_calibration was checked by the caller
         log.info("not calibrating: %s", plan.ready.reason)
@@ -118,7 +118,7 @@ def run_calibration(spec: JobSpec, pool: Any, problems: list[Problem], fingerpri
            settings=plan.settings).run(collected)
     wall = time.monotonic() - t0
     results = collected.results
-    calibration = plan.fit(results, spec.search)
+    calibration = plan.fit(results, spec.labelling())
     busy = sum(r.elapsed_s for r in results)
     cost = {
         "questions": len(plan.sample),
@@ -144,7 +144,7 @@ def ensure_calibration(spec: JobSpec, pool: Any, problems: list[Problem], store:
                        fingerprint: str) -> Calibration | None:
     """The output's calibration: read back on a resumed run, else measured now and written.
     None when the job's label rule needs none."""
-    if not needs_calibration(spec.search):
+    if not needs_calibration(spec.labelling()):
         return None
     existing = load_calibration(store, spec)
     if existing is not None:

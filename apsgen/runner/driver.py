@@ -138,7 +138,7 @@ def run_job(
         summary.calibration = calibration.render()
     from apsgen.label.calibration import needs_calibration
 
-    if calibrate_only and (calibration is not None or not needs_calibration(spec.search)):
+    if calibrate_only and (calibration is not None or not needs_calibration(spec.labelling())):
         summary.wall_s = time.monotonic() - t0
         return summary
     if not calibrate_only and not todo:
@@ -236,7 +236,7 @@ def _provenance(spec: JobSpec, info: Any, fp: str) -> Provenance:
         policy_revision=info.policy_revision,
         prompt_template_hash=info.prompt_template_hash,
         sampling=json.dumps(spec.sampling.model_dump(), sort_keys=True),
-        search_params=json.dumps(spec.search.model_dump(), sort_keys=True),
+        search_params=json.dumps(spec.labelling().model_dump(), sort_keys=True),
         verifier=info.verifier,
         apsgen_version=__version__,
         job_fingerprint=fp,
@@ -250,7 +250,7 @@ def _feed_and_commit(spec: JobSpec, pool: WorkerPool, todo: deque[Problem], cali
     # Put once and sent by reference with every batch: all problems are judged against the same one.
     ref = None if calibration is None else ray.put(calibration)
     feeder = Feeder(pool=pool, todo=todo, cap=spec.runner.max_concurrent_trees,
-                    max_retries=spec.runner.max_retries, settings=LabelSettings(spec.search), calibration=ref)
+                    max_retries=spec.runner.max_retries, settings=LabelSettings(spec.labelling()), calibration=ref)
     try:
         feeder.run(commit)
     finally:

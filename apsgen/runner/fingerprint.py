@@ -6,17 +6,21 @@ import hashlib
 import json
 
 from apsgen.config import JobSpec
+from apsgen.label import LABEL_ENGINE
 
 
 def label_settings(spec: JobSpec) -> dict:
-    """Search, policy, sampling and verifier settings. Not the dataset (a nightly build adds
-    problems to the same output), not where or how fast it runs."""
+    """Every setting that shapes a label (search, steps, label rule, calibration), the policy,
+    sampling and verifier, and the label engine's version (code that decides differently is a
+    different meaning). Not the dataset (a nightly build adds problems to the same output), not
+    where or how fast it runs."""
     policy = spec.policy.model_dump(exclude={"engine", "openai"})
     policy["dtype"] = spec.policy.engine.dtype
     if spec.policy.backend != "simulated":
         policy.pop("simulated")
     settings = {
-        "search": spec.search.model_dump(),
+        **spec.labelling().model_dump(),  # search, steps, label, calibration
+        "label_engine": LABEL_ENGINE,
         "policy": policy,
         "sampling": spec.sampling.model_dump(),
         "verify": spec.verify.model_dump(exclude={"workers"}),

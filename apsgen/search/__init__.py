@@ -11,7 +11,7 @@ import logging
 import time
 import traceback
 
-from apsgen.config import SearchSpec
+from apsgen.config import Labelling
 from apsgen.policy.base import Policy, Sampling
 from apsgen.problem import Problem
 from apsgen.search.context import SearchContext, Verifier
@@ -27,15 +27,16 @@ async def run_search(
     problem: Problem,
     policy: Policy,
     verifier: Verifier,
-    search: SearchSpec,
+    settings: Labelling,
     sampling: Sampling,
     *,
     seed: int,
     calibration: object | None = None,
 ) -> ProblemResult:
-    """Search one question. `verifier` is anything with `async acheck_batch(solutions, gold,
-    truncated)` (the `Verifier` protocol); `calibration` (an `apsgen.label.calibration.Calibration`)
-    is what the sequential rule judges against (None: the prior). With `search.located_probes`
+    """Search one question with `settings` (the job's `Labelling`: search, steps, label rule,
+    calibration). `verifier` is anything with `async acheck_batch(solutions, gold, truncated)` (the
+    `Verifier` protocol); `calibration` (an `apsgen.label.calibration.Calibration`) is what the
+    sequential rule judges against (None: the prior). With `search.located_probes`
     (the calibration stage's settings) a question without own-recovery probes also gets fresh
     rollouts at the first errors its search located (`result.located_probes`).
 
@@ -46,7 +47,8 @@ async def run_search(
     from apsgen.search.omegaprm import run_omegaprm
     from apsgen.search.per_step_mc import run_per_step_mc
 
-    ctx = SearchContext(problem, policy, verifier, search, sampling, seed, calibration)
+    search = settings.search
+    ctx = SearchContext(problem, policy, verifier, settings, sampling, seed, calibration)
     t0 = time.perf_counter()
     if search.mode == "omegaprm":
         runner = run_omegaprm
@@ -64,7 +66,7 @@ async def run_search(
         # Keep what was paid for: every state estimated so far is a label, and the problem row
         # says why the search stopped.
         log.warning("problem %s: search failed after %d rollouts: %s", problem.id, ctx.cost.n_rollouts, e)
-        result = searched_result(ctx, mode=search.mode, step_mode=search.step_mode, stop_reason="error")
+        result = searched_result(ctx, mode=search.mode, stop_reason="error")
         result.status = "failed"
         result.error = "".join(traceback.format_exception_only(type(e), e)).strip()[:2000]
     own = ctx.own_recovery.graded() if ctx.own_recovery is not None else ()

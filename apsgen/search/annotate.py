@@ -28,9 +28,8 @@ from apsgen.label.evidence import MCStats
 from apsgen.problem import join_steps
 from apsgen.search.binary_search import bisect_path, first_text_error, first_wrong_step, reference_for
 from apsgen.search.context import SearchContext, outcome_name
-from apsgen.search.labels import searched_result
+from apsgen.search.labels import searched_result, splitter_for
 from apsgen.search.result import ProblemResult
-from apsgen.search.steps import StepSplitter, chunk_tokens_for
 from apsgen.search.tree import State
 
 log = logging.getLogger(__name__)
@@ -38,14 +37,12 @@ log = logging.getLogger(__name__)
 
 def given_path(ctx: SearchContext) -> list[State]:
     """The given solution as states of the DAG, one per step (the last is the full solution)."""
-    problem, search = ctx.problem, ctx.search
+    problem = ctx.problem
     if problem.steps is not None:
         text, bounds = join_steps(problem.steps)
     elif problem.solution is not None:
         text = problem.solution
-        chunk = chunk_tokens_for(ctx.policy.count_tokens(text), search.steps_per_solution)
-        splitter = StepSplitter(search.step_mode, search.step_delimiter, chunk, ctx.policy.count_tokens)
-        bounds = splitter.boundaries(text)
+        bounds = splitter_for(ctx, ctx.policy.count_tokens(text)).boundaries(text)
     else:
         raise ValueError(
             f"problem {problem.id} has no solution to annotate (set dataset.steps_column or dataset.solution_column)"
@@ -79,7 +76,7 @@ async def run_annotate(ctx: SearchContext) -> ProblemResult:
     root.mc = MCStats.from_rollouts(fresh, search.invalid_rollouts)
     if not root.mc.n_correct:
         # Every prefix would read MC 0: no evidence separates a correct step from a wrong one.
-        result = searched_result(ctx, mode="annotate", step_mode=search.step_mode, stop_reason="done", **extra)
+        result = searched_result(ctx, mode="annotate", stop_reason="done", **extra)
         result.status = "skipped"
         result.skip_reason = "all_wrong"
         result.steps = []
@@ -116,7 +113,6 @@ async def run_annotate(ctx: SearchContext) -> ProblemResult:
     result = searched_result(
         ctx,
         mode="annotate",
-        step_mode=search.step_mode,
         n_undecided_searches=int(stop == "undecided"),
         stop_reason="rollout_budget" if stop == "budget" else stop,
         **extra,

@@ -4,7 +4,7 @@ The span is the rollout's steps after its start state s (a state the label rule 
 the root). Each probe asks the label rule about the prefix that ends at the middle step: `correct`
 moves the search right, `wrong` left. The wrong solution itself is wrong without rollouts, and so
 is a step stating a false equation; a step that only restates the question is skipped
-(`apsgen.label.text`, off with `search.step_checks: false`). A probe
+(`apsgen.label.text`, off with `steps.checks: false`). A probe
 the rule leaves `undecided` (too little evidence within `k_max`, or every rollout truncated or
 unparseable) ends the search without a label: a guess there would be a label nobody can trust.
 Rollouts made by probes are offered to the pool.

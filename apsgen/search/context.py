@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from apsgen.config import SearchSpec
+from apsgen.config import Labelling
 from apsgen.label.decision import Decision, by_text, settle
 from apsgen.label.evidence import MCStats
 from apsgen.label.probes import OwnRecovery
@@ -61,7 +61,7 @@ class SearchContext:
         problem: Problem,
         policy: Policy,
         verifier: Verifier,
-        search: SearchSpec,
+        settings: Labelling,
         sampling: Sampling,
         seed: int,
         calibration: object | None = None,
@@ -69,12 +69,14 @@ class SearchContext:
         self.problem = problem
         self.policy = policy
         self.verifier = verifier
-        self.search = search
+        self.settings = settings
+        self.search = settings.search
+        self.checks = settings.steps.checks  # read each step's text (apsgen.label.text)
         self.sampling = sampling
         self.seed = seed
         self.dag = PrefixDAG()
         self.calibration = calibration
-        self.rule = make_rule(search, calibration)  # type: ignore[arg-type]
+        self.rule = make_rule(settings, calibration)  # type: ignore[arg-type]
         # What the question showed of its own recovery (apsgen.search.own_recovery): an input of
         # every verdict, fixed before the first one.
         self.own_recovery: OwnRecovery | None = None
@@ -111,8 +113,8 @@ class SearchContext:
 
     def step_error(self, state: State) -> str | None:
         """What the state's own step shows wrong by its text: "arithmetic" (a false equation),
-        "retraction" (it admits an earlier mistake), or None (also when `search.step_checks` is off)."""
-        if state.is_root or not self.search.step_checks:
+        "retraction" (it admits an earlier mistake), or None (also when `steps.checks` is off)."""
+        if state.is_root or not self.checks:
             return None
         if state.node_id not in self._step_error:
             self._step_error[state.node_id] = text_error(state.step_text)
@@ -121,7 +123,7 @@ class SearchContext:
     def wrong_by_text(self, state: State) -> str | None:
         """Why the prefix is wrong by its text (the first step along it that shows an error: its
         `step_error`), or None."""
-        if state.is_root or not self.search.step_checks:
+        if state.is_root or not self.checks:
             return None
         chain: list[State] = []
         s: State = state
@@ -136,7 +138,7 @@ class SearchContext:
 
     def restates(self, state: State) -> bool:
         """The state's step only repeats facts of the question: it cannot be a first error."""
-        if state.is_root or not self.search.step_checks:
+        if state.is_root or not self.checks:
             return False
         if state.node_id not in self._restates:
             self._restates[state.node_id] = restates_question(self.problem.question, state.step_text)
@@ -174,7 +176,7 @@ class SearchContext:
             outcome = outcome_name(v.outcome)
             self.cost.outcomes[outcome] += 1
             # A right answer after a step that shows an error is a recovery (see MCStats.clean_value).
-            flawed = outcome == "correct" and self.search.step_checks and continuation_error(s.text) is not None
+            flawed = outcome == "correct" and self.checks and continuation_error(s.text) is not None
             rollouts.append(self.dag.add_rollout(state, s.text, s.n_tokens, outcome, flawed))
         return rollouts
 

@@ -93,14 +93,14 @@ def fill_cost(result: ProblemResult, ctx: SearchContext) -> ProblemResult:
     return result
 
 
-def searched_result(ctx: SearchContext, *, mode: str, step_mode: str, **extra: object) -> ProblemResult:
+def searched_result(ctx: SearchContext, *, mode: str, **extra: object) -> ProblemResult:
     """The result of a searched question: labels in node order, root MC, cost."""
     root = ctx.dag.root
     result = ProblemResult(
         problem_id=ctx.problem.id,
         status="searched",
         mode=mode,
-        step_mode=step_mode,
+        step_mode=ctx.settings.steps.mode,
         root_mc=root.mc.value if root.mc is not None else None,
         root_mc_source="screening" if root.mc is not None and root.mc.source == "screening" else "fresh",
         steps=[step_label(s, ctx) for s in stored_states(ctx)],
@@ -111,9 +111,14 @@ def searched_result(ctx: SearchContext, *, mode: str, step_mode: str, **extra: o
 
 
 def make_splitter(ctx: SearchContext, screening: Screening) -> StepSplitter:
-    s = ctx.search
-    chunk = chunk_tokens_for(screening.mean_tokens, s.steps_per_solution)
-    return StepSplitter(s.step_mode, s.step_delimiter, chunk, ctx.policy.count_tokens)
+    return splitter_for(ctx, screening.mean_tokens)
+
+
+def splitter_for(ctx: SearchContext, mean_tokens: float) -> StepSplitter:
+    """The job's step rule (`steps`), token chunks sized from `mean_tokens`."""
+    steps = ctx.settings.steps
+    chunk = chunk_tokens_for(mean_tokens, steps.per_solution)
+    return StepSplitter(steps.mode, steps.delimiter, chunk, ctx.policy.count_tokens)
 
 
 def skipped_result(ctx: SearchContext, screening: Screening, mode: str) -> ProblemResult:
@@ -122,7 +127,7 @@ def skipped_result(ctx: SearchContext, screening: Screening, mode: str) -> Probl
         status="skipped",
         skip_reason=screening.skip_reason,
         mode=mode,
-        step_mode=ctx.search.step_mode,
+        step_mode=ctx.settings.steps.mode,
         root_mc=screening.stats.value,
         root_mc_source="screening",
         screen_samples=screening.stats.n_rollouts,

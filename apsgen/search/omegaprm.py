@@ -1,6 +1,6 @@
 """OmegaPRM (Luo et al. 2024, §3): screen, estimate the root, then repeatedly select a
 (state, wrong rollout) pair by Q + U and binary-search that rollout for its first error. Screening
-samples that reach the right answer through a false equation (`search.step_checks`) are searched
+samples that reach the right answer through a false equation (`steps.checks`) are searched
 first: their error is certain, MC alone can never see it.
 
 Stops at `max_searches` selections, when the per-question rollout budget cannot pay for another
@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import logging
 
-from apsgen.label.decision import by_definition, settle
 from apsgen.label.evidence import MCStats
 from apsgen.search.binary_search import Located, has_text_error, locate_first_error, rollout_path
 from apsgen.search.context import SearchContext
-from apsgen.search.labels import add_correct_solutions, make_splitter, searched_result, skipped_result
-from apsgen.search.own_recovery import probe_own_recovery, wants_own_recovery
+from apsgen.search.labels import add_correct_solutions, searched_result
 from apsgen.search.result import ProblemResult
-from apsgen.search.screening import screen
 from apsgen.search.selection import Pool
+from apsgen.search.start import start_question
 from apsgen.search.tree import Rollout
 
 log = logging.getLogger(__name__)
@@ -37,24 +35,15 @@ log = logging.getLogger(__name__)
 
 async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
     search = ctx.search
-    screening = await screen(ctx)
-    if screening.skip_reason is not None:
-        return skipped_result(ctx, screening, "omegaprm")
-    splitter = make_splitter(ctx, screening)
-    root = ctx.dag.root
-    settle(root, by_definition(correct=True))  # the empty prefix cannot hold an error
-    if search.root_from_screening:
-        root.mc = screening.stats
-        root_rollouts = screening.rollouts
-    else:
-        root_rollouts = await ctx.sample(root, search.k)
-        root.mc = MCStats.from_rollouts(root_rollouts, search.invalid_rollouts)
+    started = await start_question(ctx, "omegaprm", search.root_from_screening)
+    if isinstance(started, ProblemResult):
+        return started
+    screening, splitter, root, root_rollouts = started.screening, started.splitter, ctx.dag.root, started.root_rollouts
     stop: str | None = None
-    if wants_own_recovery(ctx):
-        own = await probe_own_recovery(ctx, screening.rollouts, splitter)  # before any label: a rule input
-        if search.located_probes and own.graded():
+    if started.own is not None:  # measured before any label: a rule input
+        if search.located_probes and started.own.graded():
             stop = "probed"  # a calibration search (`located_probes`) is for the question's recovery: it has it
-        elif ctx.rule.undecidable(root.mc.clean_value, own):
+        elif ctx.rule.undecidable(root.mc.clean_value, started.own):
             stop = "undecidable"  # its wrong prefixes end right about as often as its correct ones: no label
     pool = Pool(search, ctx.rule, ctx.admits)
     pool.offer(root_rollouts)
@@ -124,13 +113,12 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
     result = searched_result(
         ctx,
         mode="omegaprm",
-        step_mode=search.step_mode,
         n_searches=n_searches,
         n_undecided_searches=undecided,
         searches_from_root=searches_from_root,
         first_error_origin=origin,
         stop_reason=stop or "empty_pool",
-        chunk_tokens=splitter.chunk_tokens if search.step_mode == "tokens" else None,
+        chunk_tokens=splitter.chunk_tokens if ctx.settings.steps.mode == "tokens" else None,
         screen_samples=screening.stats.n_rollouts,
         screen_correct=screening.stats.n_correct,
         root_n_correct=root.mc.n_correct,

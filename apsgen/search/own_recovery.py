@@ -1,7 +1,7 @@
 """A question's own recovery, measured before its search (`apsgen.label.calibration.OwnRecovery`).
 
 Screening solutions that state a false equation hold a prefix that is wrong with certainty: the
-prefix through that step. Up to `search.own_recovery_probes` such prefixes (distinct, earliest in screening order,
+prefix through that step. Up to `label.own_recovery_probes` such prefixes (distinct, earliest in screening order,
 with at least `RuleParams.probe_min_room` steps after them on their solution: room to recover) get k fresh rollouts
 each; how many still end right, cleanly, is what this question's wrong prefixes keep. The probes
 are chosen before any label is decided, so the question's evidence is fixed before its search and
@@ -23,8 +23,8 @@ from apsgen.search.tree import Rollout, State
 
 
 def wants_own_recovery(ctx: SearchContext) -> bool:
-    s = ctx.search
-    return s.label_rule == "sequential" and s.step_checks and s.own_recovery_probes > 0
+    label = ctx.settings.label
+    return label.rule == "sequential" and ctx.checks and label.own_recovery_probes > 0
 
 
 def slip_ends(rollouts: list[Rollout], splitter: StepSplitter, limit: int, min_room: int) -> list[tuple[Rollout, int]]:
@@ -59,10 +59,10 @@ def planting_sites(rollouts: list[Rollout], splitter: StepSplitter, limit: int, 
                    question: str) -> list[tuple[Rollout, int, str]]:
     """Up to `limit` (rollout, step index, that step with an error planted): in distinct solutions
     that reached the right answer without a step that shows an error (their steps are right, so a
-    changed one is wrong), the first step that computes (a true equation between whole numbers,
-    misread) with `min_room` steps after it, else the first that states a number and does not only
-    restate the question (miscopied): a step the rest of the solution builds on. Linear in the
-    texts."""
+    changed one is wrong), among the steps with `min_room` steps after them, the one nearest the
+    solution's middle that computes (a true equation between whole numbers, misread), else the one
+    nearest the middle that states a number and does not only restate the question (miscopied): a
+    step the rest of the solution builds on, with room to recover after it. Linear in the texts."""
     found: list[tuple[Rollout, int, str]] = []
     seen: set[str] = set()
     for r in rollouts:
@@ -86,20 +86,25 @@ def planting_sites(rollouts: list[Rollout], splitter: StepSplitter, limit: int, 
     return found
 
 
+def _site(ctx: SearchContext, rollout: Rollout, index: int, splitter: StepSplitter) -> tuple[State, float | None]:
+    """The state of the rollout's path through its step `index`, and a correct prefix's expected
+    value there (None: the question has no root value to scale it from)."""
+    path = rollout_path(ctx, rollout, splitter)
+    return path[index], reference_for(ctx, path[index], path)
+
+
 async def probe_own_recovery(ctx: SearchContext, rollouts: list[Rollout], splitter: StepSplitter) -> OwnRecovery:
-    """Fresh rollouts at the question's first prefixes that are wrong by a false equation and,
-    where those are fewer than `own_recovery_probes`, at prefixes made wrong on purpose (up to
-    `planted_probes`: see the module doc); the rule then judges the question against them
-    (`SearchContext.know_own_recovery`)."""
+    """Fresh rollouts at the question's first prefixes that are wrong by a false equation (up to
+    `own_recovery_probes`) and, where those are fewer, at prefixes made wrong on purpose, to
+    `planted_probes` probes in all (see the module doc); the rule then judges the question against
+    them (`SearchContext.know_own_recovery`)."""
     probes: list[Probe] = []
-    search = ctx.search
+    search, label = ctx.search, ctx.settings.label
     min_room = ctx.rule.rule_params.probe_min_room  # type: ignore[attr-defined]  # the sequential rule's
-    for rollout, index in slip_ends(rollouts, splitter, search.own_recovery_probes, min_room):
+    for rollout, index in slip_ends(rollouts, splitter, label.own_recovery_probes, min_room):  # type: ignore[union-attr]
         if not ctx.can_afford(search.k):
             break
-        path = rollout_path(ctx, rollout, splitter)
-        state = path[index]
-        reference = reference_for(ctx, state, path)
+        state, reference = _site(ctx, rollout, index, splitter)
         if reference is None:
             continue
         if state.mc is None:
@@ -107,13 +112,14 @@ async def probe_own_recovery(ctx: SearchContext, rollouts: list[Rollout], splitt
         settle(state, by_text("arithmetic"))
         c, n = state.mc.graded
         probes.append(Probe(c, n, reference, state.node_id, "arithmetic"))
-    wanted = min(search.planted_probes, search.own_recovery_probes - len(probes))
+    # A question whose text shows enough wrong prefixes is measured on those; one that shows fewer is
+    # topped up with planted ones to `planted_probes` in all (its measure as good as the text's would be).
+    short = len(probes) < label.own_recovery_probes  # type: ignore[union-attr]
+    wanted = label.planted_probes - len(probes) if short else 0  # type: ignore[union-attr]
     for rollout, index, planted in planting_sites(rollouts, splitter, wanted, min_room, ctx.problem.question):
         if not ctx.can_afford(search.k):
             break
-        path = rollout_path(ctx, rollout, splitter)
-        original = path[index]
-        reference = reference_for(ctx, original, path)
+        original, reference = _site(ctx, rollout, index, splitter)
         if reference is None:
             continue
         # Not a state of the tree: the policy never wrote it, so it is no row of the output; its

@@ -12,27 +12,21 @@ from __future__ import annotations
 
 import logging
 
-from apsgen.label.decision import by_definition, settle
 from apsgen.search.binary_search import first_wrong_step, rollout_path
 from apsgen.search.context import SearchContext
-from apsgen.search.labels import make_splitter, searched_result, skipped_result
-from apsgen.search.own_recovery import probe_own_recovery, wants_own_recovery
+from apsgen.search.labels import searched_result
 from apsgen.search.result import ProblemResult
-from apsgen.search.screening import screen
+from apsgen.search.start import start_question
 
 log = logging.getLogger(__name__)
 
 
 async def run_per_step_mc(ctx: SearchContext) -> ProblemResult:
     search = ctx.search
-    screening = await screen(ctx)
-    if screening.skip_reason is not None:
-        return skipped_result(ctx, screening, "per_step_mc")
-    splitter = make_splitter(ctx, screening)
-    ctx.dag.root.mc = screening.stats
-    settle(ctx.dag.root, by_definition(correct=True))
-    if wants_own_recovery(ctx):
-        await probe_own_recovery(ctx, screening.rollouts, splitter)
+    started = await start_question(ctx, "per_step_mc", root_from_screening=True)
+    if isinstance(started, ProblemResult):
+        return started
+    screening, splitter = started.screening, started.splitter
     solutions = [r for r in screening.rollouts if r.is_wrong and r.adds_text][: search.max_searches]
     n_annotated = 0
     undecided = 0
@@ -52,11 +46,10 @@ async def run_per_step_mc(ctx: SearchContext) -> ProblemResult:
     return searched_result(
         ctx,
         mode="per_step_mc",
-        step_mode=search.step_mode,
         n_searches=n_annotated,
         n_undecided_searches=undecided,
         stop_reason=stop,
-        chunk_tokens=splitter.chunk_tokens if search.step_mode == "tokens" else None,
+        chunk_tokens=splitter.chunk_tokens if ctx.settings.steps.mode == "tokens" else None,
         screen_samples=screening.stats.n_rollouts,
         screen_correct=screening.stats.n_correct,
         root_n_correct=screening.stats.n_correct,

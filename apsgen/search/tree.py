@@ -26,7 +26,7 @@ class Rollout:
     selected: bool = False  # binary-searched already; a pair is selected at most once
     # A right answer whose continuation shows an error by its text (a false equation, a
     # retraction; apsgen.label.text): a recovery, which the sequential rule does not count
-    # as evidence that `state` is correct. Set only with `search.step_checks`.
+    # as evidence that `state` is correct. Set only with `steps.checks`.
     flawed: bool = False
 
     @property
