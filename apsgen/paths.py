@@ -43,6 +43,8 @@ class Segment:
     is_first_error: bool
     on_correct_path: bool = False
     verdict: str | None = None  # the label rule's (None in outputs written before verdicts were stored)
+    score: float | None = None  # the rule's statistic on the state's evidence (label_score), if it has one
+    basis: str | None = None  # what settled the verdict (verdict_basis): the rollouts, or the step's text
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,8 @@ def _segments(chain: list[int], by_id: dict[int, dict[str, Any]], correct: bool)
             continue  # folded into the next estimated (or text-settled: verdict_basis) state
         text = full_text(row)
         segment = text[len(prev_text):] if text.startswith(prev_text) else text
-        segments.append(Segment(n, segment, row["mc_value"], bool(row["is_first_error"]), correct, row.get("verdict")))
+        segments.append(Segment(n, segment, row["mc_value"], bool(row["is_first_error"]), correct, row.get("verdict"),
+                                row.get("label_score"), row.get("verdict_basis")))
         prev_text = text
     return tuple(segments)
 
@@ -157,6 +160,30 @@ def step_is_good(mc_value: float | None, verdict: str | None, threshold: float |
     if verdict == "undecided" or mc_value is None:
         return None
     return mc_value > LEGACY_THRESHOLD
+
+
+# Verdict bases that settle a step wrong by what its text shows (apsgen.label.decision).
+TEXT_BASES = ("arithmetic", "retraction")
+
+
+def soft_label(segment: Segment, good: bool) -> float:
+    """How sure the labels are that the step's prefix is right, in [0, 1]: what a PRM trained on soft
+    labels regresses onto. The sequential rule's posterior P(correct) = sigmoid(its log-likelihood
+    ratio, equal prior odds) where it decided on rollouts; 1 on a correct path, 0 where the step's
+    text settled it wrong; else (the paper's rules, older outputs) the MC value, as Math-Shepherd's
+    soft labels are. Not the MC value first: a correct prefix of a hard question has a low MC (the
+    policy often fails from it) though it is certainly right."""
+    import math
+
+    if segment.on_correct_path:
+        return 1.0
+    if segment.verdict == "wrong" and segment.basis in TEXT_BASES:
+        return 0.0  # certain by its text, whatever its rollouts did
+    if segment.score is not None:
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, segment.score))))
+    if segment.mc_value is None:
+        return 1.0 if good else 0.0
+    return float(segment.mc_value)
 
 
 def labelled_segments(path: SolutionPath, threshold: float | None) -> list[tuple[Segment, bool]]:

@@ -10,7 +10,7 @@ import pytest
 from known_output import KNOWN_TREE, Q, make_output, problem, step
 
 from apsgen.io.export import ExportError, export
-from apsgen.paths import solution_paths
+from apsgen.paths import Segment, soft_label, solution_paths
 
 @pytest.fixture
 def known(tmp_path):
@@ -38,6 +38,16 @@ def test_paths_fold_unannotated_and_unlabelled_states_and_stop_at_first_error():
         assert "".join(s.text for s in p.segments) == end["prefix"] + end["step_text"]
 
 
+def test_a_soft_label_is_the_rules_certainty_where_it_has_one():
+    # A correct solution's step: certain. A step wrong by its text: certainly wrong, however often its
+    # completions recovered. The sequential rule's score: its posterior at even prior odds. Else MC.
+    assert soft_label(Segment(1, "A", None, False, on_correct_path=True), True) == 1.0
+    assert soft_label(Segment(1, "A", 0.5, True, verdict="wrong", basis="arithmetic"), False) == 0.0
+    assert soft_label(Segment(1, "A", 0.5, False, verdict="correct", score=0.0, basis="rollouts"), True) == 0.5
+    assert soft_label(Segment(1, "A", 0.5, False, verdict="correct", score=3.0), True) > 0.95
+    assert soft_label(Segment(1, "A", 0.25, False, verdict="correct"), True) == 0.25
+
+
 def test_math_aps_rows(known, tmp_path):
     export(known, ["math-aps"], str(tmp_path / "x"))
     assert read(tmp_path / "x", "math-aps") == [
@@ -60,11 +70,13 @@ def test_math_shepherd_rows(known, tmp_path):
     ]
 
 
+# Soft labels: without the sequential rule's scores, a searched path's MC values; a correct path's 1.
 STEPWISE_ROWS = [
-    {"prompt": Q, "completions": ["A", "B\n\nC", "D"], "labels": [True, True, False], "mc_values": [1.0, 0.75, 0.0]},
-    {"prompt": Q, "completions": ["A", "G"], "labels": [True, False], "mc_values": [1.0, 0.5]},
+    {"prompt": Q, "completions": ["A", "B\n\nC", "D"], "labels": [True, True, False],
+     "soft_labels": [1.0, 0.75, 0.0], "mc_values": [1.0, 0.75, 0.0]},
+    {"prompt": Q, "completions": ["A", "G"], "labels": [True, False], "soft_labels": [1.0, 0.5], "mc_values": [1.0, 0.5]},
     {"prompt": Q, "completions": ["A", "B\n\nC", "E", "F \\boxed{9}"], "labels": [True, True, True, True],
-     "mc_values": [1.0, 0.75, None, 0.625]},
+     "soft_labels": [1.0, 1.0, 1.0, 1.0], "mc_values": [1.0, 0.75, None, 0.625]},
 ]
 
 
@@ -137,7 +149,7 @@ def test_stepwise_export_loads_with_datasets_as_prm_trainers_read_it(known, tmp_
 def test_trl_1x_prm_tokenizes_the_stepwise_export(known, tmp_path):
     """TRL 1.x's own PRM row tokenizer (`trl.experimental.prm`, what axolotl 0.19's PRM training
     imports; axolotl's `stepwise_supervised` strategy tokenises the same way) reads every row."""
-    prm = pytest.importorskip("trl.experimental.prm", reason="needs trl 1.x (pip install 'apsgen[dev]')")
+    prm = pytest.importorskip("trl.experimental.prm", reason="needs trl 1.9-1.13, which apsgen no longer installs (pip install 'trl==1.9.0')")
     from apsgen.models import is_prepared, model_dir
 
     if not is_prepared("smollm2-135m"):

@@ -1,12 +1,12 @@
-"""From labels to a PRM and back: a simulated run's stepwise export trains the demo model with TRL
-1.9's PRMTrainer on CPU (`apsgen train prm`), and `apsgen eval processbench --prm` scores the PRM
-the way ProcessBench scores PRMs, on the simulated fixture and on real ProcessBench files."""
+"""From labels to a PRM and back: a simulated run's stepwise export trains the demo model on CPU
+with a plain transformers Trainer (`apsgen train prm`, hard and soft labels, no TRL), and `apsgen
+eval processbench --prm` scores the PRM the way ProcessBench scores PRMs, on the simulated fixture
+and on real ProcessBench files."""
 
 from __future__ import annotations
 
 import json
 import random
-import time
 from pathlib import Path
 
 import pytest
@@ -14,8 +14,8 @@ import pytest
 from apsgen.cli.main import main
 from apsgen.eval.prm import Scored, first_under, fit_threshold
 from apsgen.eval.processbench import Item, Prediction, accuracies
-from apsgen.prm.score import QWEN_STEP_TOKEN, PRM, PRMError, layout_of, load_prm
-from apsgen.prm.train import TRAINED_INFO, load_rows
+from apsgen.prm.score import QWEN_STEP_TOKEN, PRM, TRAINED_INFO, PRMError, layout_of, load_prm
+from apsgen.prm.train import load_rows, train_prm
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -55,11 +55,10 @@ def trained(tmp_path_factory) -> tuple[Path, dict]:
     })
     run_job(spec, show_progress=False)
     export(str(root / "out"), ["stepwise"], str(root / "x"))
-    t0 = time.perf_counter()
     assert main(["train", "prm", str(root / "x"), "--model", "smollm2-135m", "--output", str(root / "prm"),
                  "--steps", "24", "--lr", "3e-5", "--max-length", "128", "--held-out", "32", "--json"]) == 0
     report = json.loads((root / "prm" / TRAINED_INFO).read_text())
-    report["wall_s"] = time.perf_counter() - t0
+    report["export"] = str(root / "x")
     return root / "prm", report
 
 
@@ -68,7 +67,9 @@ def test_training_lowers_the_held_out_loss_and_the_saved_prm_scores_a_new_soluti
     assert report["steps"] == 24 and report["held_out"] == 32 and report["rows"] > report["held_out"]
     # The loss on rows the trainer never stepped on falls (the head starts random).
     assert report["held_out_loss_after"] < report["held_out_loss_before"]
-    assert report["wall_s"] < 240
+    import sys
+
+    assert not any(m == "trl" or m.startswith("trl.") for m in sys.modules)  # trained without TRL
     from transformers import AutoModelForTokenClassification
 
     assert AutoModelForTokenClassification.from_pretrained(str(folder)).config.num_labels == 2
@@ -82,6 +83,39 @@ def test_training_lowers_the_held_out_loss_and_the_saved_prm_scores_a_new_soluti
     ids, positions = prm.encode(question, steps)
     newline = prm.tokenizer("\n", add_special_tokens=False)["input_ids"][-1]
     assert len(positions) == 3 and all(ids[p] == newline for p in positions) and positions[-1] == len(ids) - 1
+
+
+def test_soft_labels_train_and_a_stopped_run_resumes(trained, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    # Soft targets: the label rule's certainty that a step is right (the export's soft_labels).
+    _, hard = trained
+    out = tmp_path / "soft"
+    args = ["train", "prm", hard["export"], "--model", "smollm2-135m", "--output", str(out), "--labels", "soft",
+            "--lr", "3e-5", "--max-length", "128", "--held-out", "32", "--save-steps", "6"]
+    assert main([*args, "--steps", "6"]) == 0
+    first = json.loads((out / TRAINED_INFO).read_text())
+    assert first["settings"]["labels"] == "soft" and (out / "checkpoints" / "checkpoint-6").is_dir()
+    # Asked for more steps, a resumed run starts at the checkpoint and takes only the rest.
+    assert main([*args, "--steps", "18", "--resume"]) == 0
+    report = json.loads((out / TRAINED_INFO).read_text())
+    assert report["resumed_from"].endswith("checkpoint-6") and report["steps"] == 18
+    assert report["held_out_loss_after"] < first["held_out_loss_before"]
+    assert load_prm(out, device="cpu").score(*NEW_SOLUTION)
+    # Resuming another training into the same checkpoints is refused, naming what differs.
+    assert main([*[a if a != "3e-5" else "1e-4" for a in args], "--steps", "20", "--resume"]) == 2
+    assert "learning_rate: 3e-05 in the checkpoints, 0.0001 now" in capsys.readouterr().err
+
+
+def test_the_qwen_layout_trains_and_scores_in_that_layout(trained, tmp_path: Path) -> None:
+    _, hard = trained
+    out = tmp_path / "qwen"
+    assert main(["train", "prm", hard["export"], "--model", "smollm2-135m", "--output", str(out), "--layout", "qwen",
+                 "--steps", "4", "--max-length", "256", "--held-out", "8", "--save-steps", "0"]) == 0
+    prm = load_prm(out, device="cpu")
+    assert prm.layout == "qwen-prm"  # a token-classification model read in the layout it was trained in
+    ids, positions = prm.encode(*NEW_SOLUTION)
+    marker = prm.tokenizer.convert_tokens_to_ids(QWEN_STEP_TOKEN)
+    assert len(positions) == 3 and all(ids[p] == marker for p in positions)
+    assert len(prm.score(*NEW_SOLUTION)) == 3
 
 
 def test_eval_prm_on_the_simulated_fixture_next_to_annotate(trained, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -102,10 +136,8 @@ def test_eval_prm_on_the_simulated_fixture_next_to_annotate(trained, capsys) -> 
 def test_eval_prm_reads_real_processbench_files_and_skips_what_does_not_fit(trained, shared_data, capsys) -> None:  # type: ignore[no-untyped-def]
     folder, _ = trained
     files = [str(shared_data / "processbench" / f"{s}.json") for s in ("gsm8k", "math")]
-    t0 = time.perf_counter()
     assert main(["eval", "processbench", *files, "--prm", str(folder), "--device", "cpu", "--limit", "4", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert time.perf_counter() - t0 < 120
     assert data["annotate"] is None  # no policy was given: the PRM alone
     assert [s["n_items"] + s["n_skipped"] for s in data["prm"]["subsets"]] == [4, 4]
     # A context too small for any item: every item counted as skipped with the reason, none scored.
@@ -158,14 +190,32 @@ def test_the_qwen_prm_layout_puts_one_score_on_each_step_marker(trained) -> None
     assert len(scores) == 3 and all(0.0 < x < 1.0 for x in scores)
 
 
-def test_soft_labels_and_missing_exports_are_refused(tmp_path: Path) -> None:
+def test_soft_labels_and_missing_exports_are_refused(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pq.write_table(pa.table({"prompt": ["q"], "completions": [["a", "b"]], "labels": [[0.8, 0.2]]}),
-                   tmp_path / "soft.parquet")
-    with pytest.raises(PRMError, match="int\\(\\)"):
-        load_rows(tmp_path / "soft.parquet")
+    def write(name: str, **columns):  # type: ignore[no-untyped-def]
+        pq.write_table(pa.table({"prompt": ["q"], "completions": [["a", "b"]], **columns}), tmp_path / name)
+        return tmp_path / name
+
+    with pytest.raises(PRMError, match="soft.parquet.*'labels' are (double|float64), not bool"):
+        load_rows(write("soft.parquet", labels=[[0.8, 0.2]]))
+    with pytest.raises(PRMError, match="hard.parquet.*no column soft_labels"):
+        load_rows(write("hard.parquet", labels=[[True, False]]), labels="soft")
+    with pytest.raises(PRMError, match="short.parquet row 0: 2 completions but 1 labels"):
+        load_rows(write("short.parquet", labels=[[True]]))
+    with pytest.raises(PRMError, match="odd.parquet row 0: soft_labels .* not probabilities"):
+        load_rows(write("odd.parquet", labels=[[True, False]], soft_labels=[[1.5, 0.2]]), labels="soft")
+    bad = tmp_path / "not-a-model"
+    bad.mkdir()
+    (bad / "config.json").write_text("{}")
+    one = write("one.parquet", labels=[[True, False]])
+    with pytest.raises(PRMError, match="one.parquet: 1 row: at least 2 are needed"):
+        train_prm(one, "x", tmp_path / "o1")
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.table({"prompt": ["q"] * 6, "completions": [["a", "b"]] * 6, "labels": [[True, False]] * 6}), good)
+    assert main(["train", "prm", str(good), "--model", str(bad), "--output", str(tmp_path / "o2")]) == 2
+    assert "cannot load it with a token-classification head" in capsys.readouterr().err
     with pytest.raises(PRMError, match="no stepwise export"):
         load_rows(tmp_path / "nowhere")
     assert main(["train", "prm", str(tmp_path / "nowhere"), "--model", "x", "--output", str(tmp_path / "o")]) == 2

@@ -21,7 +21,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from apsgen.eval.processbench import Item, Prediction, _mean_f1, _mean_line, accuracies, load_items, select_items
+from apsgen.eval.processbench import (
+    Item,
+    Prediction,
+    SubsetF1,
+    _mean_f1,
+    _mean_line,
+    accuracies,
+    harmonic_f1,
+    load_items,
+    select_items,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +44,7 @@ class Scored:
 
 
 @dataclass
-class PRMSubset:
-    name: str
-    n_items: int
-    n_erroneous: int
-    n_correct: int
-    acc_erroneous: float
-    acc_correct: float
-    f1: float | None
+class PRMSubset(SubsetF1):
     n_skipped: int = 0
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
     n_bad: int = 0
@@ -63,7 +66,7 @@ class PRMReport:
 
     @property
     def mean_f1(self) -> float | None:
-        return _mean_f1(self.subsets)  # type: ignore[arg-type]
+        return _mean_f1(self.subsets)
 
     def render(self) -> str:
         how = f"fitted on {self.threshold_fitted_on}" if self.threshold_fitted_on else "given"
@@ -82,7 +85,7 @@ class PRMReport:
                 notes.append(f"{s.n_bad} bad items left out")
             if notes:
                 lines.append(f"{'':<22} ({'; '.join(notes)})")
-        lines.append(_mean_line(self.subsets, self.elapsed_s))  # type: ignore[arg-type]
+        lines.append(_mean_line(self.subsets, self.elapsed_s))
         return "\n".join(lines)
 
     def as_json(self) -> dict[str, Any]:
@@ -137,7 +140,7 @@ def fit_threshold(scored: list[Scored]) -> float:
         for erroneous in (True, False):
             los, his = intervals[erroneous]
             acc.append((bisect_left(los, t) - bisect_left(his, t)) / n[erroneous] if n[erroneous] else 0.0)
-        return 2 * acc[0] * acc[1] / (acc[0] + acc[1]) if acc[0] + acc[1] > 0 else 0.0
+        return harmonic_f1(acc[0], acc[1])
 
     usable = [t for t in candidates if 0.0 < t <= 1.0]
     return max(sorted(usable), key=lambda t: (round(f1(t), 12), -abs(t - 0.5)))
@@ -194,7 +197,7 @@ def evaluate_prm(
 ) -> PRMReport:
     """Score the PRM in folder `model` on each ProcessBench file (one subset each)."""
     from apsgen.prm.score import PRMError, load_prm
-    from apsgen.prm.train import trained_separator
+    from apsgen.prm.score import trained_separator
 
     if threshold != "auto" and not (isinstance(threshold, (int, float)) and 0.0 < float(threshold) < 1.0):
         raise PRMError(f"threshold {threshold!r}: expected a probability between 0 and 1, or auto")

@@ -34,6 +34,23 @@ _MAX_CHARS_PER_TOKEN = 32
 Layout = Literal["token-classification", "qwen-prm"]
 
 
+TRAINED_INFO = "apsgen_prm.json"  # what `apsgen train prm` writes beside the weights: how it was trained
+
+
+def trained_info(folder: str | Path) -> dict[str, Any]:
+    """The settings an `apsgen train` folder was trained with (empty when it says nothing)."""
+    info = Path(folder).expanduser() / TRAINED_INFO
+    try:
+        return dict(json.loads(info.read_text())["settings"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def trained_separator(folder: str | Path) -> str | None:
+    """The step separator an `apsgen train` folder was trained with, if it says."""
+    return trained_info(folder).get("separator")
+
+
 class PRMError(ValueError):
     """A folder that is not a PRM apsgen can score with, with what is wrong and what to do."""
 
@@ -171,6 +188,8 @@ def load_prm(
     """Load a PRM folder for scoring (a PRMError names what is wrong with a folder that is not one)."""
     p = Path(path).expanduser()
     layout = layout_of(p, trust_remote_code=trust_remote_code)
+    # A token-classification model `apsgen train` trained in Qwen's layout is read in that layout.
+    encoding: Layout = "qwen-prm" if trained_info(p).get("layout") == "qwen" else layout
     import torch
     from transformers import AutoModel, AutoModelForTokenClassification, AutoTokenizer
 
@@ -191,5 +210,5 @@ def load_prm(
         raise PRMError(f"--max-length {max_length}: expected a positive number of tokens")
     if not separator:
         raise PRMError("the step separator is empty; use the one the PRM was trained with (TRL's default is '\\n')")
-    return PRM(model=model, tokenizer=tokenizer, layout=layout, separator=separator, max_length=limit,
+    return PRM(model=model, tokenizer=tokenizer, layout=encoding, separator=separator, max_length=limit,
                device=device, name=str(p))

@@ -10,7 +10,7 @@ no label to train on). Outputs written before verdicts were stored fall back to 
 |---------------|--------------------|---------|
 | math-aps      | labelled state     | question, process, label (`+`/`-`) |
 | math-shepherd | solution path      | input (` ки` after each step), label (`+`/`-` in its place), task |
-| stepwise      | solution path      | prompt, completions, labels (bool), mc_values: stepwise supervision (`trl` is an alias) |
+| stepwise      | solution path      | prompt, completions, labels (bool), soft_labels, mc_values: stepwise supervision (`trl` is an alias) |
 | qwen-prm      | solution path      | query, response (each step followed by `<extra_0>`), labels, mc_values |
 
 Solution paths include the correct sampled solutions as all-good paths unless `correct_paths` is off.
@@ -25,7 +25,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from apsgen.paths import Segment, SolutionPath, full_text, labelled_paths, step_is_good
+from apsgen.paths import Segment, SolutionPath, full_text, labelled_paths, soft_label, step_is_good
 
 DEFAULT_THRESHOLD: float | None = None  # None: label by the stored verdict
 SHEPHERD_TAG = "ки"  # Math-Shepherd's step tag; trainers find the label at its position
@@ -98,6 +98,7 @@ def stepwise_rows(rows: list[dict[str, Any]], threshold: float | None, correct_p
             "prompt": path.question,
             "completions": _steps(segments),
             "labels": [good for _, good in segments],
+            "soft_labels": [soft_label(s, good) for s, good in segments],
             "mc_values": [s.mc_value for s, _ in segments],
         }
         for path, segments in _labelled_paths(rows, threshold, correct_paths, consensus)
@@ -140,13 +141,15 @@ FORMATS: dict[str, ExportFormat] = {
                     ("prompt", _S),
                     ("completions", pa.list_(_S)),
                     ("labels", pa.list_(pa.bool_())),
+                    ("soft_labels", pa.list_(pa.float64())),
                     ("mc_values", pa.list_(pa.float64())),
                 ]
             ),
             stepwise_rows,
             "Stepwise supervision (prompt, completions, labels): one row per solution path, as axolotl's "
-            "`stepwise_supervised` datasets and TRL 1.x's `trl.experimental.prm` read it; mc_values keeps each "
-            "step's MC value (null on a correct path's unestimated steps).",
+            "`stepwise_supervised` datasets and TRL 1.x's `trl.experimental.prm` read it (and `apsgen train prm`); "
+            "soft_labels gives each step the label rule's certainty that it is right (apsgen.paths.soft_label), "
+            "mc_values its MC value (null on a correct path's unestimated steps).",
         ),
         ExportFormat(
             "qwen-prm",
