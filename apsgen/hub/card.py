@@ -81,6 +81,17 @@ def _calibration_line(c: dict[str, Any]) -> str:
 TEMPLATE = Path(__file__).with_name("card_template.md")
 
 
+def _positive_sentence(stats: DatasetStats) -> str:
+    """What a `+` means here, and what the rule held back (docs/labels.md)."""
+    undecidable = stats.stop_reasons.get("undecidable", 0)
+    return ("a step is `+` when the label rule called it correct on its rollouts or it lies on a right-answer "
+            "solution stored as an all-good path; right answers are stored as all-good paths only where the chance "
+            "that one came through a wrong step is small (withheld on "
+            f"{stats.allgood_withheld} questions), and {undecidable} questions whose wrong steps end right about as "
+            "often as right ones were left unlabelled. `apsgen bench search` measures the precision of both kinds "
+            "(`+prec`, `AG prec`) on simulated policies")
+
+
 def _stat_rows(stats: DatasetStats) -> list[tuple[str, str]]:
     labelled = stats.steps - stats.unlabelled_steps
     skipped = sum(stats.skipped.values())
@@ -93,6 +104,7 @@ def _stat_rows(stats: DatasetStats) -> list[tuple[str, str]]:
         ("positive / negative (MC > 0)", f"{stats.positive_mc0} / {stats.negative_mc0}"),
         ("positive / negative (MC > 0.5)", f"{stats.positive_mc05} / {stats.negative_mc05}"),
         ("first errors located", str(stats.first_errors)),
+        ("positive labels", _positive_sentence(stats)),
         ("human audit", summary_sentence(stats.audit)),
     ]
     if stats.given_solutions:

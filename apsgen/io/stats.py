@@ -90,6 +90,10 @@ class DatasetStats:
     consensus_paths: int = 0  # of those, where it named the located first wrong step (or none, with none)
     judge_unparseable: int = 0  # of those, replies without a verdict
     given_solutions: int = 0  # problems whose solution came from the dataset (search.mode annotate)
+    stop_reasons: dict[str, int] = field(default_factory=dict)  # searched problems, by why their search stopped
+    # Searched problems whose right answers were not stored as all-good paths because the chance that
+    # one came through a wrong step was above the rule's allgood_max_risk (label_inputs["allgood"]).
+    allgood_withheld: int = 0
     # The human audit (apsgen.audit.report.summary), set by the caller: io does not read audits.
     audit: dict[str, Any] | None = None
     audit_line: str = ""
@@ -143,6 +147,9 @@ class DatasetStats:
             f"{self.prompt_tokens} prompt tokens",
             f"  verifier      {outcomes or 'no rollouts'}",
         ]
+        if self.stop_reasons:
+            lines.insert(2, "  stopped       " + ", ".join(f"{k} {v}" for k, v in sorted(self.stop_reasons.items()))
+                         + f"; all-good paths withheld (risk above the rule's limit) on {self.allgood_withheld}")
         if self.given_solutions:
             lines.insert(2, f"  given         {self.given_solutions} solutions from the dataset labelled (annotate mode)")
         if self.audit_line:
@@ -188,6 +195,16 @@ def _shard_counts(table: pa.Table) -> dict[str, Any]:
         "pos05": count(pc.greater(valued, 0.5)),
         "bins": _counts(bins),
     }
+
+
+def _allgood_withheld(problem: dict[str, Any]) -> bool:
+    """Were this problem's right answers kept from the all-good paths by the rule's risk limit?"""
+    inputs = json.loads(problem.get("label_inputs") or "{}")
+    allgood = inputs.get("allgood") if isinstance(inputs, dict) else None
+    if not allgood or allgood.get("risk") is None:
+        return False
+    limit = json.loads(problem.get("label_rule") or "{}").get("allgood_max_risk")
+    return limit is not None and float(allgood["risk"]) > float(limit)
 
 
 def _last_search_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -274,4 +291,7 @@ def compute_stats(output: str) -> DatasetStats:
         consensus_paths=sum(p.get("n_consensus_paths") or 0 for p in problems),
         judge_unparseable=sum(p.get("n_judge_unparseable") or 0 for p in problems),
         given_solutions=sum(p.get("solution_source") == "given" for p in problems),
+        stop_reasons=dict(sorted(Counter(p["stop_reason"] for p in problems
+                                         if p["status"] == "searched" and p.get("stop_reason")).items())),
+        allgood_withheld=sum(_allgood_withheld(p) for p in problems if p["status"] == "searched"),
     )
