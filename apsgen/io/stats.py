@@ -91,9 +91,12 @@ class DatasetStats:
     judge_unparseable: int = 0  # of those, replies without a verdict
     given_solutions: int = 0  # problems whose solution came from the dataset (search.mode annotate)
     stop_reasons: dict[str, int] = field(default_factory=dict)  # searched problems, by why their search stopped
-    # Searched problems whose right answers were not stored as all-good paths because the chance that
-    # one came through a wrong step was above the rule's allgood_max_risk (label_inputs["allgood"]).
-    allgood_withheld: int = 0
+    # Searched problems whose right answers were verified before any was stored as an all-good path,
+    # because the chance that one came through a wrong step was above the rule's allgood_max_risk
+    # (label_inputs["allgood"]); the paths so stored, and the right answers found to hold a first error.
+    allgood_over_limit: int = 0
+    allgood_verified: int = 0
+    allgood_hidden_errors: int = 0
     # The human audit (apsgen.audit.report.summary), set by the caller: io does not read audits.
     audit: dict[str, Any] | None = None
     audit_line: str = ""
@@ -149,7 +152,8 @@ class DatasetStats:
         ]
         if self.stop_reasons:
             lines.insert(2, "  stopped       " + ", ".join(f"{k} {v}" for k, v in sorted(self.stop_reasons.items()))
-                         + f"; all-good paths withheld (risk above the rule's limit) on {self.allgood_withheld}")
+                         + f"; right answers verified before storing (risk above the rule's limit) on {self.allgood_over_limit}"
+                         + f" questions: {self.allgood_verified} stored, {self.allgood_hidden_errors} held a first error")
         if self.given_solutions:
             lines.insert(2, f"  given         {self.given_solutions} solutions from the dataset labelled (annotate mode)")
         if self.audit_line:
@@ -197,14 +201,16 @@ def _shard_counts(table: pa.Table) -> dict[str, Any]:
     }
 
 
-def _allgood_withheld(problem: dict[str, Any]) -> bool:
-    """Were this problem's right answers kept from the all-good paths by the rule's risk limit?"""
+def _allgood(problem: dict[str, Any]) -> tuple[int, int, int]:
+    """(1 where the rule's risk limit had this problem's right answers verified before storing,
+    the paths so stored, the right answers found to hold a first error)."""
     inputs = json.loads(problem.get("label_inputs") or "{}")
     allgood = inputs.get("allgood") if isinstance(inputs, dict) else None
     if not allgood or allgood.get("risk") is None:
-        return False
+        return 0, 0, 0
     limit = json.loads(problem.get("label_rule") or "{}").get("allgood_max_risk")
-    return limit is not None and float(allgood["risk"]) > float(limit)
+    over = limit is not None and float(allgood["risk"]) > float(limit)
+    return int(over), int(allgood.get("verified", 0)), int(allgood.get("hidden_errors", 0))
 
 
 def _last_search_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -253,6 +259,7 @@ def compute_stats(output: str) -> DatasetStats:
             correct_paths += sum(p.correct for p in paths)
     labelled = steps - unlabelled
     run = _last_search_run(manifest.runs)
+    allgoods = [_allgood(p) for p in problems if p["status"] == "searched"]
     return DatasetStats(
         job=manifest.job,
         fingerprint=manifest.fingerprint,
@@ -293,5 +300,7 @@ def compute_stats(output: str) -> DatasetStats:
         given_solutions=sum(p.get("solution_source") == "given" for p in problems),
         stop_reasons=dict(sorted(Counter(p["stop_reason"] for p in problems
                                          if p["status"] == "searched" and p.get("stop_reason")).items())),
-        allgood_withheld=sum(_allgood_withheld(p) for p in problems if p["status"] == "searched"),
+        allgood_over_limit=sum(allgood[0] for allgood in allgoods),
+        allgood_verified=sum(allgood[1] for allgood in allgoods),
+        allgood_hidden_errors=sum(allgood[2] for allgood in allgoods),
     )

@@ -220,7 +220,11 @@ class ProblemReplay:
     def replay_allgood(self) -> tuple[bool, list[str]]:
         """Whether the stored all-good paths are as the rule allows (none where a right answer too
         likely came through a wrong step), and the chain that says so."""
-        stored = sum(r.get("label_source") == "correct_solution" for r in self.steps.values())
+        leaves = [r for r in self.steps.values() if r.get("label_source") == "correct_solution"]
+        stored = len(leaves)
+        # Verified: the prefix before the last step was decided correct on its rollouts.
+        verified = sum(1 for r in leaves if (p := self.steps.get(r.get("parent_id"))) is not None
+                       and p.get("verdict") == "correct" and p.get("verdict_basis") == "rollouts")
         if self.name != "sequential" or self.allgood is None:
             return True, [f"{stored} right-answer solutions stored as all-good paths (no risk recorded)"]
         assert self.params is not None and self.calibration is not None
@@ -229,9 +233,10 @@ class ProblemReplay:
         same = risk is not None and math.isclose(risk, float(self.allgood["risk"]), rel_tol=1e-9, abs_tol=1e-12)
         chain = [f"all-good paths: the chance a right answer came through a wrong step is {risk:.4g} "
                  f"(root value {self.allgood.get('root_value')}; at most {self.params.allgood_max_risk:g} allowed): "
-                 f"{'stored' if allowed else 'none stored'}; {stored} stored"] if risk is not None else \
-                ["all-good paths: no root value, none stored"]
-        return same and (allowed or stored == 0), chain
+                 + (f"stored as sampled; {stored} stored" if allowed else
+                    f"each verified first (the prefix before its last step decided correct); {verified} of {stored} stored "
+                    "are")] if risk is not None else ["all-good paths: no root value, none stored"]
+        return same and (allowed or verified == stored), chain
 
     # -- explain ---------------------------------------------------------------------------------
 

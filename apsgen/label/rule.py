@@ -361,7 +361,8 @@ def allgood_risk(root_value: float | None, calibration: Calibration, own: OwnRec
         scale = p**0.5 if calibration.recovery_model == "relative" else 1.0
         s = calibration.recovery_mean * scale
     s = min(s, 1 - 1e-9)
-    return s * (1 - p) / (p * (1 - s))
+    # Above 1 where the root does worse than a wrong prefix (p < s): every right answer is suspect.
+    return min(1.0, s * (1 - p) / (p * (1 - s)))
 
 
 def decide(evidence: MCStats, reference: float | None, calibration: Calibration, params: RuleParams,

@@ -122,6 +122,26 @@ async def bisect_path(
     return Located(rollout, first, probes)
 
 
+async def verify_right_answer(ctx: SearchContext, path: list[State], pool: Pool | None) -> tuple[str, Located | None]:
+    """A solution that reached the right answer, checked for a wrong step it may have recovered from:
+    the prefix before its last step is judged. Correct: the solution is all-good on evidence
+    (`no_error`); wrong: its first error is searched for before it (`located`, with the search);
+    else `undecided`, `budget`, or `short` (a one-step solution has no prefix to judge)."""
+    if len(path) < 2:
+        return "short", None
+    before_last = path[-2]
+    if before_last.mc is None and not ctx.wrong_by_text(before_last) and not ctx.can_afford(ctx.search.k):
+        return "budget", None
+    decision = await ctx.decide(before_last, reference_for(ctx, before_last, path))
+    if pool is not None:
+        pool.offer(before_last.rollouts)
+    if decision.verdict == "correct":
+        return "no_error", None
+    if decision.verdict == "wrong":
+        return "located", await bisect_path(ctx, path[:-1], pool)
+    return "undecided", None
+
+
 async def locate_first_error(
     ctx: SearchContext, rollout: Rollout, splitter: StepSplitter, pool: Pool | None,
     path: list[State] | None = None,

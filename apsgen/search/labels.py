@@ -51,32 +51,36 @@ def stored_states(ctx: SearchContext) -> list[State]:
     return [s for s in ctx.dag.states() if not s.is_root]
 
 
-def add_correct_solutions(ctx: SearchContext, rollouts: list[Rollout], splitter: StepSplitter) -> int:
-    """Put up to `search.correct_paths` distinct correct solutions into the tree as steps, where the
-    rule lets the question store any (`LabelRule.stores_allgood`: not where a right answer too
-    likely came through a wrong step);
-    each one's last state carries its verdict (MC 1). Costs no rollout. Returns how many. A right
-    answer reached through a false equation is no all-good path (the search looks at it instead)."""
+def allgood_candidates(ctx: SearchContext, rollouts: list[Rollout], splitter: StepSplitter) -> tuple[bool, list[list[State]]]:
+    """(may they be stored as they are, the paths of up to `search.correct_paths` distinct right-answer
+    solutions). Stored as they are only where the rule says a right answer is unlikely to have come
+    through a wrong step (`LabelRule.stores_allgood`); elsewhere each is verified first
+    (`apsgen.search.binary_search.verify_right_answer`). A right answer reached through a step that
+    shows an error by its text is no candidate (the search looks at it instead). Costs no rollout."""
     root = ctx.dag.root.mc
     ctx.allgood_root = root.clean_value if root is not None else None
     allowed, ctx.allgood_risk = ctx.rule.stores_allgood(ctx.allgood_root, ctx.own_recovery)
-    if not allowed:
-        return 0  # too likely to hold a wrong step that reached the right answer: no positive path
-    added: set[str] = set()
+    seen: set[str] = set()
+    paths: list[list[State]] = []
     for rollout in rollouts:
-        if len(added) == ctx.search.correct_paths:
+        if len(paths) == ctx.search.correct_paths:
             break
-        if not rollout.is_correct or rollout.full_text in added or not rollout.adds_text:
+        if not rollout.is_correct or rollout.full_text in seen or not rollout.adds_text:
             continue
         bounds = splitter.boundaries(rollout.full_text, len(rollout.state.prefix))
         path = ctx.dag.path(rollout.state, rollout.text, bounds)
         if any(ctx.step_error(state) is not None for state in path):
             continue
-        last = path[-1]
-        if last.mc is None:
-            last.mc = MCStats.known(correct=True)
-        added.add(rollout.full_text)
-    return len(added)
+        seen.add(rollout.full_text)
+        paths.append(path)
+    return allowed, paths
+
+
+def store_allgood(path: list[State]) -> None:
+    """A right-answer solution stored as an all-good path: its last state carries its verdict (MC 1)."""
+    last = path[-1]
+    if last.mc is None:
+        last.mc = MCStats.known(correct=True)
 
 
 def fill_cost(result: ProblemResult, ctx: SearchContext) -> ProblemResult:
@@ -90,6 +94,8 @@ def fill_cost(result: ProblemResult, ctx: SearchContext) -> ProblemResult:
     result.own_recovery = ctx.own_recovery
     if ctx.allgood_risk is not None:
         result.allgood = {"root_value": ctx.allgood_root, "risk": ctx.allgood_risk}
+        if ctx.allgood_verified or ctx.allgood_hidden:
+            result.allgood.update(verified=ctx.allgood_verified, hidden_errors=ctx.allgood_hidden)
     return result
 
 

@@ -22,9 +22,9 @@ from __future__ import annotations
 import logging
 
 from apsgen.label.evidence import MCStats
-from apsgen.search.binary_search import Located, has_text_error, locate_first_error, rollout_path
+from apsgen.search.binary_search import Located, has_text_error, locate_first_error, rollout_path, verify_right_answer
 from apsgen.search.context import SearchContext
-from apsgen.search.labels import add_correct_solutions, searched_result
+from apsgen.search.labels import allgood_candidates, searched_result, store_allgood
 from apsgen.search.result import ProblemResult
 from apsgen.search.selection import Pool
 from apsgen.search.start import start_question
@@ -109,7 +109,25 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
     # again: it is counted, not retried.
     undecided = len(parked)
 
-    add_correct_solutions(ctx, screening.rollouts, splitter)
+    # Right answers: stored as all-good paths where one is unlikely to hold a wrong step; elsewhere
+    # (the sequential rule, a question still being labelled) each is verified by the prefix before
+    # its last step, and a hidden first error it shows is searched for like any other.
+    allowed, candidates = allgood_candidates(ctx, screening.rollouts, splitter)
+    verify = not allowed and ctx.settings.sequential and stop not in ("undecidable", "probed", "rollout_budget")
+    for path in candidates if allowed or verify else []:
+        if allowed:
+            store_allgood(path)
+            continue
+        how, located = await verify_right_answer(ctx, path, pool=None)
+        if how == "budget":
+            stop = "rollout_budget"
+            break
+        if how == "no_error":
+            store_allgood(path)
+            ctx.allgood_verified += 1
+        elif located is not None and located.first_error is not None:  # a hidden error, found from the root's solutions
+            origin.setdefault(located.first_error.node_id, "root")
+            ctx.allgood_hidden += 1
     result = searched_result(
         ctx,
         mode="omegaprm",
