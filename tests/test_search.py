@@ -229,8 +229,9 @@ def test_where_the_text_shows_no_error_the_question_measures_its_recovery_on_a_p
 
 def test_where_a_right_answer_is_likely_lucky_each_is_verified_before_it_is_stored() -> None:
     # A policy that recovers from a planted error one time in eight: a right answer may well have come
-    # through a wrong step. "X." is one (silent: the answer is right all the same), "B." is not.
-    solutions = ["S 2 + 3 = 5.\n\nB.\n\nC.\n\n\\boxed{1}", "S 2 + 3 = 5.\n\nX.\n\nC.\n\n\\boxed{1}",
+    # through a wrong step. "X." is one, and "R." recovers from it silently (every prefix through "R."
+    # is as good as a correct one, so only the prefixes before it show the error); "B." is no error.
+    solutions = ["S 2 + 3 = 5.\n\nB.\n\nC.\n\n\\boxed{1}", "S 2 + 3 = 5.\n\nX.\n\nR.\n\nC.\n\n\\boxed{1}",
                  "T 1 + 4 = 5.\n\nB.\n\nC.\n\n\\boxed{1}", "T 1 + 4 = 5.\n\nX.\n\nC.\n\n\\boxed{2}"]
 
     def cont(prefix: str, i: int) -> str:
@@ -238,14 +239,19 @@ def test_where_a_right_answer_is_likely_lucky_each_is_verified_before_it_is_stor
             return solutions[i % 4]
         if "=" in prefix and "= 5." not in prefix:  # a planted prefix
             return "B.\n\nC.\n\n\\boxed{1}" if i % 8 == 0 else "B.\n\nC.\n\n\\boxed{2}"
-        return "C.\n\n\\boxed{2}" if "X" in prefix else "B.\n\nC.\n\n\\boxed{1}"
+        if "R." in prefix:
+            return "C.\n\n\\boxed{1}"
+        if "X." in prefix:
+            return "R.\n\nC.\n\n\\boxed{1}" if i % 8 == 0 else "C.\n\n\\boxed{2}"
+        return "B.\n\nC.\n\n\\boxed{1}"
 
     search = Labelling.of(screen_samples=8, max_searches=4)
     r = asyncio.run(run_search(Problem("p", "q", "1"), ScriptedPolicy(cont), BoxedVerifier(), search, Sampling(), seed=0))
     assert r.stop_reason != "undecidable" and r.allgood is not None and r.allgood["risk"] > 0.05
     stored = [s for s in r.steps if s.label_source == "correct_solution"]
-    # The right answers through "B." are stored, each after the prefix before its last step was decided
-    # correct on rollouts; the one through "X." is not, and its hidden error is located at "X.".
+    # The right answers through "B." are stored, each after every prefix before its last step was
+    # decided correct on rollouts; the one through "X." and "R." is not, and its hidden error is
+    # located at "X.", though the prefix before its last step is as good as a correct one.
     assert stored and all("X." not in s.prefix for s in stored)
     by_id = {s.node_id: s for s in r.steps}
     assert all(by_id[s.parent_id].verdict == "correct" and by_id[s.parent_id].verdict_basis == "rollouts" for s in stored)

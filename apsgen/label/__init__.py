@@ -16,4 +16,5 @@ executors (`apsgen.pipeline`, `apsgen.runner`) run it, `apsgen.io` writes it.
 # decides a label would decide differently on the same evidence (a text check reads more or less, a
 # rule's formula changes), so an output made by the older code is never resumed into by the newer.
 # 2: text checks read prose and LaTeX math apart; own recovery at planted errors; all-good risk.
-LABEL_ENGINE = 2
+# 3: right answers verified prefix by prefix before they become all-good paths.
+LABEL_ENGINE = 3

@@ -222,9 +222,12 @@ class ProblemReplay:
         likely came through a wrong step), and the chain that says so."""
         leaves = [r for r in self.steps.values() if r.get("label_source") == "correct_solution"]
         stored = len(leaves)
-        # Verified: the prefix before the last step was decided correct on its rollouts.
-        verified = sum(1 for r in leaves if (p := self.steps.get(r.get("parent_id"))) is not None
-                       and p.get("verdict") == "correct" and p.get("verdict_basis") == "rollouts")
+        # Verified: every prefix before the last step decided correct on its rollouts (restatements,
+        # which are never judged, aside).
+        verified = sum(1 for r in leaves if len(path := self.path(int(r["node_id"]))) > 1 and all(
+            (p.get("verdict") == "correct" and p.get("verdict_basis") == "rollouts") or p.get("verdict_basis") == "restatement"
+            or (p.get("verdict") is None and self.step_checks and restates_question(self.problem["question"], p["step_text"]))
+            for p in path[:-1]))
         if self.name != "sequential" or self.allgood is None:
             return True, [f"{stored} right-answer solutions stored as all-good paths (no risk recorded)"]
         assert self.params is not None and self.calibration is not None
@@ -234,7 +237,7 @@ class ProblemReplay:
         chain = [f"all-good paths: the chance a right answer came through a wrong step is {risk:.4g} "
                  f"(root value {self.allgood.get('root_value')}; at most {self.params.allgood_max_risk:g} allowed): "
                  + (f"stored as sampled; {stored} stored" if allowed else
-                    f"each verified first (the prefix before its last step decided correct); {verified} of {stored} stored "
+                    f"each verified first (every prefix before its last step decided correct); {verified} of {stored} stored "
                     "are")] if risk is not None else ["all-good paths: no root value, none stored"]
         return same and (allowed or verified == stored), chain
 

@@ -123,23 +123,38 @@ async def bisect_path(
 
 
 async def verify_right_answer(ctx: SearchContext, path: list[State], pool: Pool | None) -> tuple[str, Located | None]:
-    """A solution that reached the right answer, checked for a wrong step it may have recovered from:
-    the prefix before its last step is judged. Correct: the solution is all-good on evidence
-    (`no_error`); wrong: its first error is searched for before it (`located`, with the search);
-    else `undecided`, `budget`, or `short` (a one-step solution has no prefix to judge)."""
+    """A solution that reached the right answer, checked for a wrong step it may have recovered
+    from. A recovery can come at any later step (silently: the path carries on from the right
+    value), after which every prefix is as good as a correct one; so every prefix before its last
+    step is judged in order, each against the last one decided correct, restatements skipped. All
+    correct: the solution is all-good on evidence (`no_error`). The first decided wrong is its first
+    error (`located`: the ones before it are correct). Else `undecided`, `budget`, or `short` (a
+    one-step solution has no prefix to judge)."""
     if len(path) < 2:
         return "short", None
-    before_last = path[-2]
-    if before_last.mc is None and not ctx.wrong_by_text(before_last) and not ctx.can_afford(ctx.search.k):
-        return "budget", None
-    decision = await ctx.decide(before_last, reference_for(ctx, before_last, path))
-    if pool is not None:
-        pool.offer(before_last.rollouts)
-    if decision.verdict == "correct":
-        return "no_error", None
-    if decision.verdict == "wrong":
-        return "located", await bisect_path(ctx, path[:-1], pool)
-    return "undecided", None
+    anchor: State | None = None
+    probes = 0
+    for i, state in enumerate(path[:-1]):
+        if ctx.restates(state):
+            continue
+        if state.mc is None and not ctx.wrong_by_text(state):
+            if not ctx.can_afford(ctx.search.k):
+                return "budget", None
+            probes += 1
+        decision = await ctx.decide(state, reference_for(ctx, state, path, anchor))
+        if pool is not None:
+            pool.offer(state.rollouts)
+        if decision.verdict == "undecided":
+            return "undecided", None
+        if decision.verdict == "wrong":
+            state.is_first_error = True
+            begin = path.index(anchor) + 1 if anchor is not None else 0
+            for between in path[begin:i]:
+                if between.decision is None:  # restatements after the last correct prefix
+                    settle(between, by_restatement())
+            return "located", Located(None, state, probes)
+        anchor = state
+    return "no_error", None
 
 
 async def locate_first_error(
