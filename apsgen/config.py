@@ -507,6 +507,12 @@ class RunnerSpec(_Strict):
     )
     max_retries: int = Field(3, ge=0, description="Infrastructure retries per problem.")
     shard_rows: int = Field(2000, ge=1, description="Rows per Parquet shard (a shard closes early at run end).")
+    keep_rollouts: bool = Field(
+        False,
+        description="Store every completion the search draws (its text, prefix, answer and outcome) in a "
+        "rollouts table beside the steps, for re-grading and relabelling later (docs/datasets.md says what "
+        "it costs). Part of the fingerprint: an output keeps all of its rollouts or none.",
+    )
 
 
 class HubSpec(_Strict):

@@ -37,10 +37,11 @@ from apsgen.search import ProblemResult, Verifier, run_search
 class LabelSettings:
     """What one run of the pipeline is asked to do: the settings that shape its labels, and whether
     the judge stage runs after it (a job's problems: yes; the calibration sample, whose labels are
-    not kept: no)."""
+    not kept: no), and whether its rollouts are kept."""
 
     labelling: Labelling
     judged: bool = True
+    keep_rollouts: bool = False  # every completion comes back in the result (`runner.keep_rollouts`)
 
 
 @dataclass
@@ -61,7 +62,7 @@ class Labeller:
         from apsgen.judge.consensus import judge_result
 
         result = await run_search(problem, self.policy, self.verifier, settings.labelling, self.sampling,
-                                  seed=self.seed, calibration=calibration)
+                                  seed=self.seed, calibration=calibration, keep_rollouts=settings.keep_rollouts)
         if settings.judged:
             result = await judge_result(self.judge, problem, result)
         return result

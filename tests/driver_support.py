@@ -18,7 +18,8 @@ from apsgen.io.store import OutputStore
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _spec(output: Path, *, limit: int = 24, latency_s: float = 0.0, workers: int = 1, trees: int = 8, dataset=None):
+def _spec(output: Path, *, limit: int = 24, latency_s: float = 0.0, workers: int = 1, trees: int = 8, dataset=None,
+          keep_rollouts: bool = False):
     return parse_spec(
         {
             "name": "failures",
@@ -29,7 +30,8 @@ def _spec(output: Path, *, limit: int = 24, latency_s: float = 0.0, workers: int
                 "simulated": {"min_steps": 3, "max_steps": 6, "success_rate": [0.5, 0.9], "latency_s": latency_s},
             },
             "search": {"k": 4, "screen_samples": 8, "max_searches": 4},
-            "runner": {"num_workers": workers, "max_concurrent_trees": trees, "max_retries": 2},
+            "runner": {"num_workers": workers, "max_concurrent_trees": trees, "max_retries": 2,
+                       "keep_rollouts": keep_rollouts},
             "output": str(output),
         }
     )
@@ -44,6 +46,12 @@ def _ids_once(output: Path) -> list[str]:
     keys = list(zip(steps.column("problem_id").to_pylist(), steps.column("node_id").to_pylist()))
     assert len(keys) == len(set(keys))
     assert set(steps.column("problem_id").to_pylist()) <= set(ids)
+    if store.rollout_shards():  # kept rollouts: every problem's, each once
+        rollouts = store.read_rollouts(["problem_id", "rollout_id"])
+        keys = list(zip(rollouts.column("problem_id").to_pylist(), rollouts.column("rollout_id").to_pylist()))
+        assert len(keys) == len(set(keys))
+        drawn = dict(zip(ids, store.read_problem_columns(["problem_id", "n_rollouts"]).column("n_rollouts").to_pylist()))
+        assert Counter(k[0] for k in keys) == Counter({i: n for i, n in drawn.items() if n})
     return ids
 
 

@@ -13,7 +13,7 @@ import datasets
 import pyarrow.parquet as pq
 import yaml
 from known_output import make_output, problem
-from driver_support import _end_group, _spec, _start_driver, _wait_for_committed
+from driver_support import _end_group, _ids_once, _spec, _start_driver, _wait_for_committed
 
 from apsgen.cli.main import main
 from apsgen.config import SimulatedSpec
@@ -79,7 +79,7 @@ def test_killed_and_resumed_output_loads(tmp_path):
     from apsgen.runner.driver import run_job
 
     out = tmp_path / "out"
-    spec = _spec(out, limit=16, latency_s=0.05, trees=4)
+    spec = _spec(out, limit=16, latency_s=0.05, trees=4, keep_rollouts=True)
     proc = _start_driver(spec)
     try:
         _wait_for_committed(out, proc, at_least=3)
@@ -90,9 +90,14 @@ def test_killed_and_resumed_output_loads(tmp_path):
     run_job(spec, output=str(out), show_progress=False)
     store = OutputStore(str(out))
     pairs = len(store.committed_pairs())
+    # The kept rollouts too: every problem's, each once, though the driver was killed mid-run.
+    assert sorted(_ids_once(out)) == sorted(p.id for p in simulated_problems(16, SimulatedSpec(
+        min_steps=3, max_steps=6, success_rate=(0.5, 0.9)), 0))
     folder = build_hub_folder(str(out), tmp_path / "hub", repo_id="org/name")
     rows = load_every_config(folder.path)
     assert rows["problems"] == 16 and rows["steps"] == store.read_steps().num_rows
+    assert "rollouts" in folder.configs and rows["rollouts"] == store.read_rollouts(["problem_id"]).num_rows
+    assert rows["rollouts"] == sum(store.read_problem_columns(["n_rollouts"]).column(0).to_pylist())
     # However many parts the runs committed, each config is one file at this size.
     assert pairs > 1
     assert all(len(list((folder.path / "data" / c).glob("*.parquet"))) == 1 for c in folder.configs)

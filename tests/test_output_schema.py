@@ -73,7 +73,7 @@ def test_rows_are_label_facts(output):
         json.loads(r["sampling"]) and json.loads(r["search_params"])
 
 
-@pytest.mark.parametrize("name", ["steps", "problems"])
+@pytest.mark.parametrize("name", ["steps", "problems", "rollouts"])
 def test_every_field_is_documented(name):
     fields = [f["name"] for f in json.loads((REPO / "schemas" / f"{name}.schema.json").read_text())["fields"]]
     readme = (REPO / "schemas" / "README.md").read_text()

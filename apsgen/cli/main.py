@@ -8,7 +8,7 @@ import logging
 import sys
 
 # Each module defines `register(subparsers)`, which adds its parser and sets `func(args) -> int`.
-COMMANDS = ["run", "calibrate", "status", "explain", "models", "schema", "bench", "eval", "train", "export", "stats", "audit", "push", "compact", "nightly", "submit", "logs", "stop"]
+COMMANDS = ["run", "calibrate", "status", "explain", "regrade", "models", "schema", "bench", "eval", "train", "export", "stats", "audit", "push", "compact", "nightly", "submit", "logs", "stop"]
 
 
 def build_parser() -> argparse.ArgumentParser:

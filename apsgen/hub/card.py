@@ -23,6 +23,8 @@ CONFIG_DOCS = {
     "steps": "One row per annotated step: MC value and the rollout counts behind it, the tree ids, the "
     "prefix and step text, and full provenance. Field by field: apsgen's `schemas/README.md`.",
     "problems": "One row per problem: searched or skipped (and why), cost in rollouts and tokens, verifier outcomes.",
+    "rollouts": "One row per completion the search drew: the prefix it continued (`node_id`, a step row's), its text, "
+    "finish reason, the answer read from it and the verifier's outcome. Re-grade or relabel without generating again.",
     **{name: f.doc for name, f in FORMATS.items()},
 }
 

@@ -4,6 +4,7 @@
     job.yaml                       the job spec that produced the data (reproduce with `apsgen run`)
     data/steps/part-XXXXX.parquet  the canonical step rows (MC values, counts, provenance)
     data/problems/part-XXXXX.parquet  one row per problem (cost, skip reason, verifier outcomes)
+    data/rollouts/part-XXXXX.parquet  every completion drawn, where the job kept them (runner.keep_rollouts)
     data/<format>/part-XXXXX.parquet  each export format, hard labels as the card says
     audit/<auditor>.jsonl          the human audit's verdicts, when the output was audited (apsgen audit)
 
@@ -29,13 +30,13 @@ from apsgen.audit.report import attach_audit
 from apsgen.hub.card import render_card
 from apsgen.io.compact import compact_tables
 from apsgen.io.export import ALIASES, DEFAULT_THRESHOLD, FORMATS, export
-from apsgen.io.schema import problem_schema, step_schema, upgrade_problems
+from apsgen.io.schema import problem_schema, rollout_schema, step_schema, upgrade_problems
 from apsgen.io.stats import compute_stats
 from apsgen.io.store import OutputStore
 
 log = logging.getLogger(__name__)
 
-CANONICAL_CONFIGS = ("steps", "problems")
+CANONICAL_CONFIGS = ("steps", "problems", "rollouts")
 _OURS = {"README.md", "job.yaml", "data", "audit"}
 
 
@@ -52,14 +53,16 @@ class HubFolder:
 
 
 def _write_canonical(store: OutputStore, dest: Path) -> dict[str, int]:
-    """data/steps and data/problems as compacted files; rows per config."""
+    """data/steps, data/problems and (where kept) data/rollouts as compacted files; rows per config."""
     fs = pafs.LocalFileSystem()
     pairs = store.committed_pairs()
     steps = compact_tables(fs, str(dest / "steps"), step_schema(),
                            (pq.read_table(d, filesystem=store.fs) for _, d, _ in pairs))
     problems = compact_tables(fs, str(dest / "problems"), problem_schema(),
                               (upgrade_problems(pq.read_table(p, filesystem=store.fs)) for _, _, p in pairs))
-    return {"steps": steps.rows, "problems": problems.rows}
+    rollouts = compact_tables(fs, str(dest / "rollouts"), rollout_schema(),
+                              (pq.read_table(p, filesystem=store.fs) for p in store.rollout_shards()))
+    return {"steps": steps.rows, "problems": problems.rows, "rollouts": rollouts.rows}
 
 
 def _copy_audits(store: OutputStore, dest: Path) -> None:
@@ -113,7 +116,10 @@ def build_hub_folder(
         raise HubFolderError(f"{output} holds no finished problem yet; run the job before pushing it")
     if formats:
         rows.update(export(output, formats, str(dest / "data"), threshold=threshold, correct_paths=correct_paths).rows)
-    wanted = [*CANONICAL_CONFIGS, *(f for f in FORMATS if f in set(formats))]
+    kept = [c for c in CANONICAL_CONFIGS if c != "rollouts" or rows["rollouts"]]  # rollouts: where the job kept them
+    if not rows["rollouts"]:
+        shutil.rmtree(dest / "data" / "rollouts", ignore_errors=True)
+    wanted = [*kept, *(f for f in FORMATS if f in set(formats))]
     configs = [c for c in wanted if rows.get(c)]
     empty = [c for c in wanted if not rows.get(c)]
     for name in empty:

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from apsgen.io.schema import problem_schema, step_schema, upgrade_problems
+from apsgen.io.schema import problem_schema, rollout_schema, step_schema, upgrade_problems
 from apsgen.io.store import OutputStore
 
 # Targets in uncompressed data bytes. Zstandard shrinks apsgen rows 5-20x, so a file is tens of
@@ -230,8 +230,8 @@ def compact_output(
 ) -> CompactionReport:
     """Merge a job output's small shard pairs in place into pairs of about `target_bytes`.
 
-    Safe to stop at any point and to run again: each merged pair is written step shard first,
-    problem shard last (the commit); from then on readers skip the parts it covers, and they are
+    Safe to stop at any point and to run again: each merged pair is written step shard first (then
+    the rollouts, where kept), problem shard last (the commit); from then on readers skip the parts it covers, and they are
     deleted. Run it while no job writes to the output.
     """
     store = OutputStore(uri)
@@ -245,6 +245,12 @@ def compact_output(
         steps = CompactWriter(store.fs, store.path("data"), step_schema(), single=name)
         steps.write_all(pq.read_table(data, filesystem=store.fs) for _, data, _ in group)
         steps.close()
+        kept = store.shards("rollouts")
+        parts = [kept[n] for n in (int(_PART_NUMS.search(name).group(1)) for name, _, _ in group) if n in kept]  # type: ignore[union-attr]
+        if parts:  # the group's rollouts, merged before the problem shard commits them
+            rollouts = CompactWriter(store.fs, store.path("rollouts"), rollout_schema(), single=name)
+            rollouts.write_all(pq.read_table(p, filesystem=store.fs) for p in parts)
+            rollouts.close()
         problems = CompactWriter(store.fs, store.path("problems"), problem_schema(), single=name)
         problems.write_all(upgrade_problems(pq.read_table(prob, filesystem=store.fs)) for _, _, prob in group)
         problems.close()
@@ -259,9 +265,11 @@ def compact_output(
                             rows=after[0], problems=after[1])
 
 
-def _count_rows(store: OutputStore) -> tuple[int, int]:
+def _count_rows(store: OutputStore) -> tuple[int, int, int]:
+    """(step rows, problem rows, kept rollout rows) of the committed pairs."""
     steps = problems = 0
     for _, data, prob in store.committed_pairs():
         steps += pq.ParquetFile(store.fs.open_input_file(data)).metadata.num_rows
         problems += pq.ParquetFile(store.fs.open_input_file(prob)).metadata.num_rows
-    return steps, problems
+    rollouts = sum(pq.ParquetFile(store.fs.open_input_file(p)).metadata.num_rows for p in store.rollout_shards())
+    return steps, problems, rollouts

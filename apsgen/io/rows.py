@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -112,6 +112,12 @@ def problem_row(problem: Problem, result: ProblemResult, fingerprint: str, creat
         "job_fingerprint": fingerprint,
         "created_at": created_at,
     }
+
+
+def rollout_rows(problem: Problem, result: ProblemResult, fingerprint: str, created_at: datetime) -> list[dict[str, Any]]:
+    """The problem's kept completions as rows of the rollouts table (none where they were not kept)."""
+    return [{"problem_id": problem.id, **asdict(r), "job_fingerprint": fingerprint, "created_at": created_at}
+            for r in result.rollouts or ()]
 
 
 def label_inputs(result: ProblemResult) -> str | None:

@@ -40,6 +40,11 @@ def problem_schema() -> pa.Schema:
     return _load("problems")
 
 
+@lru_cache(maxsize=None)
+def rollout_schema() -> pa.Schema:
+    return _load("rollouts")
+
+
 # Problem columns renamed since an earlier version: old name -> current name. Readers apply it, so
 # outputs written by an earlier apsgen keep reading, compacting and pushing.
 PROBLEM_RENAMES = {"verdicts": "outcomes"}  # version 4

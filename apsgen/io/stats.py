@@ -97,6 +97,9 @@ class DatasetStats:
     allgood_over_limit: int = 0
     allgood_verified: int = 0
     allgood_hidden_errors: int = 0
+    # Completions kept in the rollouts table (runner.keep_rollouts) and their Parquet bytes on disk.
+    kept_rollouts: int = 0
+    kept_rollout_bytes: int = 0
     # The human audit (apsgen.audit.report.summary), set by the caller: io does not read audits.
     audit: dict[str, Any] | None = None
     audit_line: str = ""
@@ -150,6 +153,9 @@ class DatasetStats:
             f"{self.prompt_tokens} prompt tokens",
             f"  verifier      {outcomes or 'no rollouts'}",
         ]
+        if self.kept_rollouts:
+            lines.append(f"  kept          {self.kept_rollouts} of {self.rollouts} rollouts in the rollouts table, "
+                         f"{self.kept_rollout_bytes} bytes ({self.kept_rollout_bytes / self.kept_rollouts:.0f} per rollout)")
         if self.stop_reasons:
             lines.insert(2, "  stopped       " + ", ".join(f"{k} {v}" for k, v in sorted(self.stop_reasons.items()))
                          + f"; right answers verified before storing (risk above the rule's limit) on {self.allgood_over_limit}"
@@ -260,6 +266,7 @@ def compute_stats(output: str) -> DatasetStats:
     labelled = steps - unlabelled
     run = _last_search_run(manifest.runs)
     allgoods = [_allgood(p) for p in problems if p["status"] == "searched"]
+    kept = store.rollout_shards()
     return DatasetStats(
         job=manifest.job,
         fingerprint=manifest.fingerprint,
@@ -303,4 +310,6 @@ def compute_stats(output: str) -> DatasetStats:
         allgood_over_limit=sum(allgood[0] for allgood in allgoods),
         allgood_verified=sum(allgood[1] for allgood in allgoods),
         allgood_hidden_errors=sum(allgood[2] for allgood in allgoods),
+        kept_rollouts=sum(pq.ParquetFile(store.fs.open_input_file(p)).metadata.num_rows for p in kept),
+        kept_rollout_bytes=sum(info.size or 0 for info in store.fs.get_file_info(kept)),
     )

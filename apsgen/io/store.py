@@ -3,14 +3,16 @@
 Layout (a local path or any pyarrow filesystem URI, e.g. s3://bucket/run):
 
     data/part-00000.parquet      step rows (canonical schema)
+    rollouts/part-00000.parquet  every completion sampled for those problems, when the job keeps
+                                 them (`runner.keep_rollouts`)
     problems/part-00000.parquet  one row per finished problem; written last, it commits the
-                                 step shard of the same name
+                                 step (and rollout) shard of the same name
     data/part-00000-00041.parquet, problems/part-00000-00041.parquet
                                  a compacted pair: parts 0 to 41 merged (`apsgen compact`)
     manifest.json                job, fingerprint, spec, failed problems, running totals
 
-Every file is written under a temporary name and renamed. A step shard whose problem shard is
-missing (a crash between the two renames) is removed on open, so a resumed run never holds a
+Every file is written under a temporary name and renamed. A step or rollout shard whose problem
+shard is missing (a crash between the renames) is removed on open, so a resumed run never holds a
 problem twice and never loses one it reported finished. A committed compacted pair supersedes
 the parts its range covers: readers skip them and `repair` deletes them, so a compaction stopped
 at any point leaves every row readable exactly once.
@@ -30,7 +32,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from apsgen.io.schema import old_problem_columns, problem_schema, step_schema, upgrade_problems
+from apsgen.io.schema import old_problem_columns, problem_schema, rollout_schema, step_schema, upgrade_problems
 
 log = logging.getLogger(__name__)
 
@@ -111,14 +113,14 @@ class OutputStore:
         self.fs.move(tmp, final)
 
     def shards(self, sub: str) -> dict[int, str]:
-        """First part number -> path of the readable shards in `data` or `problems` (committed or
-        not), leaving out those a committed compacted pair supersedes."""
+        """First part number -> path of the readable shards in `data`, `problems` or `rollouts`
+        (committed or not), leaving out those a committed compacted pair supersedes."""
         live = self._live_ranges()
         return {first: path for (first, last), path in self._ranged(sub).items()
                 if live.get(first) == last or (first not in live and not _covered(first, last, live))}
 
     def _ranged(self, sub: str) -> dict[tuple[int, int], str]:
-        """(first, last) part number -> path of every shard file in `data` or `problems`."""
+        """(first, last) part number -> path of every shard file in `data`, `problems` or `rollouts`."""
         sel = pafs.FileSelector(self.path(sub), allow_not_found=True)
         out = {}
         for info in self.fs.get_file_info(sel):
@@ -140,9 +142,9 @@ class OutputStore:
         return live
 
     def superseded(self) -> list[str]:
-        """Paths of shards (either folder) inside a committed compacted pair's range."""
+        """Paths of shards (any folder) inside a committed compacted pair's range."""
         live = self._live_ranges()
-        return [path for sub in ("data", "problems") for (first, last), path in self._ranged(sub).items()
+        return [path for sub in ("data", "problems", "rollouts") for (first, last), path in self._ranged(sub).items()
                 if live.get(first) != last and _covered(first, last, live)]
 
     def exists(self) -> bool:
@@ -158,8 +160,8 @@ class OutputStore:
         self.write_bytes("manifest.json", manifest.to_json().encode())
 
     def repair(self) -> int:
-        """Remove step shards no problem shard commits, shards a compaction superseded, and
-        leftover temporary files."""
+        """Remove step and rollout shards no problem shard commits, shards a compaction superseded,
+        and leftover temporary files."""
         merged = self.superseded()
         for path in merged:
             log.debug("removing %s (merged into a compacted shard)", path)
@@ -168,12 +170,13 @@ class OutputStore:
             log.info("removed %d shards merged into compacted shards", len(merged))
         committed = set(self._ranged("problems"))
         removed = 0
-        for num, path in self._ranged("data").items():
-            if num not in committed:
-                log.warning("removing uncommitted shard %s (an earlier run stopped mid-write)", path)
-                self.fs.delete_file(path)
-                removed += 1
-        for sub in ("data", "problems", ""):
+        for sub in ("data", "rollouts"):
+            for num, path in self._ranged(sub).items():
+                if num not in committed:
+                    log.warning("removing uncommitted shard %s (an earlier run stopped mid-write)", path)
+                    self.fs.delete_file(path)
+                    removed += sub == "data"
+        for sub in ("data", "problems", "rollouts", ""):
             sel = pafs.FileSelector(self.path(sub) if sub else self.root, allow_not_found=True)
             for info in self.fs.get_file_info(sel):
                 if ".tmp-" in info.path.rsplit("/", 1)[-1]:
@@ -181,7 +184,7 @@ class OutputStore:
         return removed
 
     def next_part(self) -> int:
-        lasts = [last for sub in ("problems", "data") for (_, last) in self._ranged(sub)]
+        lasts = [last for sub in ("problems", "data", "rollouts") for (_, last) in self._ranged(sub)]
         return max(lasts) + 1 if lasts else 0
 
     def committed_pairs(self) -> list[tuple[str, str, str]]:
@@ -207,6 +210,21 @@ class OutputStore:
         parts = [pq.read_table(p, filesystem=self.fs) for _, p, _ in self.committed_pairs()]
         return pa.concat_tables(parts) if parts else step_schema().empty_table()
 
+    def rollout_shards(self) -> list[str]:
+        """Paths of the rollout shards of every readable committed pair, in order (none where the
+        job did not keep its rollouts)."""
+        rollouts = self.shards("rollouts")
+        pairs = {int(_PART.search(name).group(1)) for name, _, _ in self.committed_pairs()}  # type: ignore[union-attr]
+        return [rollouts[n] for n in sorted(rollouts) if n in pairs]
+
+    def read_rollouts(self, columns: list[str] | None = None) -> pa.Table:
+        """The kept rollouts of every committed problem (empty where none were kept)."""
+        parts = [pq.read_table(p, columns=columns, filesystem=self.fs) for p in self.rollout_shards()]
+        if parts:
+            return pa.concat_tables(parts)
+        empty = rollout_schema().empty_table()
+        return empty.select(columns) if columns else empty
+
     def done_ids(self) -> set[str]:
         """Ids of every committed problem: the id column alone is read from each shard."""
         done: set[str] = set()
@@ -214,10 +232,14 @@ class OutputStore:
             done.update(pq.read_table(path, columns=["problem_id"], filesystem=self.fs).column(0).to_pylist())
         return done
 
-    def write_part(self, num: int, steps: list[dict[str, Any]], problems: list[dict[str, Any]]) -> None:
-        """Write one shard pair; the problem shard goes last and commits the pair."""
+    def write_part(self, num: int, steps: list[dict[str, Any]], problems: list[dict[str, Any]],
+                   rollouts: list[dict[str, Any]] | None = None) -> None:
+        """Write one shard pair (and the problems' rollouts, when kept); the problem shard goes last
+        and commits them."""
         name = f"part-{num:05d}.parquet"
         self._write_table(f"data/{name}", _table(steps, step_schema()))
+        if rollouts is not None:
+            self._write_table(f"rollouts/{name}", _table(rollouts, rollout_schema()))
         self._write_table(f"problems/{name}", _table(problems, problem_schema()))
 
     def _write_table(self, rel: str, table: pa.Table) -> None:

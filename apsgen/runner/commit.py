@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from apsgen.io.rows import Provenance, now, problem_row, step_rows
+from apsgen.io.rows import Provenance, now, problem_row, rollout_rows, step_rows
 from apsgen.io.store import Manifest, OutputStore
 from apsgen.problem import Problem
 from apsgen.runner.progress import Progress
@@ -29,7 +29,9 @@ class Committer:
     observer: Any  # a RunObserver
     flush_interval_s: float
     shard_rows: int
+    keep_rollouts: bool = False  # write each problem's kept completions beside its steps
     buf_steps: list[dict] = field(default_factory=list)
+    buf_rollouts: list[dict] = field(default_factory=list)
     buf_problems: list[dict] = field(default_factory=list)
     part: int = -1
     last_flush: float = field(default_factory=time.monotonic)
@@ -50,6 +52,8 @@ class Committer:
         created = now()
         self.buf_steps.extend(step_rows(problem, result, self.prov, created))
         self.buf_problems.append(problem_row(problem, result, self.summary.fingerprint, created))
+        if self.keep_rollouts:
+            self.buf_rollouts.extend(rollout_rows(problem, result, self.summary.fingerprint, created))
         self.manifest.failed.pop(problem.id, None)
         account(self.summary, result)
         self.progress.update(done=1, rollouts=result.n_rollouts, tokens=result.generated_tokens)
@@ -61,15 +65,17 @@ class Committer:
         self.progress.update(failed=1)
 
     def flush_if_due(self) -> None:
-        if len(self.buf_steps) >= self.shard_rows or time.monotonic() - self.last_flush > self.flush_interval_s:
+        if (len(self.buf_steps) >= self.shard_rows or len(self.buf_rollouts) >= 8 * self.shard_rows
+                or time.monotonic() - self.last_flush > self.flush_interval_s):
             self.flush()
 
     def flush(self) -> None:
         """Commit the buffered results as one shard pair, then the manifest."""
         if self.buf_problems:
-            self.store.write_part(self.part, self.buf_steps, self.buf_problems)
+            self.store.write_part(self.part, self.buf_steps, self.buf_problems,
+                                  self.buf_rollouts if self.keep_rollouts else None)
             self.part += 1
-            self.buf_steps, self.buf_problems = [], []
+            self.buf_steps, self.buf_problems, self.buf_rollouts = [], [], []
             self.manifest.failed = {**self.manifest.failed, **self.summary.failed}
             self.manifest.updated_at = now().isoformat()
             self.store.write_manifest(self.manifest)

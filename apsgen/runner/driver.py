@@ -169,7 +169,7 @@ def run_job(
                 _feed_and_commit(spec, pool, todo, calibration, Committer(
                     store=store, manifest=manifest, summary=summary, prov=prov, observer=observer,
                     progress=Progress(total=len(todo), enabled=show_progress), flush_interval_s=flush_interval_s,
-                    shard_rows=spec.runner.shard_rows,
+                    shard_rows=spec.runner.shard_rows, keep_rollouts=spec.runner.keep_rollouts,
                 ))
             finally:
                 observer.workers_done(list(pool.actors))
@@ -249,8 +249,9 @@ def _feed_and_commit(spec: JobSpec, pool: WorkerPool, todo: deque[Problem], cali
 
     # Put once and sent by reference with every batch: all problems are judged against the same one.
     ref = None if calibration is None else ray.put(calibration)
+    settings = LabelSettings(spec.labelling(), keep_rollouts=spec.runner.keep_rollouts)
     feeder = Feeder(pool=pool, todo=todo, cap=spec.runner.max_concurrent_trees,
-                    max_retries=spec.runner.max_retries, settings=LabelSettings(spec.labelling()), calibration=ref)
+                    max_retries=spec.runner.max_retries, settings=settings, calibration=ref)
     try:
         feeder.run(commit)
     finally:

@@ -33,5 +33,8 @@ def label_settings(spec: JobSpec) -> dict:
 
 
 def fingerprint(spec: JobSpec) -> str:
-    blob = json.dumps(label_settings(spec), sort_keys=True, default=str)
+    settings = label_settings(spec)
+    if spec.runner.keep_rollouts:  # an output holds every problem's rollouts or none (absent: as before)
+        settings["keep_rollouts"] = True
+    blob = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

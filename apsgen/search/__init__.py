@@ -16,11 +16,11 @@ from apsgen.policy.base import Policy, Sampling
 from apsgen.problem import Problem
 from apsgen.search.context import SearchContext, Verifier
 from apsgen.search.labels import searched_result
-from apsgen.search.result import ProblemResult, StepLabel
+from apsgen.search.result import KeptRollout, ProblemResult, StepLabel
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ProblemResult", "StepLabel", "Verifier", "run_search"]
+__all__ = ["KeptRollout", "ProblemResult", "StepLabel", "Verifier", "run_search"]
 
 
 async def run_search(
@@ -32,11 +32,13 @@ async def run_search(
     *,
     seed: int,
     calibration: object | None = None,
+    keep_rollouts: bool = False,
 ) -> ProblemResult:
     """Search one question with `settings` (the job's `Labelling`: search, steps, label rule,
     calibration). `verifier` is anything with `async acheck_batch(solutions, gold, truncated)` (the
     `Verifier` protocol); `calibration` (an `apsgen.label.calibration.Calibration`) is what the
-    sequential rule judges against (None: the prior). With `search.located_probes`
+    sequential rule judges against (None: the prior). `keep_rollouts`: every completion drawn comes
+    back in `result.rollouts`. With `search.located_probes`
     (the calibration stage's settings) a question without own-recovery probes also gets fresh
     rollouts at the first errors its search located (`result.located_probes`).
 
@@ -48,7 +50,7 @@ async def run_search(
     from apsgen.search.per_step_mc import run_per_step_mc
 
     search = settings.search
-    ctx = SearchContext(problem, policy, verifier, settings, sampling, seed, calibration)
+    ctx = SearchContext(problem, policy, verifier, settings, sampling, seed, calibration, keep_rollouts)
     t0 = time.perf_counter()
     if search.mode == "omegaprm":
         runner = run_omegaprm
@@ -75,4 +77,5 @@ async def run_search(
 
         result.located_probes = await probe_located_errors(ctx, result, search.located_probes)
     result.elapsed_s = time.perf_counter() - t0
+    result.rollouts = ctx.kept
     return result

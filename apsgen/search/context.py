@@ -21,6 +21,7 @@ from apsgen.label.rule import make_rule
 from apsgen.label.text import continuation_error, restates_question, text_error
 from apsgen.policy.base import Policy, Sampling
 from apsgen.problem import Problem
+from apsgen.search.result import KeptRollout
 from apsgen.search.seeds import derive_seed
 from apsgen.search.tree import PrefixDAG, Rollout, State
 
@@ -65,6 +66,7 @@ class SearchContext:
         sampling: Sampling,
         seed: int,
         calibration: object | None = None,
+        keep_rollouts: bool = False,
     ) -> None:
         self.problem = problem
         self.policy = policy
@@ -89,6 +91,8 @@ class SearchContext:
         self.allgood_verified = 0
         self.allgood_hidden = 0
         self._decided = False
+        # Every completion drawn, when the job keeps them (`runner.keep_rollouts`).
+        self.kept: list[KeptRollout] | None = [] if keep_rollouts else None
         self.cost = Cost()
         self._calls = 0
         self._step_error: dict[int, str | None] = {}
@@ -182,7 +186,12 @@ class SearchContext:
             self.cost.outcomes[outcome] += 1
             # A right answer after a step that shows an error is a recovery (see MCStats.clean_value).
             flawed = outcome == "correct" and self.checks and continuation_error(s.text) is not None
-            rollouts.append(self.dag.add_rollout(state, s.text, s.n_tokens, outcome, flawed))
+            rollout = self.dag.add_rollout(state, s.text, s.n_tokens, outcome, flawed)
+            rollouts.append(rollout)
+            if self.kept is not None:
+                self.kept.append(KeptRollout(rollout.rollout_id, state.node_id, state.prefix, s.text,
+                                             "length" if s.truncated else "stop", getattr(v, "answer", None),
+                                             outcome, flawed, s.n_tokens))
         return rollouts
 
     async def estimate(self, state: State) -> MCStats:

@@ -45,6 +45,22 @@ class StepLabel:
     judge_outcome: str | None = None  # agree | disagree | unparseable
 
 
+@dataclass(frozen=True)
+class KeptRollout:
+    """One sampled completion as the search drew it, kept when the job asks (`runner.keep_rollouts`):
+    a row of the rollouts table (schemas/rollouts.schema.json)."""
+
+    rollout_id: int
+    node_id: int  # the state it continued
+    prefix: str
+    text: str
+    finish_reason: str  # stop | length
+    answer: str | None  # the verifier's extracted answer
+    outcome: str
+    flawed: bool
+    n_tokens: int
+
+
 @dataclass
 class ProblemResult:
     problem_id: str
@@ -90,6 +106,8 @@ class ProblemResult:
     n_judged_paths: int = 0  # paths the judge read (judge: set)
     n_consensus_paths: int = 0  # of those, where its first wrong step is the located one
     n_judge_unparseable: int = 0  # of those, replies with no verdict in them
+    # Every completion the search drew, in order, when the job keeps them (None: not kept).
+    rollouts: list[KeptRollout] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
