@@ -24,3 +24,19 @@ def test_bench_search_prints_one_json_line_per_the_documented_shape() -> None:
     # The grid's claim in small: the default rule is not less precise than the paper's rule where
     # wrong steps recover.
     assert cells["sequential"]["precision"] >= cells["paper"]["precision"]
+
+
+def test_bench_prm_held_out_items_are_half_erroneous_with_the_worlds_first_error_and_half_flawless():
+    from apsgen.bench.prm import held_out_items
+    from apsgen.bench.search import SUCCESS, make_world
+    from apsgen.eval.processbench import _item
+
+    world = make_world("silent", 0.1, SUCCESS[1], 0.05)
+    train = {p.question for p in world.problems(10, 2)}
+    items = held_out_items(world, 12, 2, train)
+    assert len(items) == 12 and sum(i["label"] != -1 for i in items) == 6
+    assert not {i["problem"] for i in items} & train
+    for i in items:
+        item, why = _item(i, "bench")
+        assert item is not None, why  # a ProcessBench item as `eval processbench` reads it
+        assert i["final_answer_correct"] or i["label"] != -1  # a flawless item ends right

@@ -8,6 +8,7 @@ BENCHES = {
     "search": "every label rule and per-step MC on a grid of simulated worlds: precision, recall, tokens per correct first error",
     "checks": "every check that reads a step's text against human first-error labels (ProcessBench files): precision, recall",
     "verify": "the answer verifier vs math-verify: accuracy, checks/s, latency",
+    "prm": "the same small PRM trained on each label rule's labels of the same simulated questions: first-error F1 on held-out items, per seed",
     "overhead": "the pipeline's CPU time per rollout (driver + workers, engine excluded) with an instant policy",
     "scale": "a 100,000-problem simulated run: driver CPU per rollout, peak RSS, parts, resume time",
     "engine": "generated tokens/s: apsgen's whole pipeline vs the bare vLLM engine on the same requests",
