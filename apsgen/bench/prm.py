@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import re
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -167,7 +169,8 @@ def run_seed(seed: int, rules: list[str], args: argparse.Namespace, root: Path) 
         counts = _export(problems, results, rule, data)
         settings = TrainSettings(max_steps=args.train_steps, batch_size=args.batch_size, learning_rate=args.lr,
                                  max_length=args.max_length, held_out=16, seed=seed, save_steps=0)
-        trained = train_prm(data, args.model, data / "prm", settings)
+        with contextlib.redirect_stdout(sys.stderr):  # the trainer's log lines are not the report
+            trained = train_prm(data, args.model, data / "prm", settings)
         # Scored once; the threshold fitted on the first half, F1 on the second (and at 0.5).
         prm = load_prm(str(data / "prm"), separator=trained_separator(data / "prm") or "\n")
         dev_scored, test_scored = score_items(prm, dev_items), score_items(prm, test_items)
