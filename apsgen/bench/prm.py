@@ -185,7 +185,10 @@ def run_seed(seed: int, rules: list[str], args: argparse.Namespace, root: Path) 
             "acc_erroneous": scored.acc_erroneous, "acc_correct": scored.acc_correct, "f1": scored.f1,
             "f1_at_0.5": fixed.f1, "wall_s": round(time.perf_counter() - t0, 1),
         })
-        log.info("seed %d %s: F1 %.3f", seed, rule, scored.f1 or 0.0)
+        r = out[-1]
+        log.info("seed %d %s: %d rows trained on, held-out loss %.3f -> %.3f; F1 %.3f (erroneous %.3f, correct %.3f, "
+                 "threshold %.3f), F1 at 0.5 %.3f", seed, rule, r["rows"], *r["held_out_loss"], r["f1"] or 0.0,
+                 r["acc_erroneous"] or 0.0, r["acc_correct"] or 0.0, r["threshold"], r["f1_at_0.5"] or 0.0)
     return out
 
 
