@@ -339,6 +339,14 @@ class SequentialLabelSpec(_Strict):
         "all, each given k fresh rollouts: the question's recovery measured where its text shows nothing. "
         "0: only the prefixes the policy itself got wrong visibly.",
     )
+    verify_right_answers: bool = Field(
+        True,
+        description="where a right answer may well have come through a wrong step (the all-good risk above "
+        "the rule's limit), store a right-answer solution as an all-good path only after every prefix before "
+        "its last step is decided correct, and search a prefix decided wrong as a hidden first error. More "
+        "positive labels at the same precision for up to about a third more tokens (docs/labels.md). "
+        "false: such a question stores no all-good path.",
+    )
 
 
 class ThresholdLabelSpec(_Strict):

@@ -258,6 +258,12 @@ def test_where_a_right_answer_is_likely_lucky_each_is_verified_before_it_is_stor
     assert r.allgood["verified"] == len(stored) and r.allgood["hidden_errors"] >= 1
     assert any(s.is_first_error and s.step_text.startswith("X.") and s.prefix.startswith("S") for s in r.steps)
 
+    # Without verification (label.verify_right_answers: false) such a question stores no all-good path.
+    off = Labelling.model_validate({"search": {"screen_samples": 8, "max_searches": 4},
+                                    "label": {"rule": "sequential", "verify_right_answers": False}})
+    r = asyncio.run(run_search(Problem("p", "q", "1"), ScriptedPolicy(cont), BoxedVerifier(), off, Sampling(), seed=0))
+    assert not [s for s in r.steps if s.label_source == "correct_solution"] and "verified" not in (r.allgood or {})
+
 
 def test_invalid_rollouts_wrong_or_excluded() -> None:
     # From a prefix: 4 right, 2 truncated-looking (no answer), 2 wrong.

@@ -113,7 +113,8 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
     # (the sequential rule, a question still being labelled) each is verified by the prefix before
     # its last step, and a hidden first error it shows is searched for like any other.
     allowed, candidates = allgood_candidates(ctx, screening.rollouts, splitter)
-    verify = not allowed and ctx.settings.sequential and stop not in ("undecidable", "probed", "rollout_budget")
+    verify = (not allowed and ctx.settings.sequential and ctx.settings.label.verify_right_answers  # type: ignore[union-attr]
+              and stop not in ("undecidable", "probed", "rollout_budget"))
     for path in candidates if allowed or verify else []:
         if allowed:
             store_allgood(path)
