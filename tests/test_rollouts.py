@@ -23,9 +23,10 @@ def kept(tmp_path_factory):
     from apsgen.runner.driver import run_job
 
     out = tmp_path_factory.mktemp("kept") / "out"
-    spec = _spec(out, limit=8, keep_rollouts=True)
-    spec.runner.shard_rows = 20  # several shard pairs, so compaction has work
-    run_job(spec, output=str(out), show_progress=False)
+    # Two runs (the second resumes and adds 4 problems), so the output has several shard pairs
+    # however the results were batched, and compaction has work.
+    for limit in (4, 8):
+        run_job(_spec(out, limit=limit, keep_rollouts=True), output=str(out), show_progress=False)
     return out
 
 
