@@ -88,7 +88,7 @@ def _positive_sentence(stats: DatasetStats) -> str:
     undecidable = stats.stop_reasons.get("undecidable", 0)
     return ("a step is `+` when the label rule called it correct on its rollouts or it lies on a right-answer "
             "solution stored as an all-good path; right answers are stored as sampled only where the chance "
-            "that one came through a wrong step is small, and elsewhere each only after the prefix before its last "
+            "that one came through a wrong step is small, and elsewhere each only after every prefix before its last "
             f"step was decided correct on rollouts ({stats.allgood_over_limit} questions; {stats.allgood_verified} "
             f"paths stored so, {stats.allgood_hidden_errors} right answers found to hold a first error), and {undecidable} questions whose wrong steps end right about as "
             "often as right ones were left unlabelled. `apsgen bench search` measures the precision of both kinds "

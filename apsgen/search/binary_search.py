@@ -122,7 +122,7 @@ async def bisect_path(
     return Located(rollout, first, probes)
 
 
-async def verify_right_answer(ctx: SearchContext, path: list[State], pool: Pool | None) -> tuple[str, Located | None]:
+async def verify_right_answer(ctx: SearchContext, path: list[State]) -> tuple[str, Located | None]:
     """A solution that reached the right answer, checked for a wrong step it may have recovered
     from. A recovery can come at any later step (silently: the path carries on from the right
     value), after which every prefix is as good as a correct one; so every prefix before its last
@@ -142,8 +142,6 @@ async def verify_right_answer(ctx: SearchContext, path: list[State], pool: Pool 
                 return "budget", None
             probes += 1
         decision = await ctx.decide(state, reference_for(ctx, state, path, anchor))
-        if pool is not None:
-            pool.offer(state.rollouts)
         if decision.verdict == "undecided":
             return "undecided", None
         if decision.verdict == "wrong":

@@ -86,7 +86,7 @@ class SearchContext:
         self.allgood_risk: float | None = None
         self.allgood_root: float | None = None
         # Right-answer solutions verified (`search.binary_search.verify_right_answer`): stored as
-        # all-good after the prefix before their last step was decided correct, or found to hold a
+        # all-good after every prefix before their last step was decided correct, or found to hold a
         # first error (searched for, not counted among the selections).
         self.allgood_verified = 0
         self.allgood_hidden = 0

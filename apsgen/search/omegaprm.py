@@ -110,8 +110,8 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
     undecided = len(parked)
 
     # Right answers: stored as all-good paths where one is unlikely to hold a wrong step; elsewhere
-    # (the sequential rule, a question still being labelled) each is verified by the prefix before
-    # its last step, and a hidden first error it shows is searched for like any other.
+    # (the sequential rule, a question still being labelled) each is verified prefix by prefix, and
+    # the first prefix decided wrong is a hidden first error.
     allowed, candidates = allgood_candidates(ctx, screening.rollouts, splitter)
     verify = (not allowed and ctx.settings.sequential and ctx.settings.label.verify_right_answers  # type: ignore[union-attr]
               and stop not in ("undecidable", "probed", "rollout_budget"))
@@ -119,7 +119,7 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
         if allowed:
             store_allgood(path)
             continue
-        how, located = await verify_right_answer(ctx, path, pool=None)
+        how, located = await verify_right_answer(ctx, path)
         if how == "budget":
             stop = "rollout_budget"
             break
