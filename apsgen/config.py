@@ -23,6 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 log = logging.getLogger(__name__)
 
 
+# A reasoning policy's default budget: long traces (thousands of tokens of thinking) must end.
+REASONING_MAX_TOKENS = 16384
+
+
 class SpecError(ValueError):
     """A job spec that cannot be used; the message names the file, the key and the value."""
 
@@ -85,6 +89,11 @@ class PromptSpec(_Strict):
         default_factory=list, description="(question, solution) pairs shown before the question."
     )
     use_chat_template: bool = True
+    chat_template_kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra variables for the chat template, e.g. {enable_thinking: true} (Qwen3's thinking switch); "
+        "`reasoning.enabled` sets enable_thinking: true unless it is given here.",
+    )
 
 
 class EngineSpec(_Strict):
@@ -252,11 +261,14 @@ class SearchSpec(_Strict):
 class StepsSpec(_Strict):
     """How a solution is split into steps, and whether a step's own text is read before rollouts."""
 
-    mode: Literal["delimiter", "tokens"] = Field(
+    mode: Literal["delimiter", "tokens", "sections"] = Field(
         "delimiter", description="delimiter: steps are the text between `delimiter` matches; tokens: chunks of "
-        "mean solution length / per_solution tokens (the paper's).")
-    delimiter: str = Field(r"\n\s*\n", description="Regex between steps in delimiter mode.")
-    per_solution: int = Field(16, ge=1, description="tokens mode: a step is mean solution length / this.")
+        "mean solution length / per_solution tokens (the paper's); sections (for long reasoning traces, the default "
+        "with `reasoning.enabled`): `delimiter` paragraphs merged until a section holds mean solution length / "
+        "per_solution tokens, a new one begun at a reflection ('Wait, ...') and at the end of the thinking section.")
+    delimiter: str = Field(r"\n\s*\n", description="Regex between steps (delimiter mode) or paragraphs (sections mode).")
+    per_solution: int = Field(16, ge=1, description="tokens and sections mode: about this many steps per solution "
+                              "(a step is mean solution length / this, measured on the screening samples).")
     checks: bool = Field(
         True,
         description="Read each step's own text before asking rollouts: a step stating a false equation between "
@@ -275,6 +287,21 @@ class StepsSpec(_Strict):
         except re.error as e:
             raise ValueError(f"steps.delimiter {v!r} is not a valid regex: {e}") from e
         return v
+
+
+class ReasoningSpec(_Strict):
+    """A reasoning policy (Qwen3 thinking, DeepSeek-R1 distills, QwQ): a solution is a thinking
+    section, closed by `thinking_end`, then the final answer. See docs/reasoning.md."""
+
+    enabled: bool = Field(False, description="The policy writes a thinking section before its answer.")
+    thinking_end: str = Field(
+        "</think>", min_length=1,
+        description="The text that closes the thinking section. The answer is read only after its last occurrence "
+        "(a completion without it has no answer: truncated when cut by max_tokens), and it always ends a step.")
+    reflections: bool = Field(
+        True, description="After a first error is located, find the later step that retracts it ('Wait, that's "
+        "wrong ...') and judge from k rollouts whether the trace is back on track after it; rows record it "
+        "(`reflects_on`, `reflection_verdict`) and `apsgen export --convention corrected` keeps the corrected span.")
 
 
 class SequentialLabelSpec(_Strict):
@@ -458,11 +485,17 @@ class Labelling(_Strict):
     steps: StepsSpec = Field(default_factory=StepsSpec)
     label: LabelSpec = Field(default_factory=SequentialLabelSpec)
     calibration: CalibrationSpec = Field(default_factory=CalibrationSpec)
+    reasoning: ReasoningSpec = Field(default_factory=ReasoningSpec)
 
     @field_validator("label", mode="before")
     @classmethod
     def _rule_default(cls, v: Any) -> Any:
         return _default_rule(v)
+
+    @property
+    def thinking_end(self) -> str | None:
+        """The marker that closes a thinking section, or None for a policy without one."""
+        return self.reasoning.thinking_end if self.reasoning.enabled else None
 
     @model_validator(mode="after")
     def _k_max_covers_k(self) -> Labelling:
@@ -593,6 +626,11 @@ class JobSpec(_Strict):
     steps: StepsSpec = Field(default_factory=StepsSpec)
     label: LabelSpec = Field(default_factory=SequentialLabelSpec)
     calibration: CalibrationSpec = Field(default_factory=CalibrationSpec)
+    reasoning: ReasoningSpec = Field(
+        default_factory=ReasoningSpec,
+        description="A reasoning policy's thinking section (off by default). On, it also changes the defaults of "
+        "settings not given: sampling.max_tokens 16384, policy.engine.max_model_len the model's own, steps.mode "
+        "sections, policy.prompt.chat_template_kwargs.enable_thinking true.")
     verify: VerifySpec = Field(default_factory=VerifySpec)
     runner: RunnerSpec = Field(default_factory=RunnerSpec)
     hub: HubSpec = Field(default_factory=HubSpec)
@@ -600,6 +638,21 @@ class JobSpec(_Strict):
         None, description="An LLM judge for the consensus filter (off when absent): rows carry its verdict."
     )
     output: str | None = Field(None, description="Output directory or URI; default out/<name>.")
+
+    @model_validator(mode="after")
+    def _reasoning_defaults(self) -> JobSpec:
+        """A reasoning policy's defaults, for the settings the spec does not give."""
+        if not self.reasoning.enabled:
+            return self
+        if "max_tokens" not in self.sampling.model_fields_set:
+            self.sampling.max_tokens = REASONING_MAX_TOKENS
+        engine = self.policy.engine
+        if "max_model_len" not in engine.model_fields_set:
+            engine.max_model_len = None
+        if "mode" not in self.steps.model_fields_set:
+            self.steps.mode = "sections"
+        self.policy.prompt.chat_template_kwargs.setdefault("enable_thinking", True)
+        return self
 
     @model_validator(mode="after")
     def _steps(self) -> JobSpec:
@@ -627,7 +680,8 @@ class JobSpec(_Strict):
 
     def labelling(self) -> Labelling:
         """The settings that shape a label, as the search and the label engine take them."""
-        return Labelling(search=self.search, steps=self.steps, label=self.label, calibration=self.calibration)
+        return Labelling(search=self.search, steps=self.steps, label=self.label, calibration=self.calibration,
+                         reasoning=self.reasoning)
 
     def output_dir(self) -> str:
         return self.output or f"out/{self.name}"

@@ -23,7 +23,10 @@ def messages_for(prompt: PromptSpec, question: str) -> list[dict[str, str]]:
 
 def template_hash(prompt: PromptSpec, chat_template: str | None) -> str:
     """Provenance: changes when the instruction, the few-shot examples or the template change."""
-    blob = json.dumps({"prompt": prompt.model_dump(), "chat_template": chat_template}, sort_keys=True)
+    dumped = prompt.model_dump()
+    if not dumped["chat_template_kwargs"]:  # absent: the hash stays as it was before the setting
+        dumped.pop("chat_template_kwargs")
+    blob = json.dumps({"prompt": dumped, "chat_template": chat_template}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -45,7 +48,9 @@ class PromptBuilder:
             return cached
         msgs = messages_for(self.prompt, question)
         if self.use_chat:
-            text = self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+            # The template's own switches (Qwen3's enable_thinking) go in as template variables.
+            text = self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True,
+                                                      **self.prompt.chat_template_kwargs)
         else:
             parts = [self.prompt.system] if self.prompt.system else []
             for q, a in self.prompt.few_shot:

@@ -18,8 +18,12 @@ def label_settings(spec: JobSpec) -> dict:
     policy["dtype"] = spec.policy.engine.dtype
     if spec.policy.backend != "simulated":
         policy.pop("simulated")
+    if not policy["prompt"]["chat_template_kwargs"]:  # absent: fingerprints stay as before
+        policy["prompt"].pop("chat_template_kwargs")
+    # search, steps, label, calibration; reasoning only when on (off: fingerprints stay as before)
+    labelling = spec.labelling().model_dump(exclude=None if spec.reasoning.enabled else {"reasoning"})
     settings = {
-        **spec.labelling().model_dump(),  # search, steps, label, calibration
+        **labelling,
         "label_engine": LABEL_ENGINE,
         "policy": policy,
         "sampling": spec.sampling.model_dump(),
