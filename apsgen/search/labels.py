@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from apsgen.label.decision import Decision
 from apsgen.label.evidence import MCStats
+from apsgen.reasoning import part_of
 from apsgen.search.context import SearchContext
 from apsgen.search.result import ProblemResult, StepLabel
 from apsgen.search.screening import Screening
@@ -43,6 +44,9 @@ def step_label(state: State, ctx: SearchContext) -> StepLabel:
         reference_value=decision.reference,
         label_score=decision.score,
         parent_mc=parent.mc.value if parent is not None and parent.mc is not None else None,
+        section=part_of(state.prefix, state.step_start, ctx.settings.thinking_end),
+        reflects_on=state.reflects_on.node_id if state.reflects_on is not None else None,
+        reflection_verdict=state.reflection.verdict if state.reflection is not None else None,
     )
 
 
@@ -124,7 +128,7 @@ def splitter_for(ctx: SearchContext, mean_tokens: float) -> StepSplitter:
     """The job's step rule (`steps`), token chunks sized from `mean_tokens`."""
     steps = ctx.settings.steps
     chunk = chunk_tokens_for(mean_tokens, steps.per_solution)
-    return StepSplitter(steps.mode, steps.delimiter, chunk, ctx.policy.count_tokens)
+    return StepSplitter(steps.mode, steps.delimiter, chunk, ctx.policy.count_tokens, ctx.settings.thinking_end)
 
 
 def skipped_result(ctx: SearchContext, screening: Screening, mode: str) -> ProblemResult:

@@ -25,6 +25,7 @@ from apsgen.label.evidence import MCStats
 from apsgen.search.binary_search import Located, has_text_error, locate_first_error, rollout_path, verify_right_answer
 from apsgen.search.context import SearchContext
 from apsgen.search.labels import allgood_candidates, searched_result, store_allgood
+from apsgen.search.reflections import judge_reflection
 from apsgen.search.result import ProblemResult
 from apsgen.search.selection import Pool
 from apsgen.search.start import start_question
@@ -48,6 +49,8 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
     pool = Pool(search, ctx.rule, ctx.admits)
     pool.offer(root_rollouts)
 
+    # A reasoning trace goes on after its first error: the step that retracts it is judged too.
+    reflecting = ctx.settings.reasoning.enabled and ctx.settings.reasoning.reflections and ctx.checks
     n_searches = 0
     parked: list[Rollout] = []  # searches left undecided
     searches_from_root = 0
@@ -99,6 +102,8 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
         searches_from_root += rollout.state.is_root
         located = await locate_first_error(ctx, rollout, splitter, pool, path)
         record(located, rollout)
+        if located.first_error is not None and reflecting:
+            await judge_reflection(ctx, path, located.first_error)
         if located.stop == "undecided":
             parked.append(rollout)
         if located.stop == "budget":
@@ -129,6 +134,8 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
         elif located is not None and located.first_error is not None:  # a hidden error, found from the root's solutions
             origin.setdefault(located.first_error.node_id, "root")
             ctx.allgood_hidden += 1
+            if reflecting:
+                await judge_reflection(ctx, path, located.first_error)
     result = searched_result(
         ctx,
         mode="omegaprm",
@@ -137,7 +144,7 @@ async def run_omegaprm(ctx: SearchContext) -> ProblemResult:
         searches_from_root=searches_from_root,
         first_error_origin=origin,
         stop_reason=stop or "empty_pool",
-        chunk_tokens=splitter.chunk_tokens if ctx.settings.steps.mode == "tokens" else None,
+        chunk_tokens=splitter.chunk_tokens if ctx.settings.steps.mode in ("tokens", "sections") else None,
         screen_samples=screening.stats.n_rollouts,
         screen_correct=screening.stats.n_correct,
         root_n_correct=root.mc.n_correct,

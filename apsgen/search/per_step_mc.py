@@ -49,7 +49,7 @@ async def run_per_step_mc(ctx: SearchContext) -> ProblemResult:
         n_searches=n_annotated,
         n_undecided_searches=undecided,
         stop_reason=stop,
-        chunk_tokens=splitter.chunk_tokens if ctx.settings.steps.mode == "tokens" else None,
+        chunk_tokens=splitter.chunk_tokens if ctx.settings.steps.mode in ("tokens", "sections") else None,
         screen_samples=screening.stats.n_rollouts,
         screen_correct=screening.stats.n_correct,
         root_n_correct=screening.stats.n_correct,
