@@ -72,6 +72,9 @@ def step_rows(problem: Problem, result: ProblemResult, prov: Provenance, created
             "solution_source": result.solution_source,
             "judge_first_error": s.judge_first_error,
             "judge_outcome": s.judge_outcome,
+            "section": s.section,
+            "reflects_on": s.reflects_on,
+            "reflection_verdict": s.reflection_verdict,
         }
         for s in result.steps
     ]

@@ -208,7 +208,8 @@ class OutputStore:
 
     def read_steps(self) -> pa.Table:
         parts = [pq.read_table(p, filesystem=self.fs) for _, p, _ in self.committed_pairs()]
-        return pa.concat_tables(parts) if parts else step_schema().empty_table()
+        # Shards of an earlier version lack the newer columns: null there.
+        return pa.concat_tables(parts, promote_options="default") if parts else step_schema().empty_table()
 
     def rollout_shards(self) -> list[str]:
         """Paths of the rollout shards of every readable committed pair, in order (none where the
@@ -221,7 +222,7 @@ class OutputStore:
         """The kept rollouts of every committed problem (empty where none were kept)."""
         parts = [pq.read_table(p, columns=columns, filesystem=self.fs) for p in self.rollout_shards()]
         if parts:
-            return pa.concat_tables(parts)
+            return pa.concat_tables(parts, promote_options="default")
         empty = rollout_schema().empty_table()
         return empty.select(columns) if columns else empty
 

@@ -21,6 +21,7 @@ from apsgen.label.rule import make_rule
 from apsgen.label.text import continuation_error, restates_question, text_error
 from apsgen.policy.base import Policy, Sampling
 from apsgen.problem import Problem
+from apsgen.reasoning import answer_part, answer_start
 from apsgen.search.result import KeptRollout
 from apsgen.search.seeds import derive_seed
 from apsgen.search.tree import PrefixDAG, Rollout, State
@@ -171,8 +172,9 @@ class SearchContext:
             self.problem.question, state.prefix, n, replace(self.sampling, seed=seed)
         )
         samples = gen.samples
+        end = self.settings.thinking_end  # a reasoning policy's answer is read after its thinking
         verdicts = await self.verifier.acheck_batch(
-            [state.prefix + s.text for s in samples],
+            [answer_part(state.prefix + s.text, end) for s in samples],
             self.problem.answer,
             [s.truncated for s in samples],
         )
@@ -191,8 +193,17 @@ class SearchContext:
             if self.kept is not None:
                 self.kept.append(KeptRollout(rollout.rollout_id, state.node_id, state.prefix, s.text,
                                              "length" if s.truncated else "stop", getattr(v, "answer", None),
-                                             outcome, flawed, s.n_tokens))
+                                             outcome, flawed, s.n_tokens, self._answer_start(state.prefix, s.text)))
         return rollouts
+
+    def _answer_start(self, prefix: str, text: str) -> int | None:
+        """Where a reasoning policy's answer begins in a completion (None: still thinking, or not a
+        reasoning policy; an answer begun inside the prefix starts at 0)."""
+        end = self.settings.thinking_end
+        if end is None:
+            return None
+        at = answer_start(prefix + text, end)
+        return None if at is None else max(0, at - len(prefix))
 
     async def estimate(self, state: State) -> MCStats:
         """MC(state) from k fresh rollouts (one request), unless it is already known."""
@@ -209,6 +220,12 @@ class SearchContext:
         basis = self.wrong_by_text(state)
         if basis is not None:
             return settle(state, by_text(basis))
+        return settle(state, await self.judge_rollouts(state, reference))
+
+    async def judge_rollouts(self, state: State, reference: float | None) -> Decision:
+        """The label rule's verdict on `state`'s own rollouts alone (the text before it set aside),
+        drawing the extra rollouts it asks for while the budget allows. Not stored as the state's
+        verdict: `decide` does that; a reflection's effect is judged with this alone."""
         self._decided = True
         mc = await self.estimate(state)
         decision = self.rule_decision(mc, reference)
@@ -217,4 +234,4 @@ class SearchContext:
             mc = mc.merged(MCStats.from_rollouts(extra, self.search.invalid_rollouts))
             state.mc = mc
             decision = self.rule_decision(mc, reference)
-        return settle(state, decision)
+        return decision

@@ -43,6 +43,12 @@ class StepLabel:
     # along that path (0-based; -1: none) and whether it agrees with the located one.
     judge_first_error: int | None = None
     judge_outcome: str | None = None  # agree | disagree | unparseable
+    # A reasoning policy's step: "thinking" or "answer" (None for other policies).
+    section: str | None = None
+    # A reflection that retracts a located first error: that error's node id, and the rule's verdict
+    # on this state's own rollouts (correct: the trace is back on track; see search.reflections).
+    reflects_on: int | None = None
+    reflection_verdict: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,9 @@ class KeptRollout:
     outcome: str
     flawed: bool
     n_tokens: int
+    # A reasoning policy's completion: offset in `text` where its final answer begins (after the
+    # thinking section's end), None while it is still thinking; None for every other policy.
+    answer_start: int | None = None
 
 
 @dataclass

@@ -63,6 +63,10 @@ class State:
     is_first_error: bool = False
     decision: Decision | None = None  # the label rule's last verdict on this state
     pooled: int = 0  # wrong rollouts of this state admitted to the pool
+    # A reflection that retracts a located first error (apsgen.search.reflections): that error's
+    # state, and the rule's verdict on this state's own rollouts (correct: back on track).
+    reflects_on: State | None = None
+    reflection: Decision | None = None
 
     @property
     def is_root(self) -> bool:
