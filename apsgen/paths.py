@@ -17,6 +17,17 @@ Two kinds of path:
   `label_source` is `correct_solution`): every state on it is a step, and every step is good. A
   correct path through a located first error contradicts it and is left out.
 
+Two conventions for what follows a first error (`convention`):
+
+- `first_error` (the default; OmegaPRM, Math-Shepherd, PRM800K, PURE): a path ends at its first error.
+- `corrected` (for reasoning traces, whose reflections often fix an error: arXiv 2505.14391 labels
+  the steps after an effective correction apart): where a later step of the path retracts the first
+  error and the label rule judged the trace back on track after it (`reflects_on`,
+  `reflection_verdict` correct: `apsgen.search.reflections`), the path goes on: the steps from the
+  first error up to the reflection are `-` (the corrected span), the reflection is `+`, and, on a
+  path that reached the gold answer, so is every step after it; on a wrong-answer path it ends at
+  the reflection (what follows was not judged). Every state of the span is a step of its own.
+
 Labels: a state's hard label is the label rule's stored verdict (`correct` is `+`, `wrong` is `-`)
 unless a threshold is given, in which case it is `mc_value > threshold`. Along a path no `+`
 follows a `-`: a labelled path ends at its first `-`, and before a state the rule left `undecided`.
@@ -54,6 +65,9 @@ class SolutionPath:
     dataset: str
     segments: tuple[Segment, ...]
     correct: bool = False  # a correct sampled solution (all steps good)
+    # `corrected` convention: the reflection that corrected the first error (its node id); the path
+    # goes on past the first error to it (and to the end of a right-answer solution).
+    reflection: int | None = None
 
     @property
     def end_node(self) -> int:
@@ -100,13 +114,24 @@ def _chain(node: int, parents: dict[int, int | None]) -> list[int]:
     return chain[::-1]
 
 
-def _segments(chain: list[int], by_id: dict[int, dict[str, Any]], correct: bool) -> tuple[Segment, ...]:
+def _segments(chain: list[int], by_id: dict[int, dict[str, Any]], correct: bool,
+              reflection: int | None = None) -> tuple[Segment, ...]:
     segments = []
     prev_text = ""
+    unfolded = False  # past the first error of a corrected path: every state is a step
     for n in chain:
         row = by_id[n]
-        if row["mc_value"] is None and not correct and row.get("verdict") not in ("correct", "wrong"):
+        if (row["mc_value"] is None and not correct and not unfolded
+                and row.get("verdict") not in ("correct", "wrong")):
             continue  # folded into the next estimated (or text-settled: verdict_basis) state
+        if reflection is not None and row["is_first_error"]:
+            unfolded = True
+        if n == reflection:  # the reflection's label is its own verdict on its rollouts
+            text = full_text(row)
+            segments.append(Segment(n, text[len(prev_text):] if text.startswith(prev_text) else text, row["mc_value"],
+                                    False, False, row.get("reflection_verdict"), None, "reflection"))
+            prev_text = text
+            continue
         text = full_text(row)
         segment = text[len(prev_text):] if text.startswith(prev_text) else text
         segments.append(Segment(n, segment, row["mc_value"], bool(row["is_first_error"]), correct, row.get("verdict"),
@@ -115,14 +140,33 @@ def _segments(chain: list[int], by_id: dict[int, dict[str, Any]], correct: bool)
     return tuple(segments)
 
 
-def solution_paths(rows: list[dict[str, Any]], *, correct_paths: bool = True) -> list[SolutionPath]:
-    """The solution paths of one tree's step rows, ordered by end state (searched before correct)."""
+def _corrected_end(chain: list[int], cut: int, by_id: dict[int, dict[str, Any]]) -> tuple[int, int] | None:
+    """(index the corrected path ends at, its reflection's node id), or None: the first state after
+    the first error `chain[cut]` that reflects on it and was judged back on track."""
+    first = chain[cut]
+    for i in range(cut + 1, len(chain)):
+        row = by_id[chain[i]]
+        if row.get("reflects_on") == first:
+            if row.get("reflection_verdict") != "correct":
+                return None
+            whole = by_id[chain[-1]]["label_source"] == "correct_solution"
+            return (len(chain) - 1 if whole else i), chain[i]
+    return None
+
+
+def solution_paths(rows: list[dict[str, Any]], *, correct_paths: bool = True,
+                   convention: str = "first_error") -> list[SolutionPath]:
+    """The solution paths of one tree's step rows, ordered by end state (searched before correct);
+    `convention` says what follows a first error (see the module doc)."""
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention {convention!r}: expected one of {', '.join(CONVENTIONS)}")
     if not rows:
         return []
     parents = tree_parents(rows)
     by_id = {r["node_id"]: r for r in rows}
     has_child = {p for p in parents.values() if p is not None}
     ends: dict[int, list[int]] = {}  # searched path end -> its chain
+    reflections: dict[int, int] = {}  # corrected path end -> its reflection
     correct: set[int] = set()
     for leaf in sorted(n for n in parents if n not in has_child):
         chain = _chain(leaf, parents)
@@ -133,6 +177,8 @@ def solution_paths(rows: list[dict[str, Any]], *, correct_paths: bool = True) ->
             continue
         if cut is None:  # no located error: the path ends at its last estimate
             cut = max((i for i, n in enumerate(chain) if by_id[n]["mc_value"] is not None), default=None)
+        elif convention == "corrected" and (found := _corrected_end(chain, cut, by_id)) is not None:
+            cut, reflections[chain[found[0]]] = found
         if cut is not None:
             ends[chain[cut]] = chain[: cut + 1]
     # An end inside another end's chain is a prefix of that path, not a path of its own.
@@ -141,11 +187,14 @@ def solution_paths(rows: list[dict[str, Any]], *, correct_paths: bool = True) ->
     first = rows[0]
     out = []
     for end, is_correct in [*((e, False) for e in sorted(searched)), *((e, True) for e in sorted(correct))]:
-        segments = _segments(_chain(end, parents), by_id, is_correct)
-        out.append(SolutionPath(first["problem_id"], first["question"], first["dataset"], segments, is_correct))
+        reflection = None if is_correct else reflections.get(end)
+        segments = _segments(_chain(end, parents), by_id, is_correct, reflection)
+        out.append(SolutionPath(first["problem_id"], first["question"], first["dataset"], segments, is_correct,
+                                reflection))
     return out
 
 
+CONVENTIONS = ("first_error", "corrected")
 LEGACY_THRESHOLD = 0.5  # for rows written before verdicts were stored
 
 
@@ -188,8 +237,21 @@ def soft_label(segment: Segment, good: bool) -> float:
 
 def labelled_segments(path: SolutionPath, threshold: float | None) -> list[tuple[Segment, bool]]:
     """The path's segments with their labels, ending at the first `-` and before an undecided state.
-    Every step of a correct sampled solution is good."""
+    Every step of a correct sampled solution is good. A corrected path (`path.reflection`) goes on
+    past its first `-`: `-` up to its reflection, `+` from it on."""
     out: list[tuple[Segment, bool]] = []
+    if path.reflection is not None:
+        phase = "before"  # before the first error, in the span it begins, after the reflection
+        for seg in path.segments:
+            if phase == "before" and not seg.is_first_error:
+                good = step_is_good(seg.mc_value, seg.verdict, threshold)
+                if good is None:
+                    return out
+                out.append((seg, good))
+                continue
+            phase = "after" if seg.node_id == path.reflection or phase == "after" else "span"
+            out.append((seg, phase == "after"))
+        return out
     for seg in path.segments:
         good = True if seg.on_correct_path else step_is_good(seg.mc_value, seg.verdict, threshold)
         if good is None:
@@ -200,13 +262,13 @@ def labelled_segments(path: SolutionPath, threshold: float | None) -> list[tuple
     return out
 
 
-def labelled_paths(rows: list[dict[str, Any]], threshold: float | None = None, *,
-                   correct_paths: bool = True) -> list[tuple[SolutionPath, list[tuple[Segment, bool]]]]:
+def labelled_paths(rows: list[dict[str, Any]], threshold: float | None = None, *, correct_paths: bool = True,
+                   convention: str = "first_error") -> list[tuple[SolutionPath, list[tuple[Segment, bool]]]]:
     """One tree's paths with at least one label, each once (two paths that label the same states
-    up to the same last state are one training example)."""
+    up to the same last state are one training example); `convention`: see the module doc."""
     out = []
     seen: set[int] = set()
-    for path in solution_paths(rows, correct_paths=correct_paths):
+    for path in solution_paths(rows, correct_paths=correct_paths, convention=convention):
         segments = labelled_segments(path, threshold)
         if not segments:
             continue

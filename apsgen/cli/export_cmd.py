@@ -1,4 +1,4 @@
-"""`apsgen export OUT_DIR --format F [--threshold T] [--output DIR] [--jsonl] [--no-correct-paths] [--consensus]`."""
+"""`apsgen export OUT_DIR --format F [--threshold T] [--output DIR] [--jsonl] [--no-correct-paths] [--consensus] [--convention C]`."""
 
 from __future__ import annotations
 
@@ -19,6 +19,10 @@ def register(sub) -> None:
                    help="leave out the correct sampled solutions (exported as all-good paths by default)")
     p.add_argument("--consensus", action="store_true",
                    help="keep only the paths the job's LLM judge agreed with (needs a job run with `judge:`)")
+    p.add_argument("--convention", choices=("first_error", "corrected"), default="first_error",
+                   help="what follows a first error on a path: first_error (the path ends there; OmegaPRM, PURE) or "
+                        "corrected (a reasoning trace's reflection that put it back on track keeps the span it corrected, "
+                        "labelled -, and itself + with the rest of a right-answer trace; see docs/reasoning.md)")
     p.set_defaults(func=run)
 
 
@@ -28,7 +32,8 @@ def run(args) -> int:
 
     try:
         report = export(args.output_dir, args.formats, args.output, threshold=args.threshold, jsonl=args.jsonl,
-                        correct_paths=args.correct_paths, consensus=args.consensus)
+                        correct_paths=args.correct_paths, consensus=args.consensus,
+                        convention=args.convention)
     except ExportError as e:
         raise UserError(str(e)) from None
     print(report.render())

@@ -29,6 +29,7 @@ from apsgen.io.export.formats import (
 )
 from apsgen.io.compact import CompactWriter
 from apsgen.io.store import OutputStore, open_fs
+from apsgen.paths import CONVENTIONS
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +69,13 @@ def iter_trees(table: pa.Table) -> Iterator[list[dict[str, Any]]]:
 
 
 def export_rows(
-    fmt: ExportFormat, table: pa.Table, threshold: float | None, *, correct_paths: bool = True, consensus: bool = False
+    fmt: ExportFormat, table: pa.Table, threshold: float | None, *, correct_paths: bool = True, consensus: bool = False,
+    convention: str = "first_error",
 ) -> list[dict[str, Any]]:
     """The rows of `fmt` for a table of step rows."""
     out: list[dict[str, Any]] = []
     for tree in iter_trees(table):
-        out.extend(fmt.rows(tree, threshold, correct_paths, consensus))
+        out.extend(fmt.rows(tree, threshold, correct_paths, consensus, convention=convention))
     return out
 
 
@@ -122,12 +124,17 @@ def export(
     jsonl: bool = False,
     correct_paths: bool = True,
     consensus: bool = False,
+    convention: str = "first_error",
 ) -> ExportReport:
     """Export a job's output folder in each of `formats` to `dest/<format>/` (default OUT/exports).
 
     `correct_paths` adds the correct sampled solutions as all-good paths to the path formats;
-    `consensus` keeps only the paths the job's LLM judge agreed with.
+    `consensus` keeps only the paths the job's LLM judge agreed with; `convention` says what follows a
+    first error on a path (`first_error`: nothing; `corrected`: the span a reflection corrected, see
+    apsgen.paths).
     """
+    if convention not in CONVENTIONS:
+        raise ExportError(f"--convention {convention!r}: expected one of {', '.join(CONVENTIONS)}")
     try:
         check_threshold(threshold)
     except ValueError as e:
@@ -152,7 +159,8 @@ def export(
     fs, root = open_fs(dest)
     report = ExportReport(dest=dest, threshold=threshold)
     meta = {"apsgen_threshold": "verdict" if threshold is None else str(threshold),
-            "apsgen_fingerprint": manifest.fingerprint, "apsgen_correct_paths": str(correct_paths).lower(), "apsgen_consensus": str(consensus).lower()}
+            "apsgen_fingerprint": manifest.fingerprint, "apsgen_correct_paths": str(correct_paths).lower(), "apsgen_consensus": str(consensus).lower(),
+            "apsgen_convention": convention}
     writers: dict[str, CompactWriter] = {}
     for fmt in fmts:
         folder = f"{root.rstrip('/')}/{fmt.name}"
@@ -163,7 +171,8 @@ def export(
     for _, path in step_shards(store):
         table = pq.read_table(path, filesystem=store.fs)
         for fmt in fmts:
-            rows = export_rows(fmt, table, threshold, correct_paths=correct_paths, consensus=consensus)
+            rows = export_rows(fmt, table, threshold, correct_paths=correct_paths, consensus=consensus,
+                               convention=convention)
             if rows:
                 writers[fmt.name].write(pa.Table.from_pylist(rows, schema=writers[fmt.name].schema))
     for fmt in fmts:

@@ -38,8 +38,8 @@ ALIASES = {"trl": "stepwise"}  # the name before TRL's PRMTrainer moved on; kept
 class ExportFormat:
     name: str
     schema: pa.Schema
-    # (one tree's rows, threshold, correct paths, consensus only)
-    rows: Callable[[list[dict[str, Any]], float | None, bool, bool], list[dict[str, Any]]]
+    # (one tree's rows, threshold, correct paths, consensus only, convention=first_error|corrected)
+    rows: Callable[..., list[dict[str, Any]]]
     doc: str
 
 
@@ -53,16 +53,20 @@ def _steps(segments: list[tuple[Segment, bool]]) -> list[str]:
 
 
 def _labelled_paths(
-    rows: list[dict[str, Any]], threshold: float | None, correct_paths: bool, consensus: bool = False
+    rows: list[dict[str, Any]], threshold: float | None, correct_paths: bool, consensus: bool = False,
+    convention: str = "first_error",
 ) -> list[tuple[SolutionPath, list[tuple[Segment, bool]]]]:
     """The labelled paths of one tree; with `consensus`, only those whose judge agreed (its verdict
-    is stored on the path's last labelled state, see apsgen.judge.consensus)."""
+    is stored on the path's last labelled state, see apsgen.judge.consensus); `convention`: what
+    follows a first error (apsgen.paths)."""
     outcome = {r["node_id"]: r.get("judge_outcome") for r in rows} if consensus else {}
-    return [(path, segments) for path, segments in labelled_paths(rows, threshold, correct_paths=correct_paths)
+    return [(path, segments) for path, segments
+            in labelled_paths(rows, threshold, correct_paths=correct_paths, convention=convention)
             if not consensus or outcome.get(segments[-1][0].node_id) == "agree"]
 
 
-def math_aps_rows(rows: list[dict[str, Any]], threshold: float | None, correct_paths: bool, consensus: bool = False) -> list[dict[str, Any]]:
+def math_aps_rows(rows: list[dict[str, Any]], threshold: float | None, correct_paths: bool, consensus: bool = False,
+                  convention: str = "first_error") -> list[dict[str, Any]]:
     keep = (
         {seg.node_id for _, segments in _labelled_paths(rows, threshold, True, True) for seg, _ in segments}
         if consensus else None
@@ -77,9 +81,10 @@ def math_aps_rows(rows: list[dict[str, Any]], threshold: float | None, correct_p
     return out
 
 
-def math_shepherd_rows(rows: list[dict[str, Any]], threshold: float | None, correct_paths: bool, consensus: bool = False) -> list[dict[str, Any]]:
+def math_shepherd_rows(rows: list[dict[str, Any]], threshold: float | None, correct_paths: bool, consensus: bool = False,
+                       convention: str = "first_error") -> list[dict[str, Any]]:
     out = []
-    for path, segments in _labelled_paths(rows, threshold, correct_paths, consensus):
+    for path, segments in _labelled_paths(rows, threshold, correct_paths, consensus, convention):
         steps = _steps(segments)
         signs = [_sign(good) for _, good in segments]
         out.append(
@@ -92,7 +97,8 @@ def math_shepherd_rows(rows: list[dict[str, Any]], threshold: float | None, corr
     return out
 
 
-def stepwise_rows(rows: list[dict[str, Any]], threshold: float | None, correct_paths: bool, consensus: bool = False) -> list[dict[str, Any]]:
+def stepwise_rows(rows: list[dict[str, Any]], threshold: float | None, correct_paths: bool, consensus: bool = False,
+                  convention: str = "first_error") -> list[dict[str, Any]]:
     return [
         {
             "prompt": path.question,
@@ -101,11 +107,12 @@ def stepwise_rows(rows: list[dict[str, Any]], threshold: float | None, correct_p
             "soft_labels": [soft_label(s, good) for s, good in segments],
             "mc_values": [s.mc_value for s, _ in segments],
         }
-        for path, segments in _labelled_paths(rows, threshold, correct_paths, consensus)
+        for path, segments in _labelled_paths(rows, threshold, correct_paths, consensus, convention)
     ]
 
 
-def qwen_prm_rows(rows: list[dict[str, Any]], threshold: float | None, correct_paths: bool, consensus: bool = False) -> list[dict[str, Any]]:
+def qwen_prm_rows(rows: list[dict[str, Any]], threshold: float | None, correct_paths: bool, consensus: bool = False,
+                  convention: str = "first_error") -> list[dict[str, Any]]:
     return [
         {
             "query": path.question,
@@ -113,7 +120,7 @@ def qwen_prm_rows(rows: list[dict[str, Any]], threshold: float | None, correct_p
             "labels": [good for _, good in segments],
             "mc_values": [s.mc_value for s, _ in segments],
         }
-        for path, segments in _labelled_paths(rows, threshold, correct_paths, consensus)
+        for path, segments in _labelled_paths(rows, threshold, correct_paths, consensus, convention)
     ]
 
 
