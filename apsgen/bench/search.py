@@ -35,14 +35,18 @@ from apsgen.pipeline import Labeller, label_locally
 from apsgen.policy.base import Sampling
 from apsgen.problem import Problem
 from apsgen.search import ProblemResult
-from apsgen.worlds import chain, story
+from apsgen.worlds import chain, reasoning, story
 
 RULES = ("paper", "threshold", "sequential")
 BASELINE = "per_step_mc"
 RECOVER = (0.0, 0.02, 0.1, 0.25)
 SUCCESS = ((0.05, 0.5), (0.5, 0.95))
 KS = (8, 16)
-WORLDS = ("chain", "story", "quiet", "silent")
+WORLDS = ("chain", "story", "quiet", "silent", "reasoning")
+# How a reasoning trace is split (`--steps`): every paragraph a step, or sections of about
+# mean length / N tokens (steps.mode sections, per_solution N); other worlds keep their own steps.
+STEPS = ("paragraphs", "sections:16", "sections:8")
+REASONING_MAX_TOKENS = 560  # the reasoning world's budget in words: it cuts about a fifth of whole traces
 ORDERS = ("shuffled", "sorted")
 
 
@@ -57,6 +61,9 @@ class World:
     policy: Callable[[int], Any]
     first_error_offset: Callable[[str, str], int | None]
     order_key: Callable[[Problem], float]
+    max_tokens: int = 1024
+    reasoning: bool = False  # a thinking section before the answer (reasoning.enabled)
+    on_track: Callable[[str, str], bool] | None = None  # the prefix's current count is right
 
 
 # The silent world: how strong policies fail on competition math (ProcessBench's human labels: first
@@ -95,6 +102,18 @@ def make_world(name: str, recover: float, success: tuple[float, float], hard_ste
             lambda q, text: story.first_error_offset(q, text, sspec),
             lambda p: -story.recovery_of(p.question, sspec),
         )
+    if name == "reasoning":
+        rspec = reasoning.ReasoningWorldSpec(recover_mean=recover, success_rate=success)
+        return World(
+            name, rspec,
+            lambda n, seed: reasoning.reasoning_problems(n, rspec, seed=seed),
+            lambda seed: reasoning.ReasoningWorldPolicy(rspec, seed=seed),
+            lambda q, text: reasoning.first_error_offset(q, text, rspec),
+            lambda p: -reasoning.recovery_of(p.question, rspec),
+            max_tokens=REASONING_MAX_TOKENS,
+            reasoning=True,
+            on_track=lambda q, text: reasoning.on_track(q, text, rspec),
+        )
     raise ValueError(f"unknown world {name!r}; choose from {', '.join(WORLDS)}")
 
 
@@ -108,7 +127,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--world", default="chain,story",
                         help="simulated worlds: chain (the rule's own model), story (built apart from it), quiet (story "
                         "whose recoveries are never announced), silent (no wrong step shows in its text, recoveries "
-                        "silent); default chain,story")
+                        "silent), reasoning (long thinking sections with reflections, then the answer); default chain,story")
+    parser.add_argument("--steps", default=",".join(STEPS),
+                        help="how the reasoning world's traces are split: paragraphs (every paragraph a step), "
+                        "sections:N (steps.mode sections, per_solution N); default " + ",".join(STEPS))
     parser.add_argument("--order", default=",".join(ORDERS),
                         help="question order: shuffled, sorted (by difficulty or recovery, as curated datasets are)")
     parser.add_argument("--hard-step-rate", type=float, default=0.05, help="share of hard steps (default 0.05)")
@@ -143,12 +165,29 @@ def realism(recover: float, success: tuple[float, float], hard_step_rate: float)
     )
 
 
-def rule_spec(rule: str, k: int, args: argparse.Namespace) -> Labelling:
-    """A rule's settings in a cell: the job defaults, k, the bench's search size, and `--set`
-    overrides (`label.k_max=48`, or a key by its old flat name, `k_max=48`) for the label rules."""
+def steps_settings(steps: str) -> dict[str, Any]:
+    """A `--steps` value as job settings: the reasoning world's thinking section and its step split."""
+    if steps == "default":
+        return {}
+    if steps == "paragraphs":
+        return {"reasoning": {"enabled": True}, "steps": {"mode": "delimiter"}}
+    mode, _, n = steps.partition(":")
+    if mode != "sections" or not n.isdigit() or int(n) < 1:
+        raise SystemExit(f"apsgen bench search: bad --steps value {steps!r}; use paragraphs or sections:N")
+    return {"reasoning": {"enabled": True}, "steps": {"mode": "sections", "per_solution": int(n)}}
+
+
+def rule_spec(rule: str, k: int, args: argparse.Namespace, steps: str = "default") -> Labelling:
+    """A rule's settings in a cell: the job defaults, k, the bench's search size, the world's steps
+    (`steps_settings`), and `--set` overrides (`label.k_max=48`, or a key by its old flat name,
+    `k_max=48`) for the label rules."""
     common: dict[str, Any] = {"k": k, "max_searches": args.max_searches, "screen_samples": args.screen_samples}
     if rule == BASELINE:  # Math-Shepherd: every step's MC, hard estimation (MC = 0 is wrong)
-        return Labelling.of(mode="per_step_mc", label_rule="paper", step_checks=False, **common)
+        base: dict[str, Any] = {"search": {"mode": "per_step_mc", "label_rule": "paper", "step_checks": False, **common}}
+        migrate(base)
+        for section, values in steps_settings(steps).items():
+            base.setdefault(section, {}).update(values)
+        return Labelling.model_validate(base)
     if rule != Labelling().label.rule:  # the paper's and the threshold rule as published: MC alone,
         # and a search that ends when its pool runs dry, counting every selection
         common.update(step_checks=False, refill_pool=False, skip_located=False)
@@ -158,6 +197,8 @@ def rule_spec(rule: str, k: int, args: argparse.Namespace) -> Labelling:
         common.update(mc_threshold=1 / k, pool_min_mc=3 / k)
     raw: dict[str, Any] = {"search": {"label_rule": rule, **common}}
     migrate(raw)
+    for section, values in steps_settings(steps).items():
+        raw.setdefault(section, {}).update(values)
     for item in args.overrides:  # after the defaults, so they win
         key, _, value = item.partition("=")
         section, _, name = key.rpartition(".")
@@ -179,7 +220,8 @@ def score(problems: list[Problem], results: list[ProblemResult], world: World) -
             "right_root located_root right_pool located_pool searches_root "
             "truth_correct said_wrong truth_wrong said_correct undecided_states "
             "judged_located located_kept right_kept just_wrong_correct just_wrong_rollouts "
-            "called_correct called_correct_right allgood_paths allgood_flawless"
+            "called_correct called_correct_right allgood_paths allgood_flawless "
+            "solutions solution_steps rollouts truncated reflections effective effective_right ineffective ineffective_right"
         ).split(),
         0,
     )
@@ -188,6 +230,8 @@ def score(problems: list[Problem], results: list[ProblemResult], world: World) -
 
     for problem, result in zip(problems, results, strict=True):
         c["tokens"] += result.generated_tokens
+        c["rollouts"] += result.n_rollouts
+        c["truncated"] += (result.outcomes or {}).get("truncated", 0)
         c["searches"] += result.n_searches
         c["searches_root"] += result.searches_from_root
         if result.status == "searched" and result.n_searches == 0:
@@ -195,6 +239,17 @@ def score(problems: list[Problem], results: list[ProblemResult], world: World) -
         for s in result.steps:
             full = s.prefix + s.step_text
             off = world.first_error_offset(problem.question, full)
+            if s.label_source in ("wrong_solution", "correct_solution"):  # a whole sampled solution
+                c["solutions"] += 1
+                c["solution_steps"] += s.step_index + 1
+            if s.reflects_on is not None and world.on_track is not None:
+                # A reflection judged back on track (correct) or not: right when the count it leaves is (not) right.
+                back = world.on_track(problem.question, full)
+                c["reflections"] += 1
+                c["effective"] += s.reflection_verdict == "correct"
+                c["effective_right"] += s.reflection_verdict == "correct" and back
+                c["ineffective"] += s.reflection_verdict == "wrong"
+                c["ineffective_right"] += s.reflection_verdict == "wrong" and not back
             if s.is_first_error:
                 good = off is not None and s.char_start <= off < s.char_end
                 where = result.first_error_origin.get(s.node_id, "root")
@@ -251,6 +306,12 @@ def figures(c: dict[str, Any]) -> dict[str, Any]:
         "allgood_per_question": _ratio(c["allgood_paths"], c["problems"]),
         "undecided_states": c["undecided_states"],
         "wrong_prefix_success": _ratio(c["just_wrong_correct"], c["just_wrong_rollouts"]),
+        "steps_per_solution": _ratio(c["solution_steps"], c["solutions"]),
+        "truncated_share": _ratio(c["truncated"], c["rollouts"]),
+        "reflections": {"per_question": _ratio(c["reflections"], c["problems"]),
+                        "effective": c["effective"], "effective_precision": _ratio(c["effective_right"], c["effective"]),
+                        "ineffective": c["ineffective"],
+                        "ineffective_precision": _ratio(c["ineffective_right"], c["ineffective"])},
         "consensus": {
             "precision": _ratio(c["right_kept"], c["located_kept"]),
             "kept": _ratio(c["located_kept"], c["judged_located"]),
@@ -265,7 +326,7 @@ def figures(c: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-Cell = tuple[str, str, float, tuple[float, float], int, str]
+Cell = tuple[str, str, float, tuple[float, float], int, str, str]
 
 
 def run_cell(cell: Cell, seeds: list[int], args: argparse.Namespace) -> dict[str, Any]:
@@ -273,9 +334,9 @@ def run_cell(cell: Cell, seeds: list[int], args: argparse.Namespace) -> dict[str
     from apsgen.judge import SimulatedJudge
     from apsgen.verify import Verifier
 
-    world_name, order, recover, success, k, rule = cell
+    world_name, order, recover, success, k, rule, steps = cell
     world = make_world(world_name, recover, success, args.hard_step_rate)
-    search = rule_spec(rule, k, args)
+    search = rule_spec(rule, k, args, steps)
     total: dict[str, Any] = {}
     calibrations = []
     t0 = time.perf_counter()
@@ -290,7 +351,7 @@ def run_cell(cell: Cell, seeds: list[int], args: argparse.Namespace) -> dict[str
                 if args.judge_accuracy >= 0 else None
             )
 
-            labeller = Labeller(policy, verifier, Sampling(max_tokens=1024), seed, judge)
+            labeller = Labeller(policy, verifier, Sampling(max_tokens=world.max_tokens), seed, judge)
             # As a job runs: calibrate on a seeded sample, then label every question against it.
             run = asyncio.run(label_locally(problems, labeller, search))
             results, calibration = run.results, run.calibration
@@ -311,6 +372,7 @@ def run_cell(cell: Cell, seeds: list[int], args: argparse.Namespace) -> dict[str
         "success": list(success),
         "k": k,
         "rule": rule,
+        "steps": steps,
         **figures(total),
         "calibration": calibrations,
         "calibration_tokens": total.get("calibration_tokens", 0),
@@ -318,7 +380,7 @@ def run_cell(cell: Cell, seeds: list[int], args: argparse.Namespace) -> dict[str
     }
 
 
-def parse_grid(args: argparse.Namespace) -> list[tuple[float, tuple[float, float], int, str]]:
+def parse_grid(args: argparse.Namespace) -> list[Cell]:
     ranges = {"low": SUCCESS[0], "high": SUCCESS[1]}
     try:
         recovers = [float(x) for x in args.recover.split(",")]
@@ -337,8 +399,11 @@ def parse_grid(args: argparse.Namespace) -> list[tuple[float, tuple[float, float
     for o in orders:
         if o not in ORDERS:
             raise SystemExit(f"apsgen bench search: unknown order {o!r}; choose from {', '.join(ORDERS)}")
-    return [(w, o, r, s, k, rule) for w, o, r, s, k in product(worlds, orders, recovers, successes, ks)
-            for rule in rules]
+    steps = args.steps.split(",")
+    for st in steps:
+        steps_settings(st)  # a bad value fails here, before any cell runs
+    return [(w, o, r, s, k, rule, st) for w, o, r, s, k in product(worlds, orders, recovers, successes, ks)
+            for st in (steps if w == "reasoning" else ["default"]) for rule in rules]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -387,10 +452,13 @@ def format_tables(report: dict[str, Any]) -> str:
         f"{'root prec':>9} {'pool prec':>9} {'cons prec':>9} {'kept':>5}",
     ]
     def key(c: dict[str, Any]) -> tuple:
-        return (c["world"], c["order"], c["recover"], tuple(c["success"]), c["k"])
+        return (c["world"], c["order"], c["recover"], tuple(c["success"]), c["k"], c.get("steps", "default"))
 
     base = {key(c): c for c in report["cells"] if c["rule"] == BASELINE}
+    reasoning_cells = [c for c in report["cells"] if c.get("steps", "default") != "default"]
     for c in report["cells"]:
+        if c in reasoning_cells:
+            continue
         b = base.get(key(c))
         speedup = _ratio(b["tokens_per_correct"], c["tokens_per_correct"]) if b and b["tokens_per_correct"] and c["tokens_per_correct"] else None
         lines.append(
@@ -403,4 +471,28 @@ def format_tables(report: dict[str, Any]) -> str:
             f"{_f(c['root']['precision'], '.3f'):>9} {_f(c['pool']['precision'], '.3f'):>9} "
             f"{_f(c['consensus']['precision'], '.3f'):>9} {_f(c['consensus']['kept'], '.2f'):>5}"
         )
+    if reasoning_cells:
+        lines += [
+            "",
+            "reasoning world, per step setting: steps/sol = steps of a sampled solution; cut = rollouts truncated by "
+            "the budget (no answer); refl/q = reflections recorded on located first errors per question; eff prec = "
+            "reflections judged back on track that are, ineff prec = judged not back on track that are not",
+            f"{'order':>8} {'recover':>7} {'success':>9} {'k':>3} {'rule':>11} {'steps':>11} {'precision':>9} {'right/q':>7} "
+            f"{'tok/right':>9} {'vs psmc':>7} {'recov':>5} {'+prec':>5} {'AG prec':>7} {'AG/q':>4} {'steps/sol':>9} "
+            f"{'cut':>5} {'refl/q':>6} {'eff prec':>8} {'ineff prec':>10}",
+        ]
+        for c in reasoning_cells:
+            b = base.get(key(c))
+            speedup = (_ratio(b["tokens_per_correct"], c["tokens_per_correct"])
+                       if b and b["tokens_per_correct"] and c["tokens_per_correct"] else None)
+            r = c["reflections"]
+            lines.append(
+                f"{c['order']:>8} {c['recover']:>7} {c['success'][0]:>4}-{c['success'][1]:<4} {c['k']:>3} {c['rule']:>11} "
+                f"{c['steps']:>11} {_f(c['precision'], '.3f'):>9} {_f(c['correct_per_question'], '.1f'):>7} "
+                f"{_f(c['tokens_per_correct'], ',.0f'):>9} {_f(speedup, '.2f'):>7} {_f(c['wrong_prefix_success'], '.3f'):>5} "
+                f"{_f(c['correct_precision'], '.3f'):>5} {_f(c['allgood_precision'], '.3f'):>7} "
+                f"{_f(c['allgood_per_question'], '.1f'):>4} {_f(c['steps_per_solution'], '.1f'):>9} "
+                f"{_f(c['truncated_share'], '.3f'):>5} {_f(r['per_question'], '.2f'):>6} "
+                f"{_f(r['effective_precision'], '.3f'):>8} {_f(r['ineffective_precision'], '.3f'):>10}"
+            )
     return "\n".join(lines)

@@ -92,10 +92,11 @@ class SimulatedJudge:
         self.policy_spec = policy_spec  # the simulated policy's (its planted truth); None: defaults
 
     def truth(self, question: str, steps: list[str]) -> int:
-        from apsgen.worlds import chain, story
+        from apsgen.worlds import chain, reasoning, story
 
         text = "\n\n".join(s.strip() for s in steps)
-        world = story if isinstance(self.policy_spec, story.StoryWorldSpec) else chain
+        world = (story if isinstance(self.policy_spec, story.StoryWorldSpec)
+                 else reasoning if isinstance(self.policy_spec, reasoning.ReasoningWorldSpec) else chain)
         off = world.first_error_offset(question, text, self.policy_spec)
         if off is None:
             return -1
