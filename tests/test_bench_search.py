@@ -26,6 +26,20 @@ def test_bench_search_prints_one_json_line_per_the_documented_shape() -> None:
     assert cells["sequential"]["precision"] >= cells["paper"]["precision"]
 
 
+def test_bench_search_reports_the_reasoning_world_per_step_setting() -> None:
+    cmd = [sys.executable, "-m", "apsgen.cli.main", "bench", "search", "--world", "reasoning", "--problems", "12",
+           "--recover", "0.1", "--k", "8", "--success", "high", "--rules", "sequential", "--order", "shuffled",
+           "--steps", "paragraphs,sections:8", "--max-searches", "10", "--judge-accuracy", "-1", "--jobs", "1", "--json"]
+    report = json.loads(subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True).stdout)
+    cells = {c["steps"]: c for c in report["cells"]}
+    assert set(cells) == {"paragraphs", "sections:8"}
+    # Sections are far fewer steps than paragraphs; each setting reports what it costs and gets.
+    assert cells["sections:8"]["steps_per_solution"] * 2 < cells["paragraphs"]["steps_per_solution"]
+    for c in cells.values():
+        assert c["world"] == "reasoning" and c["precision"] is not None and c["truncated_share"] > 0
+        assert c["reflections"]["per_question"] > 0
+
+
 def test_bench_prm_held_out_items_are_half_erroneous_with_the_worlds_first_error_and_half_flawless():
     from apsgen.bench.prm import held_out_items
     from apsgen.bench.search import SUCCESS, make_world
