@@ -25,6 +25,7 @@ from apsgen.io.store import OutputStore
 from apsgen.label.calibration import FILE, Calibration
 from apsgen.label.replay import ProblemReplay, ReplayError
 from apsgen.label.text import continuation_error
+from apsgen.reasoning import answer_part
 
 # The evidence columns of a step row, by verifier outcome (as MCStats.from_outcomes counts them).
 _COUNT_COLUMN = {"correct": "n_correct", "truncated": "n_truncated", "no_answer": "n_unparseable",
@@ -113,6 +114,8 @@ def regrade(output: str, verify: VerifySpec | None = None, *, examples: int = 20
                            "stores them (docs/datasets.md)")
     settings = verify or VerifySpec.model_validate(manifest.spec.get("verify") or {})
     checks = bool((manifest.spec.get("steps") or {}).get("checks", True))
+    reasoning = manifest.spec.get("reasoning") or {}
+    thinking_end = reasoning.get("thinking_end", "</think>") if reasoning.get("enabled") else None
     problems = {r["problem_id"]: r for r in store.read_problems().to_pylist()}
     steps: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in store.read_steps().to_pylist():
@@ -129,7 +132,8 @@ def regrade(output: str, verify: VerifySpec | None = None, *, examples: int = 20
             for row in table.to_pylist():
                 by_problem[row["problem_id"]].append(row)
         for pid, rows in by_problem.items():
-            _regrade_problem(report, problems[pid], rows, steps.get(pid, []), calibration, verifier, checks, examples)
+            _regrade_problem(report, problems[pid], rows, steps.get(pid, []), calibration, verifier, checks, examples,
+                             thinking_end)
     finally:
         verifier.close()
     return report
@@ -137,10 +141,11 @@ def regrade(output: str, verify: VerifySpec | None = None, *, examples: int = 20
 
 def _regrade_problem(report: RegradeReport, problem: dict[str, Any], rows: list[dict[str, Any]],
                      step_rows: list[dict[str, Any]], calibration: Calibration | None, verifier: Any, checks: bool,
-                     examples: int) -> None:
-    """One problem's rollouts graded again; what changes goes into `report`."""
+                     examples: int, thinking_end: str | None = None) -> None:
+    """One problem's rollouts graded again (a reasoning policy's on the part after its thinking, as
+    the search graded them); what changes goes into `report`."""
     gold = problem["gold_answer"]
-    now = verifier.check_batch([r["prefix"] + r["text"] for r in rows], gold,
+    now = verifier.check_batch([answer_part(r["prefix"] + r["text"], thinking_end) for r in rows], gold,
                                [r["finish_reason"] == "length" for r in rows])
     report.rollouts += len(rows)
     report.problems += 1

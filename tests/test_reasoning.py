@@ -313,6 +313,13 @@ def test_a_reasoning_job_through_the_openai_backend_resumes_after_a_kill(world_s
         else:
             assert r["text"][: r["answer_start"]].rstrip().endswith("</think>") or r["answer_start"] == 0
     assert any(r["finish_reason"] == "length" for r in rollouts)
+    from apsgen.cli.main import main
+
+    assert main(["explain", str(out), "--verify"]) == 0  # every label and reflection verdict replays
+    from apsgen.io.stats import compute_stats
+
+    stats = compute_stats(str(out))
+    assert set(stats.sections) == {"thinking", "answer"} and stats.sections["thinking"] > stats.sections["answer"]
     for convention in ("first_error", "corrected"):
         report = export(str(out), ["stepwise"], str(tmp_path / convention), convention=convention)
         assert report.rows["stepwise"] > 0

@@ -95,6 +95,12 @@ def run(args) -> int:  # type: ignore[no-untyped-def]
                 mismatches.append(f"{pid} node {node}: stored {r.stored.verdict} ({r.stored.basis}, score "
                                   f"{r.stored.score}), recomputed {r.replayed.verdict} ({r.replayed.basis}, score "
                                   f"{r.replayed.score})")
+            reflection = replay.replay_reflection(node)
+            if reflection is not None:
+                counts["reflection"] += 1
+                if not reflection.matches:
+                    mismatches.append(f"{pid} node {node}: reflection stored {reflection.stored.verdict}, recomputed "
+                                      f"{reflection.replayed.verdict}")
     total = sum(counts.values())
     if args.json:
         print(json.dumps({"labels": total, "by_basis": dict(counts), "mismatches": len(mismatches),

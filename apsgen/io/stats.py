@@ -100,6 +100,10 @@ class DatasetStats:
     # Completions kept in the rollouts table (runner.keep_rollouts) and their Parquet bytes on disk.
     kept_rollouts: int = 0
     kept_rollout_bytes: int = 0
+    # A reasoning policy's rows (steps v7): states by part (thinking / answer), and the reflections
+    # recorded on located first errors by the rule's verdict on their own rollouts.
+    sections: dict[str, int] = field(default_factory=dict)
+    reflections: dict[str, int] = field(default_factory=dict)
     # The human audit (apsgen.audit.report.summary), set by the caller: io does not read audits.
     audit: dict[str, Any] | None = None
     audit_line: str = ""
@@ -156,6 +160,12 @@ class DatasetStats:
         if self.kept_rollouts:
             lines.append(f"  kept          {self.kept_rollouts} of {self.rollouts} rollouts in the rollouts table, "
                          f"{self.kept_rollout_bytes} bytes ({self.kept_rollout_bytes / self.kept_rollouts:.0f} per rollout)")
+        if self.sections:
+            refl = sum(self.reflections.values())
+            lines.append("  reasoning     states " + ", ".join(f"{k} {v}" for k, v in sorted(self.sections.items()))
+                         + f"; {refl} reflections on located first errors"
+                         + (" (" + ", ".join(f"{k} {v}" for k, v in sorted(self.reflections.items()))
+                            + "; correct = back on track)" if refl else ""))
         if self.stop_reasons:
             lines.insert(2, "  stopped       " + ", ".join(f"{k} {v}" for k, v in sorted(self.stop_reasons.items()))
                          + f"; right answers verified before storing (risk above the rule's limit) on {self.allgood_over_limit}"
@@ -193,7 +203,10 @@ def _shard_counts(table: pa.Table) -> dict[str, Any]:
     def count(mask: pa.ChunkedArray | pa.Array) -> int:
         return int(pc.sum(pc.cast(mask, pa.int64())).as_py() or 0)
 
+    reasoning = "section" in names  # steps v7
     return {
+        "sections": _counts(table.column("section")) if reasoning else {},
+        "reflections": _counts(table.column("reflection_verdict")) if reasoning else {},
         "sources": _counts(table.column("label_source")),
         "verdicts": verdicts,
         "by_step": _counts(pc.filter(table.column("step_index"), first)),
@@ -239,6 +252,8 @@ def compute_stats(output: str) -> DatasetStats:
     hist = [0] * HIST_BINS
     exact0 = exact1 = steps = unlabelled = pos0 = pos05 = first_errors = 0
     sources: Counter = Counter()
+    sections: Counter = Counter()
+    reflections: Counter = Counter()
     verdicts: Counter = Counter()
     by_step: Counter = Counter()
     path_lengths: list[float] = []
@@ -249,6 +264,8 @@ def compute_stats(output: str) -> DatasetStats:
         steps += table.num_rows
         c = _shard_counts(table)
         sources.update(c["sources"])
+        sections.update(c["sections"])
+        reflections.update(c["reflections"])
         verdicts.update(c["verdicts"])
         by_step.update(c["by_step"])
         first_errors += c["first_errors"]
@@ -312,4 +329,6 @@ def compute_stats(output: str) -> DatasetStats:
         allgood_hidden_errors=sum(allgood[2] for allgood in allgoods),
         kept_rollouts=sum(pq.ParquetFile(store.fs.open_input_file(p)).metadata.num_rows for p in kept),
         kept_rollout_bytes=sum(info.size or 0 for info in store.fs.get_file_info(kept)),
+        sections=dict(sorted(sections.items())),
+        reflections=dict(sorted(reflections.items())),
     )

@@ -164,6 +164,19 @@ class ProblemReplay:
             replayed = self._by_rollouts(row, chain)
         return Replayed(node_id, stored, replayed, chain)
 
+    def replay_reflection(self, node_id: int) -> Replayed | None:
+        """A reflection's verdict on its own rollouts (`reflection_verdict`), recomputed from its
+        evidence and the reference it was judged against (the row's `reference_value`); None for a
+        row that is no reflection."""
+        row = self.steps[node_id]
+        if row.get("reflection_verdict") is None:
+            return None
+        stored = Decision(row["reflection_verdict"], basis="rollouts")
+        chain = [f"reflection on the first error at node {row.get('reflects_on')}: judged on its own rollouts, "
+                 "the text before it set aside"]
+        replayed = self._by_rollouts(row, chain)
+        return Replayed(node_id, stored, Decision(replayed.verdict, basis="rollouts"), chain)
+
     def _by_rollouts(self, row: dict[str, Any], chain: list[str]) -> Decision:
         mc = evidence_of(row, self.invalid)
         if mc is None:
@@ -256,4 +269,11 @@ class ProblemReplay:
         lines += [f"  {line}" for line in r.chain]
         lines.append("  recomputed: the same" if r.matches else
                      f"  recomputed: {r.replayed.verdict} (basis {r.replayed.basis}, score {r.replayed.score}): MISMATCH")
+        reflection = self.replay_reflection(node_id)
+        if reflection is not None:
+            lines.append(f"  reflection: stored {reflection.stored.verdict} (back on track: "
+                         f"{'yes' if reflection.stored.verdict == 'correct' else 'no'})")
+            lines += [f"    {line}" for line in reflection.chain]
+            lines.append("    recomputed: the same" if reflection.matches else
+                         f"    recomputed: {reflection.replayed.verdict}: MISMATCH")
         return "\n".join(lines)

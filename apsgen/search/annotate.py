@@ -26,6 +26,7 @@ import logging
 from apsgen.label.decision import by_definition, settle
 from apsgen.label.evidence import MCStats
 from apsgen.problem import join_steps
+from apsgen.reasoning import answer_part
 from apsgen.search.binary_search import bisect_path, first_text_error, first_wrong_step, reference_for
 from apsgen.search.context import SearchContext, outcome_name
 from apsgen.search.labels import searched_result, splitter_for
@@ -68,7 +69,8 @@ async def run_annotate(ctx: SearchContext) -> ProblemResult:
     root = ctx.dag.root
     settle(root, by_definition(correct=True))  # the empty prefix cannot hold an error
     final = path[-1]
-    checked = await ctx.verifier.acheck_batch([final.prefix], ctx.problem.answer, [False])
+    checked = await ctx.verifier.acheck_batch([answer_part(final.prefix, ctx.settings.thinking_end)],
+                                              ctx.problem.answer, [False])
     outcome = outcome_name(checked[0].outcome)
     extra = {"solution_source": "given", "solution_outcome": outcome, "n_searches": 1}
 

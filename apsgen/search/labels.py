@@ -41,7 +41,9 @@ def step_label(state: State, ctx: SearchContext) -> StepLabel:
         label_source=mc.source,
         verdict=decision.verdict,
         verdict_basis=decision.basis,
-        reference_value=decision.reference,
+        # A reflection's text verdict has no reference: the row keeps the one its reflection was judged against.
+        reference_value=(state.reflection.reference if state.reflection is not None and decision.reference is None
+                         else decision.reference),
         label_score=decision.score,
         parent_mc=parent.mc.value if parent is not None and parent.mc is not None else None,
         section=part_of(state.prefix, state.step_start, ctx.settings.thinking_end),
