@@ -25,8 +25,9 @@ Two conventions for what follows a first error (`convention`):
   error and the label rule judged the trace back on track after it (`reflects_on`,
   `reflection_verdict` correct: `apsgen.search.reflections`), the path goes on: the steps from the
   first error up to the reflection are `-` (the corrected span), the reflection is `+`, and, on a
-  path that reached the gold answer, so is every step after it; on a wrong-answer path it ends at
-  the reflection (what follows was not judged). Every state of the span is a step of its own.
+  path that reached the gold answer, so is every step after it up to the next step whose own text
+  shows an error; on a wrong-answer path it ends at the reflection (what follows was not judged).
+  Every state of the span is a step of its own.
 
 Labels: a state's hard label is the label rule's stored verdict (`correct` is `+`, `wrong` is `-`)
 unless a threshold is given, in which case it is `mc_value > threshold`. Along a path no `+`
@@ -143,14 +144,21 @@ def _segments(chain: list[int], by_id: dict[int, dict[str, Any]], correct: bool,
 def _corrected_end(chain: list[int], cut: int, by_id: dict[int, dict[str, Any]]) -> tuple[int, int] | None:
     """(index the corrected path ends at, its reflection's node id), or None: the first state after
     the first error `chain[cut]` that reflects on it and was judged back on track."""
+    from apsgen.label.text import text_error
+
     first = chain[cut]
     for i in range(cut + 1, len(chain)):
         row = by_id[chain[i]]
         if row.get("reflects_on") == first:
             if row.get("reflection_verdict") != "correct":
                 return None
-            whole = by_id[chain[-1]]["label_source"] == "correct_solution"
-            return (len(chain) - 1 if whole else i), chain[i]
+            if by_id[chain[-1]]["label_source"] != "correct_solution":
+                return i, chain[i]
+            # A right-answer trace goes on to its end, or to the step before the next one whose own
+            # text shows an error (a false equation, another retraction): that step was not judged.
+            end = next((j - 1 for j in range(i + 1, len(chain)) if text_error(by_id[chain[j]]["step_text"])),
+                       len(chain) - 1)
+            return end, chain[i]
     return None
 
 

@@ -221,12 +221,13 @@ def score(problems: list[Problem], results: list[ProblemResult], world: World) -
             "truth_correct said_wrong truth_wrong said_correct undecided_states "
             "judged_located located_kept right_kept just_wrong_correct just_wrong_rollouts "
             "called_correct called_correct_right allgood_paths allgood_flawless "
-            "solutions solution_steps rollouts truncated reflections effective effective_right ineffective ineffective_right"
+            "solutions solution_steps rollouts truncated reflections effective effective_right ineffective ineffective_right "
+            "corrected_paths corrected_plus corrected_plus_right corrected_minus corrected_minus_right"
         ).split(),
         0,
     )
     c["problems"] = len(problems)
-    from apsgen.paths import result_rows, solution_paths
+    from apsgen.paths import labelled_paths, result_rows, solution_paths
 
     for problem, result in zip(problems, results, strict=True):
         c["tokens"] += result.generated_tokens
@@ -278,8 +279,24 @@ def score(problems: list[Problem], results: list[ProblemResult], world: World) -
             if s.verdict == "correct":  # a positive label a PRM trains on
                 c["called_correct"] += 1
                 c["called_correct_right"] += off is None
+        rows = result_rows(problem, result)
+        if world.on_track is not None:
+            # The `corrected` export: past the first error, a span labelled - is right where the trace is
+            # off track, and a step labelled + (the reflection, and after it) where it is back on track.
+            for path, segments in labelled_paths(rows, convention="corrected"):
+                if path.reflection is None:
+                    continue
+                c["corrected_paths"] += 1
+                text, past = "", False
+                for seg, good in segments:
+                    text += seg.text
+                    past = past or seg.is_first_error
+                    if past:
+                        on = world.on_track(problem.question, text)
+                        c["corrected_plus" if good else "corrected_minus"] += 1
+                        c["corrected_plus_right" if good else "corrected_minus_right"] += on == good
         # Paths stored as all-good (every step +): flawless when no step of the whole path is wrong.
-        for path in solution_paths(result_rows(problem, result)):
+        for path in solution_paths(rows):
             if path.correct:
                 text = "".join(seg.text for seg in path.segments)
                 c["allgood_paths"] += 1
@@ -312,6 +329,9 @@ def figures(c: dict[str, Any]) -> dict[str, Any]:
                         "effective": c["effective"], "effective_precision": _ratio(c["effective_right"], c["effective"]),
                         "ineffective": c["ineffective"],
                         "ineffective_precision": _ratio(c["ineffective_right"], c["ineffective"])},
+        "corrected": {"paths_per_question": _ratio(c["corrected_paths"], c["problems"]),
+                      "plus_precision": _ratio(c["corrected_plus_right"], c["corrected_plus"]),
+                      "minus_precision": _ratio(c["corrected_minus_right"], c["corrected_minus"])},
         "consensus": {
             "precision": _ratio(c["right_kept"], c["located_kept"]),
             "kept": _ratio(c["located_kept"], c["judged_located"]),
@@ -476,10 +496,13 @@ def format_tables(report: dict[str, Any]) -> str:
             "",
             "reasoning world, per step setting: steps/sol = steps of a sampled solution; cut = rollouts truncated by "
             "the budget (no answer); refl/q = reflections recorded on located first errors per question; eff prec = "
-            "reflections judged back on track that are, ineff prec = judged not back on track that are not",
+            "reflections judged back on track that are, ineff prec = judged not back on track that are not; "
+            "export --convention corrected: corr/q = corrected paths per question, span -prec = steps of a corrected "
+            "span labelled - that are off track, corr +prec = steps labelled + past a first error (the reflection on) "
+            "that are back on track",
             f"{'order':>8} {'recover':>7} {'success':>9} {'k':>3} {'rule':>11} {'steps':>11} {'precision':>9} {'right/q':>7} "
             f"{'tok/right':>9} {'vs psmc':>7} {'recov':>5} {'+prec':>5} {'AG prec':>7} {'AG/q':>4} {'steps/sol':>9} "
-            f"{'cut':>5} {'refl/q':>6} {'eff prec':>8} {'ineff prec':>10}",
+            f"{'cut':>5} {'refl/q':>6} {'eff prec':>8} {'ineff prec':>10} {'corr/q':>6} {'span -prec':>10} {'corr +prec':>10}",
         ]
         for c in reasoning_cells:
             b = base.get(key(c))
@@ -493,6 +516,8 @@ def format_tables(report: dict[str, Any]) -> str:
                 f"{_f(c['correct_precision'], '.3f'):>5} {_f(c['allgood_precision'], '.3f'):>7} "
                 f"{_f(c['allgood_per_question'], '.1f'):>4} {_f(c['steps_per_solution'], '.1f'):>9} "
                 f"{_f(c['truncated_share'], '.3f'):>5} {_f(r['per_question'], '.2f'):>6} "
-                f"{_f(r['effective_precision'], '.3f'):>8} {_f(r['ineffective_precision'], '.3f'):>10}"
+                f"{_f(r['effective_precision'], '.3f'):>8} {_f(r['ineffective_precision'], '.3f'):>10} "
+                f"{_f(c['corrected']['paths_per_question'], '.2f'):>6} {_f(c['corrected']['minus_precision'], '.3f'):>10} "
+                f"{_f(c['corrected']['plus_precision'], '.3f'):>10}"
             )
     return "\n".join(lines)

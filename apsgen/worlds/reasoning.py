@@ -12,7 +12,8 @@ The story world's questions (a shop's stock changing day by day), solved the way
   past `max_tokens` is truncated with no answer.
 - **Reflections of every kind** ("Wait, ..."): after a day's computation the policy may reflect.
   Off track, a reflection fixes the error (announced: "Wait, that's not right. 23 + 14 is 37, not
-  35.") with the question's fix rate, or double-checks and changes nothing ("Yes, that's right.",
+  35.", or for an error of an earlier day "... I made a mistake earlier: going through the days
+  again, the count is 98, not 107.") with probability `fix_rate`, or double-checks and changes nothing ("Yes, that's right.",
   the error stays). On track, a reflection usually confirms, but sometimes retracts the right step
   and replaces it by a wrong one ("Wait, that's wrong. I misread: ...") — that reflection is then
   the first error. DeltaBench (arXiv 2502.19361) finds two thirds of reflections ineffective.
@@ -220,8 +221,12 @@ class ReasoningWorldPolicy(WorldPolicy[story.StoryPlan]):
                 if rng.random() < s.reflect_rate:
                     if off and rng.random() < s.fix_rate:  # an effective reflection, announced
                         value, off, recover_at = plan.values[j], False, None
-                        paras.append(f"Wait, that's not right. {before} {op} {a} is {value}, not {r}. "
-                                     f"So {plan.name} has {value} {plan.unit} .")
+                        if before == (plan.values[j - 1] if j else plan.start):  # today's step was the slip
+                            paras.append(f"Wait, that's not right. {before} {op} {a} is {value}, not {r}. "
+                                         f"So {plan.name} has {value} {plan.unit} .")
+                        else:  # the error came on an earlier day: the count is redone from the start
+                            paras.append(f"Wait, that's not right. I made a mistake earlier: going through the days "
+                                         f"again, the count is {value}, not {r}. So {plan.name} has {value} {plan.unit} .")
                     elif not off and rng.random() < s.retract_right_rate:  # retracts a right step
                         wrong_a = a + rng.randint(1, 4) if op != "×" else 5 - a
                         value = story._apply(op, before, wrong_a)
