@@ -17,6 +17,14 @@ from apsgen.policy.base import Generation, Sample, Sampling
 Plan = TypeVar("Plan")
 
 
+def within_budget(text: str, max_tokens: int) -> Sample:
+    """A completion of `text`, cut after `max_tokens` words (a token is a word) and then truncated."""
+    words = text.split(" ")
+    truncated = len(words) > max_tokens
+    out = " ".join(words[:max_tokens]) if truncated else text
+    return Sample(out, len(out.split()), truncated)
+
+
 class WorldPolicy(Generic[Plan]):
     """Implements `Policy`; a token is a whitespace-separated word. Subclasses give `plan_for`
     (question -> plan) and `_sample` (one continuation of a prefix)."""

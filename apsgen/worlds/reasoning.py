@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from apsgen.policy.base import Sample
 from apsgen.problem import Problem
 from apsgen.worlds import story
-from apsgen.worlds.base import WorldPolicy
+from apsgen.worlds.base import WorldPolicy, within_budget
 
 THINK_START, THINK_END = "<think>", "</think>"
 
@@ -244,9 +244,4 @@ class ReasoningWorldPolicy(WorldPolicy[story.StoryPlan]):
         text = "\n\n".join(paras)
         if prefix and not prefix.endswith("\n"):
             text = "\n\n" + text
-        words = text.split(" ")
-        truncated = len(words) > max_tokens
-        if truncated:
-            words = words[:max_tokens]
-        out = " ".join(words)
-        return Sample(out, len(out.split()), truncated)
+        return within_budget(text, max_tokens)
