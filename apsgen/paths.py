@@ -69,6 +69,9 @@ class SolutionPath:
     # `corrected` convention: the reflection that corrected the first error (its node id); the path
     # goes on past the first error to it (and to the end of a right-answer solution).
     reflection: int | None = None
+    # The verdict of a reflection recorded on this path's first error (`reflection_verdict`: correct =
+    # back on track), in either convention; None where none was recorded.
+    reflection_verdict: str | None = None
 
     @property
     def end_node(self) -> int:
@@ -191,14 +194,24 @@ def solution_paths(rows: list[dict[str, Any]], *, correct_paths: bool = True,
             ends[chain[cut]] = chain[: cut + 1]
     # An end inside another end's chain is a prefix of that path, not a path of its own.
     inner = {n for chain in ends.values() for n in chain[:-1]}
+    # first error -> the verdict of a reflection recorded on it (the lowest node's, where traces differ)
+    reflected: dict[int, str] = {}
+    for n in sorted(by_id):
+        on, verdict = by_id[n].get("reflects_on"), by_id[n].get("reflection_verdict")
+        if on is not None and verdict is not None:
+            reflected.setdefault(on, verdict)
     searched = set(ends) - inner
     first = rows[0]
     out = []
     for end, is_correct in [*((e, False) for e in sorted(searched)), *((e, True) for e in sorted(correct))]:
         reflection = None if is_correct else reflections.get(end)
-        segments = _segments(_chain(end, parents), by_id, is_correct, reflection)
+        chain = _chain(end, parents)
+        segments = _segments(chain, by_id, is_correct, reflection)
+        error = next((n for n in chain if by_id[n]["is_first_error"]), None)
+        verdict = by_id[reflection].get("reflection_verdict") if reflection is not None else \
+            reflected.get(error) if error is not None else None
         out.append(SolutionPath(first["problem_id"], first["question"], first["dataset"], segments, is_correct,
-                                reflection))
+                                reflection, verdict))
     return out
 
 

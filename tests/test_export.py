@@ -71,12 +71,16 @@ def test_math_shepherd_rows(known, tmp_path):
 
 
 # Soft labels: without the sequential rule's scores, a searched path's MC values; a correct path's 1.
+# first_error indexes the located first error among the steps (a search's, not any - label); no
+# reflection in this output.
+NO_REFLECTION = {"reflection": None, "reflection_verdict": None}
 STEPWISE_ROWS = [
     {"prompt": Q, "completions": ["A", "B\n\nC", "D"], "labels": [True, True, False],
-     "soft_labels": [1.0, 0.75, 0.0], "mc_values": [1.0, 0.75, 0.0]},
-    {"prompt": Q, "completions": ["A", "G"], "labels": [True, False], "soft_labels": [1.0, 0.5], "mc_values": [1.0, 0.5]},
+     "soft_labels": [1.0, 0.75, 0.0], "mc_values": [1.0, 0.75, 0.0], "first_error": 2, **NO_REFLECTION},
+    {"prompt": Q, "completions": ["A", "G"], "labels": [True, False], "soft_labels": [1.0, 0.5], "mc_values": [1.0, 0.5],
+     "first_error": None, **NO_REFLECTION},  # its - is an estimate no search located as a first error
     {"prompt": Q, "completions": ["A", "B\n\nC", "E", "F \\boxed{9}"], "labels": [True, True, True, True],
-     "soft_labels": [1.0, 1.0, 1.0, 1.0], "mc_values": [1.0, 0.75, None, 0.625]},
+     "soft_labels": [1.0, 1.0, 1.0, 1.0], "mc_values": [1.0, 0.75, None, 0.625], "first_error": None, **NO_REFLECTION},
 ]
 
 
@@ -93,10 +97,12 @@ def test_qwen_prm_rows(known, tmp_path):
     export(known, ["qwen-prm"], str(tmp_path / "x"))
     assert read(tmp_path / "x", "qwen-prm") == [
         {"query": Q, "response": "A<extra_0>B\n\nC<extra_0>D<extra_0>", "labels": [True, True, False],
-         "mc_values": [1.0, 0.75, 0.0]},
-        {"query": Q, "response": "A<extra_0>G<extra_0>", "labels": [True, False], "mc_values": [1.0, 0.5]},
+         "mc_values": [1.0, 0.75, 0.0], "first_error": 2, **NO_REFLECTION},
+        {"query": Q, "response": "A<extra_0>G<extra_0>", "labels": [True, False], "mc_values": [1.0, 0.5],
+         "first_error": None, **NO_REFLECTION},
         {"query": Q, "response": "A<extra_0>B\n\nC<extra_0>E<extra_0>F \\boxed{9}<extra_0>",
-         "labels": [True, True, True, True], "mc_values": [1.0, 0.75, None, 0.625]},
+         "labels": [True, True, True, True], "mc_values": [1.0, 0.75, None, 0.625], "first_error": None,
+         **NO_REFLECTION},
     ]
 
 

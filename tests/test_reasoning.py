@@ -320,6 +320,19 @@ def test_a_reasoning_job_through_the_openai_backend_resumes_after_a_kill(world_s
 
     stats = compute_stats(str(out))
     assert set(stats.sections) == {"thinking", "answer"} and stats.sections["thinking"] > stats.sections["answer"]
+    import pyarrow.parquet as pq
+
+    marked = {}
     for convention in ("first_error", "corrected"):
         report = export(str(out), ["stepwise"], str(tmp_path / convention), convention=convention)
         assert report.rows["stepwise"] > 0
+        rows = [r for f in report.files["stepwise"] for r in pq.read_table(f).to_pylist()]
+        for r in rows:  # the marks index the steps of the row
+            assert r["first_error"] is None or not r["labels"][r["first_error"]]
+            if r["reflection"] is not None:
+                assert r["labels"][r["reflection"]] and r["reflection"] > r["first_error"]
+        marked[convention] = [r for r in rows if r["reflection_verdict"] is not None]
+    # Both conventions carry the reflection marks: the first-error paths say their error was retracted
+    # (and how well), the corrected ones also where.
+    assert marked["first_error"] and all(r["reflection"] is None for r in marked["first_error"])
+    assert any(r["reflection"] is not None for r in marked["corrected"])

@@ -97,6 +97,17 @@ def math_shepherd_rows(rows: list[dict[str, Any]], threshold: float | None, corr
     return out
 
 
+def _marks(path: SolutionPath, segments: list[tuple[Segment, bool]]) -> dict[str, Any]:
+    """Where the path's located first error and its reflection are among its steps (indexes into the
+    row's steps, null where the path has none), and the reflection's verdict (`reflection_verdict`,
+    recorded in either convention; see apsgen.paths)."""
+    nodes = [seg.node_id for seg, _ in segments]
+    error = next((i for i, (seg, _) in enumerate(segments) if seg.is_first_error), None)
+    return {"first_error": error,
+            "reflection": nodes.index(path.reflection) if path.reflection in nodes else None,
+            "reflection_verdict": path.reflection_verdict}
+
+
 def stepwise_rows(rows: list[dict[str, Any]], threshold: float | None, correct_paths: bool, consensus: bool = False,
                   convention: str = "first_error") -> list[dict[str, Any]]:
     return [
@@ -106,6 +117,7 @@ def stepwise_rows(rows: list[dict[str, Any]], threshold: float | None, correct_p
             "labels": [good for _, good in segments],
             "soft_labels": [soft_label(s, good) for s, good in segments],
             "mc_values": [s.mc_value for s, _ in segments],
+            **_marks(path, segments),
         }
         for path, segments in _labelled_paths(rows, threshold, correct_paths, consensus, convention)
     ]
@@ -119,12 +131,15 @@ def qwen_prm_rows(rows: list[dict[str, Any]], threshold: float | None, correct_p
             "response": "".join(f"{s}{QWEN_STEP_TOKEN}" for s in _steps(segments)),
             "labels": [good for _, good in segments],
             "mc_values": [s.mc_value for s, _ in segments],
+            **_marks(path, segments),
         }
         for path, segments in _labelled_paths(rows, threshold, correct_paths, consensus, convention)
     ]
 
 
 _S = pa.string()
+# Where a path's first error and the reflection on it are (indexes into its steps), and that reflection's verdict.
+_MARKS = [("first_error", pa.int32()), ("reflection", pa.int32()), ("reflection_verdict", pa.string())]
 FORMATS: dict[str, ExportFormat] = {
     f.name: f
     for f in (
@@ -150,13 +165,16 @@ FORMATS: dict[str, ExportFormat] = {
                     ("labels", pa.list_(pa.bool_())),
                     ("soft_labels", pa.list_(pa.float64())),
                     ("mc_values", pa.list_(pa.float64())),
+                    *_MARKS,
                 ]
             ),
             stepwise_rows,
             "Stepwise supervision (prompt, completions, labels): one row per solution path, as axolotl's "
             "`stepwise_supervised` datasets and TRL 1.x's `trl.experimental.prm` read it (and `apsgen train prm`); "
             "soft_labels gives each step the label rule's certainty that it is right (apsgen.paths.soft_label), "
-            "mc_values its MC value (null on a correct path's unestimated steps).",
+            "mc_values its MC value (null on a correct path's unestimated steps); first_error and reflection index "
+            "the located first error and the reflection that retracts it (--convention corrected) among completions, "
+            "reflection_verdict is that reflection's verdict (correct: back on track; in either convention).",
         ),
         ExportFormat(
             "qwen-prm",
@@ -166,10 +184,12 @@ FORMATS: dict[str, ExportFormat] = {
                     ("response", _S),
                     ("labels", pa.list_(pa.bool_())),
                     ("mc_values", pa.list_(pa.float64())),
+                    *_MARKS,
                 ]
             ),
             qwen_prm_rows,
-            "Qwen PRM: one row per solution path, each step followed by <extra_0>.",
+            "Qwen PRM: one row per solution path, each step followed by <extra_0>; first_error, reflection and "
+            "reflection_verdict as in stepwise.",
         ),
     )
 }
