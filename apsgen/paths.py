@@ -144,10 +144,17 @@ def _segments(chain: list[int], by_id: dict[int, dict[str, Any]], correct: bool,
     return tuple(segments)
 
 
-def _corrected_end(chain: list[int], cut: int, by_id: dict[int, dict[str, Any]]) -> tuple[int, int] | None:
+def _corrected_end(chain: list[int], cut: int, by_id: dict[int, dict[str, Any]],
+                   shows_error: dict[int, bool]) -> tuple[int, int] | None:
     """(index the corrected path ends at, its reflection's node id), or None: the first state after
-    the first error `chain[cut]` that reflects on it and was judged back on track."""
+    the first error `chain[cut]` that reflects on it and was judged back on track. `shows_error`
+    memoises, per node, whether its own text shows an error (paths share their steps)."""
     from apsgen.label.text import text_error
+
+    def shows(n: int) -> bool:
+        if n not in shows_error:
+            shows_error[n] = text_error(by_id[n]["step_text"]) is not None
+        return shows_error[n]
 
     first = chain[cut]
     for i in range(cut + 1, len(chain)):
@@ -159,8 +166,7 @@ def _corrected_end(chain: list[int], cut: int, by_id: dict[int, dict[str, Any]])
                 return i, chain[i]
             # A right-answer trace goes on to its end, or to the step before the next one whose own
             # text shows an error (a false equation, another retraction): that step was not judged.
-            end = next((j - 1 for j in range(i + 1, len(chain)) if text_error(by_id[chain[j]]["step_text"])),
-                       len(chain) - 1)
+            end = next((j - 1 for j in range(i + 1, len(chain)) if shows(chain[j])), len(chain) - 1)
             return end, chain[i]
     return None
 
@@ -178,6 +184,7 @@ def solution_paths(rows: list[dict[str, Any]], *, correct_paths: bool = True,
     has_child = {p for p in parents.values() if p is not None}
     ends: dict[int, list[int]] = {}  # searched path end -> its chain
     reflections: dict[int, int] = {}  # corrected path end -> its reflection
+    shows_error: dict[int, bool] = {}
     correct: set[int] = set()
     for leaf in sorted(n for n in parents if n not in has_child):
         chain = _chain(leaf, parents)
@@ -188,7 +195,7 @@ def solution_paths(rows: list[dict[str, Any]], *, correct_paths: bool = True,
             continue
         if cut is None:  # no located error: the path ends at its last estimate
             cut = max((i for i, n in enumerate(chain) if by_id[n]["mc_value"] is not None), default=None)
-        elif convention == "corrected" and (found := _corrected_end(chain, cut, by_id)) is not None:
+        elif convention == "corrected" and (found := _corrected_end(chain, cut, by_id, shows_error)) is not None:
             cut, reflections[chain[found[0]]] = found
         if cut is not None:
             ends[chain[cut]] = chain[: cut + 1]

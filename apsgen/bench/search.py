@@ -62,7 +62,6 @@ class World:
     first_error_offset: Callable[[str, str], int | None]
     order_key: Callable[[Problem], float]
     max_tokens: int = 1024
-    reasoning: bool = False  # a thinking section before the answer (reasoning.enabled)
     on_track: Callable[[str, str], bool] | None = None  # the prefix's current count is right
 
 
@@ -111,7 +110,6 @@ def make_world(name: str, recover: float, success: tuple[float, float], hard_ste
             lambda q, text: reasoning.first_error_offset(q, text, rspec),
             lambda p: -reasoning.recovery_of(p.question, rspec),
             max_tokens=REASONING_MAX_TOKENS,
-            reasoning=True,
             on_track=lambda q, text: reasoning.on_track(q, text, rspec),
         )
     raise ValueError(f"unknown world {name!r}; choose from {', '.join(WORLDS)}")
@@ -177,6 +175,13 @@ def steps_settings(steps: str) -> dict[str, Any]:
     return {"reasoning": {"enabled": True}, "steps": {"mode": "sections", "per_solution": int(n)}}
 
 
+def _with_steps(raw: dict[str, Any], steps: str) -> dict[str, Any]:
+    """`raw` (migrated job settings) with the `--steps` value's sections merged in."""
+    for section, values in steps_settings(steps).items():
+        raw.setdefault(section, {}).update(values)
+    return raw
+
+
 def rule_spec(rule: str, k: int, args: argparse.Namespace, steps: str = "default") -> Labelling:
     """A rule's settings in a cell: the job defaults, k, the bench's search size, the world's steps
     (`steps_settings`), and `--set` overrides (`label.k_max=48`, or a key by its old flat name,
@@ -185,9 +190,7 @@ def rule_spec(rule: str, k: int, args: argparse.Namespace, steps: str = "default
     if rule == BASELINE:  # Math-Shepherd: every step's MC, hard estimation (MC = 0 is wrong)
         base: dict[str, Any] = {"search": {"mode": "per_step_mc", "label_rule": "paper", "step_checks": False, **common}}
         migrate(base)
-        for section, values in steps_settings(steps).items():
-            base.setdefault(section, {}).update(values)
-        return Labelling.model_validate(base)
+        return Labelling.model_validate(_with_steps(base, steps))
     if rule != Labelling().label.rule:  # the paper's and the threshold rule as published: MC alone,
         # and a search that ends when its pool runs dry, counting every selection
         common.update(step_checks=False, refill_pool=False, skip_located=False)
@@ -197,8 +200,7 @@ def rule_spec(rule: str, k: int, args: argparse.Namespace, steps: str = "default
         common.update(mc_threshold=1 / k, pool_min_mc=3 / k)
     raw: dict[str, Any] = {"search": {"label_rule": rule, **common}}
     migrate(raw)
-    for section, values in steps_settings(steps).items():
-        raw.setdefault(section, {}).update(values)
+    _with_steps(raw, steps)
     for item in args.overrides:  # after the defaults, so they win
         key, _, value = item.partition("=")
         section, _, name = key.rpartition(".")

@@ -9,9 +9,10 @@ it, and whether it put the trace back on track is judged as every label is: the 
 rollouts from the reflection's prefix (more where the rule asks), the text before it set aside.
 Correct: the reflection corrected the span between the first error and itself; wrong: it did not.
 
-Reflections are read only with `steps.checks` (reading a step's text). The state's own verdict is wrong (its prefix holds the first error): "every step after the first
-error is wrong" is still what the default export trains on. `apsgen export --convention corrected`
-keeps the corrected span with its own labels (`apsgen.paths`).
+Reflections are read only with `steps.checks` (reading a step's text). The state's own verdict is
+wrong (its prefix holds the first error): "every step after the first error is wrong" is still what
+the default export trains on. `apsgen export --convention corrected` keeps the corrected span with
+its own labels (`apsgen.paths`).
 """
 
 from __future__ import annotations
